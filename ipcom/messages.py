@@ -1,0 +1,310 @@
+"""Encode and decode the messages of PROTOCOL.md sections 3 and 4.
+
+Encoders return plaintext; the caller encrypts it with the session's masks.
+`StreamDecoder` turns an arbitrarily segmented stream of cipher bytes into
+whole decrypted messages, surviving ids it does not know and plain garbage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from . import cipher
+from .errors import IPComAuthenticationError, IPComProtocolError
+from .protocol import (
+    AUTH_REJECTED,
+    CONNECT_BUS_LOCK,
+    CONNECT_BUS_NUMBER,
+    CONNECT_COMMAND,
+    CONNECT_REQUEST_LENGTH,
+    CONNECT_RESPONSE_KEY_OFFSET,
+    CONNECT_RESPONSE_LENGTH,
+    CONNECT_VERSION,
+    CREDENTIAL_FIELD_LENGTH,
+    DISCONNECT_COMMAND,
+    FRAME_ADDRESS_BASE,
+    FRAME_BUS_NUMBER,
+    FRAME_DATA_MARKER,
+    FRAME_LENGTH_FIELD,
+    FRAME_SOURCE,
+    FRAME_START,
+    HEADER_LENGTH,
+    KEEPALIVE_COMMAND,
+    MAX_PASSWORD_LENGTH,
+    MAX_USERNAME_LENGTH,
+    MESSAGE_VERSION,
+    MODULE_COUNT,
+    OUTPUT_VALUE_MAX,
+    OUTPUTS_PER_MODULE,
+    PASSWORD_PREFIX,
+    PUBLIC_KEY_LENGTH,
+    SET_OUTPUTS_COMMAND,
+    SET_OUTPUTS_LENGTH,
+    STATUS_COMMAND,
+    USERNAME_PREFIX,
+)
+
+DEFAULT_MAX_BUFFER = 4096
+"""How many undecoded bytes a `StreamDecoder` keeps at most (about 30 snapshots)."""
+
+
+def _check_credential(kind: str, value: str, max_length: int) -> None:
+    if not value:
+        raise ValueError(f"the {kind} must not be empty")
+    if len(value) > max_length:
+        raise ValueError(
+            f"the {kind} is {len(value)} characters long; "
+            f"the installation accepts at most {max_length}"
+        )
+    if not all(" " <= char <= "~" for char in value):
+        raise ValueError(f"the {kind} may contain printable ASCII characters only")
+
+
+def validate_credentials(username: str, password: str) -> None:
+    """Raise `ValueError` naming the problem if the protocol cannot carry these.
+
+    The message never repeats the password itself.
+    """
+    _check_credential("username", username, MAX_USERNAME_LENGTH)
+    _check_credential("password", password, MAX_PASSWORD_LENGTH)
+
+
+def encode_connect_request(username: str, password: str) -> bytes:
+    """Return the 56-byte connect request (section 3), to be sent single-key."""
+    validate_credentials(username, password)
+    user_field = f"{USERNAME_PREFIX}{username}".ljust(CREDENTIAL_FIELD_LENGTH)
+    password_field = f"{PASSWORD_PREFIX}{password}".ljust(CREDENTIAL_FIELD_LENGTH)
+    request = (
+        bytes([CONNECT_COMMAND, CONNECT_VERSION])
+        + user_field.encode("ascii")
+        + password_field.encode("ascii")
+        + bytes([CONNECT_BUS_NUMBER, CONNECT_BUS_LOCK])
+    )
+    assert len(request) == CONNECT_REQUEST_LENGTH
+    return request
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRequest:
+    """A connect request as the device sees it."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"ConnectRequest(username={self.username!r}, password='**********')"
+
+
+def decode_connect_request(plain: bytes) -> ConnectRequest:
+    """Parse a decrypted connect request (the simulator's side of section 3)."""
+    if len(plain) != CONNECT_REQUEST_LENGTH:
+        raise IPComProtocolError(
+            f"connect request must be {CONNECT_REQUEST_LENGTH} bytes, got {len(plain)}"
+        )
+    if plain[0] != CONNECT_COMMAND or plain[1] != CONNECT_VERSION:
+        raise IPComProtocolError(
+            f"connect request starts with {plain[:2].hex(' ')}, "
+            f"expected {CONNECT_COMMAND:02x} {CONNECT_VERSION:02x}"
+        )
+    user_end = HEADER_LENGTH + CREDENTIAL_FIELD_LENGTH
+    fields = (
+        (plain[HEADER_LENGTH:user_end], USERNAME_PREFIX),
+        (plain[user_end : user_end + CREDENTIAL_FIELD_LENGTH], PASSWORD_PREFIX),
+    )
+    values: list[str] = []
+    for raw, prefix in fields:
+        text = raw.decode("ascii", errors="replace")
+        if not text.startswith(prefix):
+            raise IPComProtocolError(f"connect request field does not start with {prefix!r}")
+        values.append(text[len(prefix) :].rstrip(" "))
+    return ConnectRequest(username=values[0], password=values[1])
+
+
+def encode_connect_response(status: bytes, public_key: bytes) -> bytes:
+    """Return the 135-byte connect response plaintext (sent single-key)."""
+    if len(public_key) != PUBLIC_KEY_LENGTH:
+        raise ValueError(f"public key must be {PUBLIC_KEY_LENGTH} bytes")
+    response = bytes([CONNECT_COMMAND]) + status + public_key
+    if len(response) != CONNECT_RESPONSE_LENGTH:
+        raise ValueError(f"connect response must be {CONNECT_RESPONSE_LENGTH} bytes")
+    return response
+
+
+def parse_connect_response(raw: bytes) -> bytes:
+    """Return the session's public key from the raw (encrypted) connect response.
+
+    Raises `IPComAuthenticationError` for the rejection bytes and
+    `IPComProtocolError` for anything else that is not a connect response.
+    """
+    if raw == AUTH_REJECTED:
+        raise IPComAuthenticationError("the installation rejected the username or password")
+    if len(raw) != CONNECT_RESPONSE_LENGTH:
+        raise IPComProtocolError(
+            f"connect response must be {CONNECT_RESPONSE_LENGTH} bytes, got {len(raw)}"
+        )
+    plain = cipher.decrypt(raw, cipher.single_key_masks())
+    if plain[0] != CONNECT_COMMAND:
+        raise IPComProtocolError(
+            f"connect response starts with id {plain[0]}, expected {CONNECT_COMMAND}"
+        )
+    return plain[CONNECT_RESPONSE_KEY_OFFSET:]
+
+
+def encode_status_request() -> bytes:
+    """Return the status poll (ExoOutputs request)."""
+    return bytes([STATUS_COMMAND, MESSAGE_VERSION])
+
+
+def encode_keepalive() -> bytes:
+    """Return the keep-alive request; the device answers with the same two bytes."""
+    return bytes([KEEPALIVE_COMMAND, MESSAGE_VERSION])
+
+
+def encode_disconnect_request() -> bytes:
+    """Return the disconnect request a client sends before closing."""
+    return bytes([DISCONNECT_COMMAND, MESSAGE_VERSION])
+
+
+def encode_snapshot(values: Sequence[int]) -> bytes:
+    """Return a status snapshot message carrying all 128 output values."""
+    if len(values) != MODULE_COUNT * OUTPUTS_PER_MODULE:
+        raise ValueError(f"a snapshot carries {MODULE_COUNT * OUTPUTS_PER_MODULE} values")
+    return bytes([STATUS_COMMAND, MESSAGE_VERSION]) + bytes(values)
+
+
+def _checksum(data: bytes) -> int:
+    result = 0
+    for byte in data:
+        result ^= byte
+    return result
+
+
+def encode_set_outputs(module: int, values: Sequence[int]) -> bytes:
+    """Return a set-outputs request writing all eight outputs of one module."""
+    if not 1 <= module <= MODULE_COUNT:
+        raise ValueError(f"module must be 1..{MODULE_COUNT}, got {module}")
+    if len(values) != OUTPUTS_PER_MODULE:
+        raise ValueError(f"a write carries all {OUTPUTS_PER_MODULE} outputs, got {len(values)}")
+    if any(not 0 <= value <= OUTPUT_VALUE_MAX for value in values):
+        raise ValueError(f"output values must be 0..{OUTPUT_VALUE_MAX}, got {list(values)}")
+    data = bytes([FRAME_DATA_MARKER, *values])
+    frame = (
+        bytes([FRAME_BUS_NUMBER, FRAME_START, FRAME_ADDRESS_BASE + module - 1, FRAME_SOURCE])
+        + bytes([FRAME_LENGTH_FIELD])
+        + data
+        + bytes([_checksum(data)])
+    )
+    return bytes([SET_OUTPUTS_COMMAND, MESSAGE_VERSION]) + frame
+
+
+@dataclass(frozen=True, slots=True)
+class SetOutputs:
+    """A decoded set-outputs request: one module, all eight values."""
+
+    module: int
+    values: tuple[int, ...]
+
+
+def decode_set_outputs(plain: bytes) -> SetOutputs:
+    """Parse a set-outputs request, checking frame start, address and checksum."""
+    if len(plain) != SET_OUTPUTS_LENGTH:
+        raise IPComProtocolError(
+            f"set-outputs request must be {SET_OUTPUTS_LENGTH} bytes, got {len(plain)}"
+        )
+    frame = plain[HEADER_LENGTH:]
+    bus, start, target, source, length = frame[:5]
+    data = frame[5:-1]
+    if bus != FRAME_BUS_NUMBER or start != FRAME_START or source != FRAME_SOURCE:
+        raise IPComProtocolError(f"set-outputs frame header {frame[:5].hex(' ')} is not valid")
+    if length != FRAME_LENGTH_FIELD or data[0] != FRAME_DATA_MARKER:
+        raise IPComProtocolError("set-outputs frame length or data marker is not valid")
+    module = target - FRAME_ADDRESS_BASE + 1
+    if not 1 <= module <= MODULE_COUNT:
+        raise IPComProtocolError(f"set-outputs frame addresses {target}, not a module")
+    if _checksum(data) != frame[-1]:
+        raise IPComProtocolError(
+            f"set-outputs checksum {frame[-1]:02x} does not match {_checksum(data):02x}"
+        )
+    return SetOutputs(module=module, values=tuple(data[1:]))
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One whole decrypted message from the stream."""
+
+    command: int
+    version: int
+    plain: bytes
+
+
+class StreamDecoder:
+    """Reassemble whole messages from cipher bytes that TCP split or glued.
+
+    The length of a message comes from its decrypted command id. When the id is
+    unknown the stream has lost its framing, so the decoder resynchronises on
+    the next occurrence of the cipher bytes that start a `sync_plain` message
+    (constant for the session key, PROTOCOL.md section 4). Bytes it cannot
+    place are dropped and counted, and the buffer never exceeds `max_buffer`.
+    Not thread-safe: one receive loop owns it.
+    """
+
+    def __init__(
+        self,
+        masks: cipher.MaskTable,
+        lengths: Mapping[int, int],
+        sync_plain: bytes = bytes([STATUS_COMMAND, MESSAGE_VERSION]),
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> None:
+        self._masks = masks
+        self._lengths = dict(lengths)
+        self._sync = cipher.encrypt(sync_plain, masks)
+        self._max_buffer = max(max_buffer, max(self._lengths.values()))
+        self._buffer = bytearray()
+        self.dropped_bytes = 0
+        self.unknown_messages = 0
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes wait for the rest of their message."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Add received bytes; return the messages they complete, in order."""
+        self._buffer += data
+        messages: list[Message] = []
+        while len(self._buffer) >= HEADER_LENGTH:
+            header = cipher.decrypt(bytes(self._buffer[:HEADER_LENGTH]), self._masks)
+            command, version = header
+            length = self._lengths.get(command)
+            if length is None or version != MESSAGE_VERSION:
+                self.unknown_messages += 1
+                self._resynchronise()
+                continue
+            if len(self._buffer) < length:
+                break
+            raw = bytes(self._buffer[:length])
+            del self._buffer[:length]
+            messages.append(Message(command, version, cipher.decrypt(raw, self._masks)))
+        self._bound_buffer()
+        return messages
+
+    def _resynchronise(self) -> None:
+        """Drop bytes up to the next place a sync message could start."""
+        position = self._buffer.find(self._sync, 1)
+        if position < 0:
+            position = len(self._buffer)
+            for keep in range(len(self._sync) - 1, 0, -1):
+                if position - keep >= 1 and self._buffer.endswith(self._sync[:keep]):
+                    position -= keep
+                    break
+        self._drop(position)
+
+    def _bound_buffer(self) -> None:
+        excess = len(self._buffer) - self._max_buffer
+        if excess > 0:
+            self._drop(excess)
+
+    def _drop(self, count: int) -> None:
+        del self._buffer[:count]
+        self.dropped_bytes += count

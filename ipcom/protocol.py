@@ -1,0 +1,100 @@
+"""The facts of the IPCom wire protocol, each named once.
+
+Every constant cites the section of ``shared/PROTOCOL.md`` it comes from, so a
+reader can check it against the specification. Nothing else in the package
+spells a protocol number out.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Section 1: transport.
+DEFAULT_PORT: Final = 5000
+
+# Section 2: the cipher's key table K (observed) and its rotation K2.
+KEY_TABLE: Final = bytes.fromhex(
+    "5383fb327f7e9ae901b37f8006cf39266f5d255b1e2628c4b37804ac9f0bae9d"
+    "57ac4e820eb4ba6c27380a719be1f7fd14cc140d71e5b8f77ccbe00b0478b17f"
+    "2bea8541952218ee06ff791326d308107504536c04fd91f33193b614e353f6ce"
+    "6ec374fece6201bd8d1126390a7451ca564251d57b8ea647dc7f7409908f9af2"
+    "0c748164100d64ce54b57881a59036eb82c9e75cbd3f3b29d32f226e6f24ddfb"
+    "dd98001d4b82ce12d13329224f92f994eb12572ffa30c7f19d72ca8d25eb2c3d"
+    "e3fbccbc54115325e2ce78f9dc6fe8e2fb413ced6f9ab1f3727802cc913d207f"
+    "bee953d4fbff6e42b1f65e4d1403b4fb2f537abc9ea7ce8eca08c47b19a12b7f"
+)
+KEY_TABLE_ROTATION: Final = 128
+PUBLIC_KEY_LENGTH: Final = 128
+MAX_MESSAGE_LENGTH: Final = 255
+"""The cipher's ping-pong state is one byte, so no message may reach 256 bytes."""
+
+# Section 3: handshake.
+CONNECT_COMMAND: Final = 1
+CONNECT_VERSION: Final = 2
+CONNECT_REQUEST_LENGTH: Final = 56
+CREDENTIAL_FIELD_LENGTH: Final = 26
+USERNAME_PREFIX: Final = "USER:"
+PASSWORD_PREFIX: Final = "PWD:"
+MAX_USERNAME_LENGTH: Final = CREDENTIAL_FIELD_LENGTH - len(USERNAME_PREFIX)
+MAX_PASSWORD_LENGTH: Final = CREDENTIAL_FIELD_LENGTH - len(PASSWORD_PREFIX)
+CONNECT_BUS_NUMBER: Final = 1
+CONNECT_BUS_LOCK: Final = 0
+CONNECT_RESPONSE_LENGTH: Final = 135
+CONNECT_RESPONSE_STATUS_LENGTH: Final = 6
+CONNECT_RESPONSE_STATUS: Final = bytes([2, 0, 0, 0, 0, 0])
+"""What the simulator sends in bytes 1..6 of the connect response; meaning unknown."""
+CONNECT_RESPONSE_KEY_OFFSET: Final = 1 + CONNECT_RESPONSE_STATUS_LENGTH
+AUTH_REJECTED: Final = b"\x7e\xe3"
+"""Sent raw (not a message) by the device for rejected credentials."""
+
+# Section 4: messages after the handshake, all ``[command id, version, ...]``.
+HEADER_LENGTH: Final = 2
+MESSAGE_VERSION: Final = 1
+DISCONNECT_COMMAND: Final = 2
+KEEPALIVE_COMMAND: Final = 3
+SET_OUTPUTS_COMMAND: Final = 4
+STATUS_COMMAND: Final = 5
+
+MODULE_COUNT: Final = 16
+OUTPUTS_PER_MODULE: Final = 8
+SNAPSHOT_PAYLOAD_LENGTH: Final = MODULE_COUNT * OUTPUTS_PER_MODULE
+SNAPSHOT_LENGTH: Final = HEADER_LENGTH + SNAPSHOT_PAYLOAD_LENGTH
+
+RELAY_OFF: Final = 0
+RELAY_ON: Final = 255
+DIMMER_MIN: Final = 0
+DIMMER_MAX: Final = 100
+OUTPUT_VALUE_MAX: Final = 255
+
+# Section 4: the bus frame carried by a set-outputs request.
+FRAME_BUS_NUMBER: Final = 2
+FRAME_START: Final = 0x23
+FRAME_ADDRESS_BASE: Final = 60
+FRAME_SOURCE: Final = 0
+FRAME_DATA_MARKER: Final = 0x01
+FRAME_DATA_LENGTH: Final = 1 + OUTPUTS_PER_MODULE
+FRAME_LENGTH_FIELD: Final = FRAME_DATA_LENGTH + 1
+FRAME_LENGTH: Final = 5 + FRAME_DATA_LENGTH + 1
+SET_OUTPUTS_LENGTH: Final = HEADER_LENGTH + FRAME_LENGTH
+
+DEVICE_MESSAGE_LENGTHS: Final[dict[int, int]] = {
+    STATUS_COMMAND: SNAPSHOT_LENGTH,
+    KEEPALIVE_COMMAND: HEADER_LENGTH,
+}
+"""Lengths of the messages a device sends, by command id."""
+
+CLIENT_MESSAGE_LENGTHS: Final[dict[int, int]] = {
+    STATUS_COMMAND: HEADER_LENGTH,
+    SET_OUTPUTS_COMMAND: SET_OUTPUTS_LENGTH,
+    KEEPALIVE_COMMAND: HEADER_LENGTH,
+    DISCONNECT_COMMAND: HEADER_LENGTH,
+}
+"""Lengths of the messages a client sends, by command id."""
+
+# Section 5: timing, in seconds.
+POLL_INTERVAL: Final = 0.35
+COMMAND_INTERVAL: Final = 0.25
+KEEPALIVE_INTERVAL: Final = 30.0
+SOCKET_TIMEOUT: Final = 5.0
+RECONNECT_BASE: Final = 1.0
+RECONNECT_MAX: Final = 30.0
