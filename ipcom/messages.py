@@ -259,7 +259,7 @@ class StreamDecoder:
         self._masks = masks
         self._lengths = dict(lengths)
         self._sync = cipher.encrypt(sync_plain, masks)
-        self._max_buffer = max(max_buffer, max(self._lengths.values()))
+        self._max_buffer = max(max_buffer, *self._lengths.values())
         self._buffer = bytearray()
         self.dropped_bytes = 0
         self.unknown_messages = 0
