@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from ipcom.simulator import Simulator
 
 
 @pytest.fixture(autouse=True)
 def _allow_loopback_sockets(socket_enabled: None) -> None:
     """The Home Assistant test plugin blocks sockets; the library needs them."""
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    """A running simulated installation whose module 6 holds dimmers; stopped after the test."""
+    device = Simulator(dimmer_modules={6})
+    device.start()
+    try:
+        yield device
+    finally:
+        device.stop()

@@ -1,0 +1,536 @@
+"""The simulator over real sockets, driven by a minimal raw client built from the codec."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ipcom import cipher, messages
+from ipcom.errors import IPComAuthenticationError
+from ipcom.models import StateSnapshot
+from ipcom.protocol import (
+    AUTH_REJECTED,
+    CONNECT_RESPONSE_KEY_OFFSET,
+    CONNECT_RESPONSE_LENGTH,
+    CONNECT_RESPONSE_STATUS,
+    DEVICE_MESSAGE_LENGTHS,
+    KEEPALIVE_COMMAND,
+    MESSAGE_VERSION,
+    STATUS_COMMAND,
+)
+from ipcom.simulator import (
+    DEFAULT_PUBLIC_KEY,
+    UNKNOWN_MESSAGE_PLAIN,
+    ReceivedWrite,
+    Simulator,
+)
+
+TIMEOUT = 10.0
+
+
+class RawClient:
+    """Just enough of a client to talk to the simulator byte by byte."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.masks = b""
+        self.decoder: messages.StreamDecoder | None = None
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send_connect_request(self, username: str = "demo", password: str = "demo") -> None:
+        request = messages.encode_connect_request(username, password)
+        self.sock.sendall(cipher.encrypt(request, cipher.single_key_masks()))
+
+    def read_exact(self, count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = self.sock.recv(count - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def handshake(self, username: str = "demo", password: str = "demo") -> bytes:
+        self.send_connect_request(username, password)
+        raw = self.read_exact(CONNECT_RESPONSE_LENGTH)
+        public_key = messages.parse_connect_response(raw)
+        self.masks = cipher.dual_key_masks(public_key)
+        self.decoder = messages.StreamDecoder(self.masks, DEVICE_MESSAGE_LENGTHS)
+        return raw
+
+    def send(self, plain: bytes) -> None:
+        self.sock.sendall(cipher.encrypt(plain, self.masks))
+
+    def read_until(self, done: Callable[[list[messages.Message]], bool]) -> list[messages.Message]:
+        """Feed received bytes to the decoder until `done(messages so far)` holds."""
+        assert self.decoder is not None
+        received: list[messages.Message] = []
+        deadline = time.monotonic() + TIMEOUT
+        while not done(received):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {received} arrived")
+            data = self.sock.recv(4096)
+            if not data:
+                raise ConnectionError("the simulator closed the connection")
+            received += self.decoder.feed(data)
+        return received
+
+    def read_messages(self, count: int) -> list[messages.Message]:
+        return self.read_until(lambda received: len(received) >= count)
+
+    def poll(self) -> StateSnapshot:
+        self.send(messages.encode_status_request())
+        (reply,) = self.read_messages(1)
+        return StateSnapshot.from_message(reply.plain)
+
+    def is_closed_by_peer(self) -> bool:
+        """Whether the simulator closed the connection (EOF or reset) within the timeout."""
+        try:
+            while True:
+                if not self.sock.recv(4096):
+                    return True
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+
+
+@pytest.fixture
+def client(simulator: Simulator) -> Iterator[RawClient]:
+    raw = RawClient(simulator.port)
+    raw.handshake()
+    simulator.wait_until(lambda sim: sim.active_connections == 1)
+    yield raw
+    raw.close()
+
+
+def test_default_public_key_encrypts_poll_like_the_real_installation() -> None:
+    assert len(DEFAULT_PUBLIC_KEY) == 128
+    assert DEFAULT_PUBLIC_KEY[0] == 0x2F
+    assert DEFAULT_PUBLIC_KEY[120] == 0x06
+    masks = cipher.dual_key_masks(DEFAULT_PUBLIC_KEY)
+    assert cipher.encrypt(messages.encode_status_request(), masks).hex() == "79db"
+
+
+def test_handshake_sends_status_and_public_key(simulator: Simulator) -> None:
+    raw = RawClient(simulator.port)
+    try:
+        response = raw.handshake()
+        plain = cipher.decrypt(response, cipher.single_key_masks())
+        assert plain[1:CONNECT_RESPONSE_KEY_OFFSET] == CONNECT_RESPONSE_STATUS
+        assert plain[CONNECT_RESPONSE_KEY_OFFSET:] == DEFAULT_PUBLIC_KEY
+        simulator.wait_until(lambda sim: sim.connections_accepted == 1)
+        assert simulator.active_connections == 1
+        assert simulator.auth_failures == 0
+    finally:
+        raw.close()
+
+
+def test_custom_public_key_is_used_for_the_session() -> None:
+    key = bytes(range(128))
+    with Simulator(public_key=key) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            assert raw.masks == cipher.dual_key_masks(key)
+            assert raw.poll() == StateSnapshot.empty()
+        finally:
+            raw.close()
+
+
+def test_bad_password_is_rejected_and_closed(
+    simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = RawClient(simulator.port)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="ipcom.simulator"):
+            raw.send_connect_request("demo", "s3cret-wrong")
+            assert raw.read_exact(3) == AUTH_REJECTED
+            simulator.wait_until(lambda sim: sim.auth_failures == 1)
+        assert "s3cret-wrong" not in caplog.text
+        assert "demo" in caplog.text
+        assert simulator.connections_accepted == 0
+    finally:
+        raw.close()
+
+
+def test_rejection_is_recognised_by_the_codec(simulator: Simulator) -> None:
+    simulator.set_credentials("owner", "other")
+    raw = RawClient(simulator.port)
+    try:
+        with pytest.raises(IPComAuthenticationError):
+            raw.handshake("demo", "demo")
+    finally:
+        raw.close()
+    raw = RawClient(simulator.port)
+    try:
+        raw.handshake("owner", "other")
+    finally:
+        raw.close()
+
+
+def test_malformed_connect_request_counts_a_protocol_error(simulator: Simulator) -> None:
+    raw = RawClient(simulator.port)
+    try:
+        raw.sock.sendall(bytes(56))
+        assert raw.is_closed_by_peer()
+        simulator.wait_until(lambda sim: sim.protocol_errors == 1)
+        assert simulator.auth_failures == 0
+    finally:
+        raw.close()
+
+
+def test_poll_returns_snapshot_of_state(simulator: Simulator, client: RawClient) -> None:
+    simulator.set_output(1, 1, 255)
+    simulator.set_output(6, 2, 40)
+    simulator.set_output(16, 8, 7)
+    snapshot = client.poll()
+    assert snapshot == simulator.snapshot()
+    assert snapshot.get_value(1, 1) == 255
+    assert snapshot.get_value(6, 2) == 40
+    assert snapshot.get_value(16, 8) == 7
+    assert simulator.polls_received == 1
+
+
+def test_requests_split_and_glued_by_the_client(simulator: Simulator, client: RawClient) -> None:
+    poll = cipher.encrypt(messages.encode_status_request(), client.masks)
+    keepalive = cipher.encrypt(messages.encode_keepalive(), client.masks)
+    client.sock.sendall(poll + keepalive + poll[:1])
+    client.sock.sendall(poll[1:])
+    replies = client.read_messages(3)
+    assert [reply.command for reply in replies] == [
+        STATUS_COMMAND,
+        KEEPALIVE_COMMAND,
+        STATUS_COMMAND,
+    ]
+
+
+def test_set_outputs_changes_state_and_is_recorded(simulator: Simulator, client: RawClient) -> None:
+    seen: list[ReceivedWrite] = []
+    unsubscribe = simulator.on_write(seen.append)
+    values = (255, 0, 255, 0, 0, 0, 0, 255)
+    client.send(messages.encode_set_outputs(3, values))
+    write = simulator.wait_for_write(lambda w: w.module == 3)
+    assert write.values == values
+    assert simulator.get_module_values(3) == values
+    assert simulator.writes() == [write]
+    assert seen == [write]
+    assert client.poll().get_module_values(3) == values
+
+    unsubscribe()
+    client.send(messages.encode_set_outputs(4, (1,) * 8))
+    simulator.wait_for_value(4, 8, 1)
+    assert seen == [write]
+    simulator.clear_writes()
+    assert simulator.writes() == []
+
+
+def test_bad_checksum_is_counted_and_ignored(simulator: Simulator, client: RawClient) -> None:
+    frame = bytearray(messages.encode_set_outputs(2, (255,) * 8))
+    frame[-1] ^= 0xFF
+    client.send(bytes(frame))
+    simulator.wait_until(lambda sim: sim.protocol_errors == 1)
+    assert simulator.get_module_values(2) == (0,) * 8
+    assert simulator.writes() == []
+    assert client.poll().get_module_values(2) == (0,) * 8
+
+
+def test_unknown_client_message_is_a_protocol_error(
+    simulator: Simulator, client: RawClient
+) -> None:
+    client.send(bytes([9, MESSAGE_VERSION]))
+    simulator.wait_until(lambda sim: sim.protocol_errors >= 1)
+    assert client.poll() == simulator.snapshot()
+
+
+def test_keepalive_is_answered(simulator: Simulator, client: RawClient) -> None:
+    client.send(messages.encode_keepalive())
+    (reply,) = client.read_messages(1)
+    assert reply.plain == messages.encode_keepalive()
+    assert simulator.keepalives_received == 1
+
+
+def test_disconnect_request_closes_the_connection(simulator: Simulator, client: RawClient) -> None:
+    client.send(messages.encode_disconnect_request())
+    assert client.is_closed_by_peer()
+    simulator.wait_until(lambda sim: sim.active_connections == 0)
+    assert simulator.disconnects_received == 1
+
+
+def test_press_toggles_relay(simulator: Simulator) -> None:
+    simulator.press(1, 2)
+    assert simulator.get_value(1, 2) == 255
+    simulator.press(1, 2)
+    assert simulator.get_value(1, 2) == 0
+
+
+def test_press_toggles_dimmer_to_last_level(simulator: Simulator) -> None:
+    simulator.press(6, 1)
+    assert simulator.get_value(6, 1) == 100
+    simulator.set_output(6, 1, 35)
+    simulator.press(6, 1)
+    assert simulator.get_value(6, 1) == 0
+    simulator.press(6, 1)
+    assert simulator.get_value(6, 1) == 35
+
+
+def test_set_output_validates(simulator: Simulator) -> None:
+    with pytest.raises(ValueError):
+        simulator.set_output(17, 1, 0)
+    with pytest.raises(ValueError):
+        simulator.set_output(1, 9, 0)
+    with pytest.raises(ValueError):
+        simulator.set_output(1, 1, 256)
+    with pytest.raises(ValueError):
+        simulator.press(0, 1)
+
+
+def test_chunked_replies_decode(simulator: Simulator, client: RawClient) -> None:
+    simulator.chunk_size = 7
+    simulator.set_output(5, 5, 255)
+    assert client.poll().get_value(5, 5) == 255
+    client.send(messages.encode_keepalive())
+    (reply,) = client.read_messages(1)
+    assert reply.command == KEEPALIVE_COMMAND
+
+
+def test_glued_replies_decode(simulator: Simulator, client: RawClient) -> None:
+    simulator.glue_replies = True
+    client.send(messages.encode_status_request())
+    client.send(messages.encode_keepalive())
+    replies = client.read_messages(2)
+    assert [reply.command for reply in replies] == [STATUS_COMMAND, KEEPALIVE_COMMAND]
+
+
+def test_held_reply_is_flushed_without_a_next_one(simulator: Simulator, client: RawClient) -> None:
+    simulator.glue_replies = True
+    assert client.poll() == simulator.snapshot()
+
+
+def test_delayed_reply_arrives(simulator: Simulator, client: RawClient) -> None:
+    simulator.reply_delay = 0.3
+    assert client.poll() == simulator.snapshot()
+    simulator.reply_delay = 0
+    assert simulator.reply_delay == 0
+
+
+def test_injected_unknown_alone_is_skipped(simulator: Simulator, client: RawClient) -> None:
+    assert client.decoder is not None
+    decoder = client.decoder
+    simulator.inject_unknown()
+    client.read_until(lambda _: decoder.unknown_messages >= 1)
+    simulator.set_output(2, 3, 255)
+    assert client.poll().get_value(2, 3) == 255
+
+
+def test_injected_unknown_glued_in_front_of_a_reply(
+    simulator: Simulator, client: RawClient
+) -> None:
+    assert client.decoder is not None
+    simulator.inject_unknown(glued=True)
+    simulator.set_output(7, 7, 255)
+    assert client.poll().get_value(7, 7) == 255
+    assert client.decoder.unknown_messages >= 1
+    assert client.decoder.dropped_bytes >= len(UNKNOWN_MESSAGE_PLAIN)
+
+
+def test_injected_raw_bytes_go_out_as_given(simulator: Simulator, client: RawClient) -> None:
+    simulator.inject_unknown(b"\x23\x01\xaa")
+    assert client.read_exact(3) == b"\x23\x01\xaa"
+
+
+def test_all_faults_at_once_still_decode(simulator: Simulator, client: RawClient) -> None:
+    simulator.chunk_size = 5
+    simulator.glue_replies = True
+    simulator.reply_delay = 0.05
+    simulator.inject_unknown(glued=True)
+    simulator.set_output(9, 1, 255)
+    for _ in range(3):
+        client.send(messages.encode_status_request())
+    client.send(messages.encode_keepalive())
+    replies = client.read_messages(4)
+    assert [reply.command for reply in replies] == [STATUS_COMMAND] * 3 + [KEEPALIVE_COMMAND]
+    assert StateSnapshot.from_message(replies[0].plain).get_value(9, 1) == 255
+
+
+def test_freeze_silences_replies(simulator: Simulator, client: RawClient) -> None:
+    simulator.freeze()
+    assert simulator.frozen
+    client.send(messages.encode_status_request())
+    client.send(messages.encode_set_outputs(1, (255,) * 8))
+    simulator.wait_until(lambda sim: sim.ignored_messages == 2)
+    assert simulator.polls_received == 0
+    assert simulator.get_module_values(1) == (0,) * 8
+    client.sock.settimeout(0.3)
+    with pytest.raises(TimeoutError):
+        client.sock.recv(4096)
+    client.sock.settimeout(TIMEOUT)
+    assert simulator.active_connections == 1
+
+    simulator.unfreeze()
+    assert client.poll() == StateSnapshot.empty()
+
+
+def test_handshake_waits_while_frozen(simulator: Simulator) -> None:
+    simulator.freeze()
+    raw = RawClient(simulator.port)
+    try:
+        raw.send_connect_request()
+        raw.sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            raw.sock.recv(4096)
+        raw.sock.settimeout(TIMEOUT)
+        simulator.unfreeze()
+        assert len(raw.read_exact(CONNECT_RESPONSE_LENGTH)) == CONNECT_RESPONSE_LENGTH
+    finally:
+        raw.close()
+
+
+def test_drop_connections_closes_every_client(simulator: Simulator, client: RawClient) -> None:
+    second = RawClient(simulator.port)
+    try:
+        second.handshake()
+        simulator.wait_until(lambda sim: sim.active_connections == 2)
+        simulator.drop_connections()
+        assert simulator.active_connections == 0
+        assert client.is_closed_by_peer()
+        assert second.is_closed_by_peer()
+    finally:
+        second.close()
+    third = RawClient(simulator.port)
+    try:
+        third.handshake()
+        assert third.poll() == simulator.snapshot()
+    finally:
+        third.close()
+
+
+def test_clients_share_state(simulator: Simulator, client: RawClient) -> None:
+    other = RawClient(simulator.port)
+    try:
+        other.handshake()
+        other.send(messages.encode_set_outputs(8, (255,) * 8))
+        simulator.wait_for_write()
+        assert client.poll().get_module_values(8) == (255,) * 8
+    finally:
+        other.close()
+
+
+def test_restart_on_the_same_port(simulator: Simulator) -> None:
+    raw = RawClient(simulator.port)
+    raw.handshake()
+    simulator.set_output(1, 1, 255)
+    port = simulator.port
+    simulator.stop()
+    assert raw.is_closed_by_peer()
+    raw.close()
+    assert not simulator.running
+
+    simulator.start()
+    assert simulator.port == port
+    raw = RawClient(port)
+    try:
+        raw.handshake()
+        assert raw.poll().get_value(1, 1) == 255
+    finally:
+        raw.close()
+
+    simulator.stop()
+    with Simulator(port=port) as replacement:
+        assert replacement.port == port
+        raw = RawClient(port)
+        try:
+            raw.handshake()
+        finally:
+            raw.close()
+
+
+def test_stop_joins_every_thread_and_is_idempotent() -> None:
+    before = set(threading.enumerate())
+    device = Simulator(dimmer_modules={6})
+    device.start()
+    device.start_activity([(1, 1), (6, 1)], mean_interval=0.01, seed=1)
+    clients = [RawClient(device.port) for _ in range(3)]
+    try:
+        for raw in clients:
+            raw.handshake()
+        device.wait_until(lambda sim: sim.active_connections == 3)
+        device.reply_delay = 30
+        clients[0].send(messages.encode_status_request())
+        device.wait_for_polls(0)
+        device.stop()
+        assert set(threading.enumerate()) <= before
+        device.stop()
+    finally:
+        for raw in clients:
+            raw.close()
+
+
+def test_start_twice_is_refused(simulator: Simulator) -> None:
+    with pytest.raises(RuntimeError):
+        simulator.start()
+
+
+def test_wait_for_polls_counts_from_the_call(simulator: Simulator, client: RawClient) -> None:
+    client.poll()
+    done = threading.Event()
+
+    def wait() -> None:
+        simulator.wait_for_polls(2)
+        done.set()
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    try:
+        client.poll()
+        client.poll()
+    finally:
+        waiter.join(TIMEOUT)
+    assert done.is_set()
+    assert simulator.polls_received == 3
+
+
+def test_waits_time_out_with_a_clear_message(simulator: Simulator) -> None:
+    with pytest.raises(TimeoutError, match=r"output 1\.1 is 0, not 255"):
+        simulator.wait_for_value(1, 1, 255, timeout=0.01)
+    with pytest.raises(TimeoutError, match="no matching write"):
+        simulator.wait_for_write(timeout=0.01)
+    with pytest.raises(TimeoutError, match="0 of 1 polls"):
+        simulator.wait_for_polls(1, timeout=0.01)
+
+
+def test_activity_presses_switches(simulator: Simulator, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="ipcom.simulator"):
+        simulator.start_activity([(2, 2)], mean_interval=0.01, seed=3)
+        simulator.wait_for_value(2, 2, 255)
+        simulator.stop_activity()
+    assert "switch 2.2 pressed" in caplog.text
+
+
+def test_non_loopback_bind_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="ipcom.simulator"), Simulator(host="0.0.0.0"):
+        pass
+    assert "reachable from other machines" in caplog.text
+
+
+def test_rejects_invalid_configuration() -> None:
+    with pytest.raises(ValueError):
+        Simulator(public_key=b"short")
+    with pytest.raises(ValueError):
+        Simulator(password="x" * 23)
+    with pytest.raises(ValueError):
+        Simulator(dimmer_modules={17})
+    device = Simulator()
+    with pytest.raises(ValueError):
+        device.chunk_size = 0
+    with pytest.raises(ValueError):
+        device.reply_delay = -1
+    with pytest.raises(ValueError):
+        device.start_activity([])
