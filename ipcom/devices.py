@@ -1,0 +1,618 @@
+"""The device map: what each output of an installation is, read from devices.yaml.
+
+The bus itself only knows 128 anonymous output bytes. Installers describe
+which of them are lights, dimmers, sockets and shutter relays; a wrong
+description switches the wrong relay, so the file is checked thoroughly and
+every problem is reported at once, each naming the file, the key path and
+the reason. A file with any problem never yields a partial map.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+
+import voluptuous as vol
+import yaml
+
+from .errors import IPComError
+from .protocol import MODULE_COUNT, OUTPUTS_PER_MODULE
+
+MAX_TRAVEL_TIME: Final = 300.0
+"""Seconds; no shutter takes five minutes, so a larger value is a typo."""
+
+LIGHTS: Final = "lights"
+SHUTTERS: Final = "shutters"
+SWITCHES: Final = "switches"
+SECTIONS: Final = (LIGHTS, SHUTTERS, SWITCHES)
+
+TYPE_SWITCH: Final = "switch"
+TYPE_LIGHT: Final = "light"
+TYPE_DIMMER: Final = "dimmer"
+ROLE_UP: Final = "up"
+ROLE_DOWN: Final = "down"
+
+_TRAVEL_UP: Final = ("travel_time", "travel_time_up")
+_TRAVEL_DOWN: Final = ("travel_time", "travel_time_down")
+_DIRECTION_WORDS: Final = ("up", "down", "op", "neer", "omhoog", "omlaag", "open", "close")
+_KEY_SUFFIX: Final = re.compile(rf"[_\-]({'|'.join(_DIRECTION_WORDS)})$", re.IGNORECASE)
+_NAME_SUFFIX: Final = re.compile(rf"[\s\-:,(]+({'|'.join(_DIRECTION_WORDS)})\)?\s*$", re.IGNORECASE)
+
+
+class DeviceMapError(IPComError, ValueError):
+    """A device map that cannot be used, with every problem found in it.
+
+    Each entry of `problems` reads ``<file>: <key path>: <reason>``.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(dict.fromkeys(problems))
+        super().__init__("\n".join(self.problems))
+
+
+class OutputAddress(NamedTuple):
+    """One output on the bus."""
+
+    module: int
+    output: int
+
+
+@dataclass(frozen=True, slots=True)
+class Light:
+    """A lamp on a relay output, or on a dimmer output when `dimmable`."""
+
+    key: str
+    name: str
+    module: int
+    output: int
+    dimmable: bool
+    description: str | None = None
+    area: str | None = None
+
+    @property
+    def address(self) -> OutputAddress:
+        """Where the lamp sits on the bus."""
+        return OutputAddress(self.module, self.output)
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """A relay output that is not a light: a socket, a pump, a fan."""
+
+    key: str
+    name: str
+    module: int
+    output: int
+    description: str | None = None
+    area: str | None = None
+
+    @property
+    def address(self) -> OutputAddress:
+        """Where the relay sits on the bus."""
+        return OutputAddress(self.module, self.output)
+
+
+@dataclass(frozen=True, slots=True)
+class Cover:
+    """A shutter driven by two relays: energising both at once harms the motor."""
+
+    key: str
+    name: str
+    up: OutputAddress
+    down: OutputAddress
+    up_key: str
+    down_key: str
+    travel_time_up: float | None = None
+    travel_time_down: float | None = None
+    area: str | None = None
+    description: str | None = None
+
+    @property
+    def same_module(self) -> bool:
+        """Whether one bus write can set both relays (the interlock is then atomic)."""
+        return self.up.module == self.down.module
+
+
+Device = Light | Switch | Cover
+
+
+@dataclass(frozen=True)
+class DeviceMap:
+    """The typed view of a devices.yaml, with look-ups by key and by address.
+
+    Build it with `load_device_map` or `parse_device_map`, which validate; the
+    constructor trusts its arguments. `get` also finds a cover by the key of
+    either of its relay entries, because those are the keys installers wrote.
+    """
+
+    lights: tuple[Light, ...] = ()
+    switches: tuple[Switch, ...] = ()
+    covers: tuple[Cover, ...] = ()
+    _by_key: dict[str, Device] = field(init=False, repr=False, compare=False)
+    _by_address: dict[OutputAddress, Device] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_key: dict[str, Device] = {}
+        by_address: dict[OutputAddress, Device] = {}
+        devices: list[Light | Switch] = [*self.lights, *self.switches]
+        for device in devices:
+            by_key[device.key] = device
+            by_address[device.address] = device
+        for cover in self.covers:
+            for key in (cover.up_key, cover.down_key, cover.key):
+                by_key[key] = cover
+            by_address[cover.up] = cover
+            by_address[cover.down] = cover
+        object.__setattr__(self, "_by_key", by_key)
+        object.__setattr__(self, "_by_address", by_address)
+
+    def __iter__(self) -> Iterator[Device]:
+        """Every device: lights, then switches, then covers, in file order."""
+        yield from self.lights
+        yield from self.switches
+        yield from self.covers
+
+    def __len__(self) -> int:
+        return len(self.lights) + len(self.switches) + len(self.covers)
+
+    def get(self, key: str) -> Device | None:
+        """The device with this key (a cover also answers to its relay keys)."""
+        return self._by_key.get(key)
+
+    def at(self, module: int, output: int) -> Device | None:
+        """The device wired to this output, if the map names one."""
+        return self._by_address.get(OutputAddress(module, output))
+
+    def dimmer_modules(self) -> frozenset[int]:
+        """Modules that are dimmer modules: their outputs read 0..100, not 0/255."""
+        return frozenset(light.module for light in self.lights if light.dimmable)
+
+    def modules(self) -> tuple[int, ...]:
+        """The modules the map uses, sorted."""
+        return tuple(sorted({address.module for address in self.outputs()}))
+
+    def outputs(self) -> tuple[OutputAddress, ...]:
+        """Every mapped output (both relays of each cover), sorted."""
+        return tuple(sorted(self._by_address))
+
+
+def load_device_map(path: str | os.PathLike[str]) -> DeviceMap:
+    """Read and validate a devices.yaml; raise `DeviceMapError` naming every problem."""
+    source = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DeviceMapError([f"{source}: file not found"]) from None
+    except IsADirectoryError:
+        raise DeviceMapError([f"{source}: is a directory, not a file"]) from None
+    except UnicodeDecodeError:
+        raise DeviceMapError([f"{source}: is not UTF-8 text"]) from None
+    except OSError as err:
+        raise DeviceMapError([f"{source}: cannot be read: {err.strerror}"]) from None
+    try:
+        document = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as err:
+        raise DeviceMapError([_describe_yaml_error(source, err)]) from None
+    except yaml.YAMLError as err:
+        raise DeviceMapError([f"{source}: invalid YAML: {err}"]) from None
+    return parse_device_map(document, source)
+
+
+def parse_device_map(document: object, source: str) -> DeviceMap:
+    """Validate an already loaded document; `source` names it in problems."""
+    return _Parser(source).parse(document)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last of two equal keys, which would silently drop a
+    device that an installer copied and forgot to rename.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Hashable] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    problem=f"the key {key!r} appears twice in the same mapping",
+                    problem_mark=key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _describe_yaml_error(source: str, err: yaml.MarkedYAMLError) -> str:
+    mark = err.problem_mark or err.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = err.problem or "cannot be parsed"
+    context = ""
+    if err.context and err.context_mark is not None and err.context_mark is not mark:
+        context = f" ({err.context} that starts on line {err.context_mark.line + 1})"
+    elif err.context:
+        context = f" ({err.context})"
+    return f"{source}: {where}invalid YAML: {problem}{context}"
+
+
+def _whole_number(low: int, high: int) -> Callable[[object], int]:
+    def validate(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise vol.Invalid(f"must be a whole number {low}..{high}, got {value!r}")
+        if not low <= value <= high:
+            raise vol.Invalid(f"must be {low}..{high}, got {value}")
+        return value
+
+    return validate
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise vol.Invalid(f"must be text, got {value!r}")
+    if not value.strip():
+        raise vol.Invalid("must not be empty")
+    return value.strip()
+
+
+def _optional_text(value: object) -> str | None:
+    """For descriptions, which existing files often leave empty."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise vol.Invalid(f"must be text, got {value!r}")
+    return value.strip() or None
+
+
+def _one_of(*choices: str, what: str, why: str = "") -> Callable[[object], str]:
+    def validate(value: object) -> str:
+        if value not in choices:
+            reason = f"unknown {what} {value!r}; expected {_either(choices)}"
+            raise vol.Invalid(f"{reason} ({why})" if why else reason)
+        return str(value)
+
+    return validate
+
+
+def _travel_time(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise vol.Invalid(f"must be a number of seconds, got {value!r}")
+    if not 0 < value <= MAX_TRAVEL_TIME:
+        raise vol.Invalid(
+            f"must be more than 0 and at most {MAX_TRAVEL_TIME:g} seconds, got {value:g}"
+        )
+    return float(value)
+
+
+def _either(choices: tuple[str, ...]) -> str:
+    if len(choices) == 1:
+        return choices[0]
+    return f"{', '.join(choices[:-1])} or {choices[-1]}"
+
+
+def _required(key: str) -> vol.Required:
+    return vol.Required(key, msg="is required")
+
+
+def _entry_schema(settings: dict[Any, Callable[[object], Any]]) -> vol.Schema:
+    names = tuple(str(marker) for marker in settings)
+
+    def unknown(_value: object) -> None:
+        raise vol.Invalid(f"unknown setting; expected {_either(names)}")
+
+    return vol.Schema({**settings, vol.Extra: unknown})
+
+
+_ADDRESS: Final[dict[Any, Callable[[object], Any]]] = {
+    _required("module"): _whole_number(1, MODULE_COUNT),
+    _required("output"): _whole_number(1, OUTPUTS_PER_MODULE),
+}
+_LABELS: Final[dict[Any, Callable[[object], Any]]] = {
+    vol.Optional("display_name"): _text,
+    vol.Optional("description"): _optional_text,
+    vol.Optional("area"): _text,
+}
+
+_SCHEMAS: Final = {
+    LIGHTS: _entry_schema(
+        {
+            **_ADDRESS,
+            vol.Optional("type", default=TYPE_SWITCH): _one_of(
+                TYPE_SWITCH, TYPE_LIGHT, TYPE_DIMMER, what="type"
+            ),
+            **_LABELS,
+        }
+    ),
+    SWITCHES: _entry_schema(
+        {
+            **_ADDRESS,
+            vol.Optional("type", default=TYPE_SWITCH): _one_of(
+                TYPE_SWITCH, what="type", why="a switch is a relay output"
+            ),
+            **_LABELS,
+        }
+    ),
+    SHUTTERS: _entry_schema(
+        {
+            **_ADDRESS,
+            vol.Optional("type", default=TYPE_SWITCH): _one_of(
+                TYPE_SWITCH, what="type", why="a shutter is driven by relays"
+            ),
+            _required("relay_role"): _one_of(ROLE_UP, ROLE_DOWN, what="relay_role"),
+            vol.Required(
+                "paired_device", msg="is required: the key of the shutter's other relay"
+            ): _text,
+            vol.Optional("travel_time"): _travel_time,
+            vol.Optional("travel_time_up"): _travel_time,
+            vol.Optional("travel_time_down"): _travel_time,
+            vol.Optional("cover_name"): _text,
+            **_LABELS,
+        }
+    ),
+}
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One device entry that passed its own schema."""
+
+    section: str
+    key: str
+    path: str
+    data: dict[str, Any]
+
+    @property
+    def address(self) -> OutputAddress:
+        return OutputAddress(self.data["module"], self.data["output"])
+
+    @property
+    def is_dimmer(self) -> bool:
+        return bool(self.data["type"] == TYPE_DIMMER)
+
+
+def _show(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def _pretty(key: str) -> str:
+    """A display name for an entry that has none: `living_room` -> `Living room`."""
+    words = re.sub(r"[_\-]+", " ", key).strip()
+    return words[:1].upper() + words[1:] if words else key
+
+
+class _Parser:
+    """Collects every problem of one document, then builds the map or raises."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        self._problems: list[str] = []
+        self._entries: dict[str, list[_Entry]] = {section: [] for section in SECTIONS}
+        self._owners: dict[str, str] = {}
+        self._broken: set[str] = set()
+
+    def _problem(self, path: str, reason: str) -> None:
+        self._problems.append(f"{self._source}: {path}: {reason}")
+
+    def parse(self, document: object) -> DeviceMap:
+        if document is None:
+            self._problems.append(
+                f"{self._source}: the file is empty; expected {_either(SECTIONS)} sections"
+            )
+        elif not isinstance(document, Mapping):
+            self._problems.append(
+                f"{self._source}: expected a mapping with {_either(SECTIONS)} sections, "
+                f"got {type(document).__name__}"
+            )
+        else:
+            self._read_sections(document)
+            device_map = self._build()
+            if not self._problems:
+                return device_map
+        raise DeviceMapError(self._problems)
+
+    def _read_sections(self, document: Mapping[Any, Any]) -> None:
+        for name, section in document.items():
+            if name not in SECTIONS:
+                self._problem(str(name), f"unknown section; expected {_either(SECTIONS)}")
+            elif section is None:
+                continue
+            elif not isinstance(section, Mapping):
+                self._problem(
+                    name, f"must map device keys to their settings, got {type(section).__name__}"
+                )
+            else:
+                for key, settings in section.items():
+                    self._read_entry(name, key, settings)
+
+    def _read_entry(self, section: str, key: object, settings: object) -> None:
+        path = f"{section}.{key}"
+        if not isinstance(key, str) or not key.strip():
+            self._problem(path, f"a device key must be text, got {key!r}")
+            return
+        if key in self._owners:
+            self._problem(
+                path, f"the key {key} is already used by {self._owners[key]}; keys must be unique"
+            )
+            return
+        self._owners[key] = path
+        if not isinstance(settings, Mapping):
+            self._problem(
+                path, f"must be a mapping of settings (module, output, ...), got {settings!r}"
+            )
+            self._broken.add(key)
+            return
+        try:
+            data = _SCHEMAS[section](dict(settings))
+        except vol.MultipleInvalid as err:
+            order = [*map(str, settings), *map(str, _SCHEMAS[section].schema)]
+            for error in sorted(err.errors, key=lambda error: order.index(str(error.path[0]))):
+                self._problem(".".join([path, *map(str, error.path)]), error.msg)
+            self._broken.add(key)
+            return
+        entry = _Entry(section, key, path, data)
+        if "travel_time" in data and ("travel_time_up" in data or "travel_time_down" in data):
+            self._problem(
+                f"{path}.travel_time",
+                "give either travel_time or travel_time_up/travel_time_down, not both",
+            )
+            self._broken.add(key)
+            return
+        self._entries[section].append(entry)
+
+    def _all_entries(self) -> list[_Entry]:
+        return [entry for section in SECTIONS for entry in self._entries[section]]
+
+    def _check_addresses(self) -> None:
+        used: dict[OutputAddress, _Entry] = {}
+        for entry in self._all_entries():
+            first = used.setdefault(entry.address, entry)
+            if first is not entry:
+                self._problem(
+                    entry.path,
+                    f"module {entry.address.module} output {entry.address.output} "
+                    f"is already used by {first.path}",
+                )
+
+    def _check_module_kinds(self) -> None:
+        dimmers: dict[int, list[str]] = {}
+        for entry in self._all_entries():
+            if entry.is_dimmer:
+                dimmers.setdefault(entry.address.module, []).append(entry.path)
+        for entry in self._all_entries():
+            module = entry.address.module
+            if not entry.is_dimmer and module in dimmers:
+                self._problem(
+                    f"{entry.path}.module",
+                    f"module {module} mixes relay and dimmer outputs "
+                    f"(dimmers: {', '.join(dimmers[module])}); a module is either a relay "
+                    "module or a dimmer module",
+                )
+
+    def _pairs(self) -> list[tuple[_Entry, _Entry]]:
+        """Shutter entries that name each other, with opposite roles, as (up, down)."""
+        shutters = {entry.key: entry for entry in self._entries[SHUTTERS]}
+        pairs: list[tuple[_Entry, _Entry]] = []
+        done: set[str] = set()
+        for entry in self._entries[SHUTTERS]:
+            target = entry.data["paired_device"]
+            where = f"{entry.path}.paired_device"
+            other = shutters.get(target)
+            if target == entry.key:
+                self._problem(where, "a shutter relay cannot be paired with itself")
+            elif other is None:
+                if target in self._broken:
+                    continue
+                if target in self._owners:
+                    self._problem(where, f"{target} is {self._owners[target]}, not a shutter")
+                else:
+                    self._problem(where, f"no shutter entry named {target}")
+            elif other.data["paired_device"] != entry.key:
+                self._problem(
+                    where,
+                    f"{target} is paired with {other.data['paired_device']}, "
+                    f"not back with {entry.key}",
+                )
+            elif entry.key not in done:
+                done.update((entry.key, target))
+                role = entry.data["relay_role"]
+                if role == other.data["relay_role"]:
+                    self._problem(
+                        f"{entry.path}.relay_role",
+                        f"{entry.key} and {target} are both {role}; "
+                        "one relay must be up and the other down",
+                    )
+                else:
+                    pairs.append((entry, other) if role == ROLE_UP else (other, entry))
+        return pairs
+
+    def _agreed(self, name: str, sources: list[tuple[_Entry, str]]) -> Any:
+        """One cover setting that may be given on either relay entry, but consistently."""
+        given = [(entry, entry.data[key], key) for entry, key in sources if key in entry.data]
+        if not given:
+            return None
+        first_entry, value, first_key = given[0]
+        for entry, other, key in given[1:]:
+            if other != value:
+                self._problem(
+                    f"{entry.path}.{key}",
+                    f"{_show(other)} conflicts with {first_entry.path}.{first_key} = "
+                    f"{_show(value)}; "
+                    f"the shutter's {name} must be the same on both relays",
+                )
+        return value
+
+    def _cover_key(self, up: _Entry, down: _Entry, cover_keys: set[str]) -> str:
+        """`living_up` -> `living`; the up key itself when that is taken or has no suffix."""
+        for candidate in (up.key, down.key):
+            stripped = _KEY_SUFFIX.sub("", candidate)
+            if stripped != candidate and stripped:
+                taken = stripped in cover_keys or (
+                    stripped in self._owners and stripped not in (up.key, down.key)
+                )
+                return up.key if taken else stripped
+        return up.key
+
+    def _cover(self, up: _Entry, down: _Entry, cover_keys: set[str]) -> Cover:
+        key = self._cover_key(up, down, cover_keys)
+        cover_keys.add(key)
+        name = self._agreed("name", [(up, "cover_name"), (down, "cover_name")])
+        if name is None:
+            for entry in (up, down):
+                if "display_name" in entry.data:
+                    name = _NAME_SUFFIX.sub("", entry.data["display_name"]).strip()
+                    break
+        pair = (up, down)
+        return Cover(
+            key=key,
+            name=name or _pretty(key),
+            up=up.address,
+            down=down.address,
+            up_key=up.key,
+            down_key=down.key,
+            travel_time_up=self._agreed(
+                "travel time", [(entry, name) for entry in pair for name in _TRAVEL_UP]
+            ),
+            travel_time_down=self._agreed(
+                "travel time", [(entry, name) for entry in pair for name in _TRAVEL_DOWN]
+            ),
+            area=self._agreed("area", [(up, "area"), (down, "area")]),
+            description=up.data.get("description") or down.data.get("description"),
+        )
+
+    def _build(self) -> DeviceMap:
+        self._check_addresses()
+        self._check_module_kinds()
+        pairs = self._pairs()
+        lights = tuple(
+            Light(
+                key=entry.key,
+                name=entry.data.get("display_name") or _pretty(entry.key),
+                module=entry.address.module,
+                output=entry.address.output,
+                dimmable=entry.is_dimmer,
+                description=entry.data.get("description"),
+                area=entry.data.get("area"),
+            )
+            for entry in self._entries[LIGHTS]
+        )
+        switches = tuple(
+            Switch(
+                key=entry.key,
+                name=entry.data.get("display_name") or _pretty(entry.key),
+                module=entry.address.module,
+                output=entry.address.output,
+                description=entry.data.get("description"),
+                area=entry.data.get("area"),
+            )
+            for entry in self._entries[SWITCHES]
+        )
+        cover_keys: set[str] = set()
+        covers = tuple(self._cover(up, down, cover_keys) for up, down in pairs)
+        return DeviceMap(lights, switches, covers)

@@ -1,0 +1,583 @@
+"""Tests for the device map: the format, every validation error, the typed view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ipcom import IPComError
+from ipcom.devices import (
+    Cover,
+    DeviceMap,
+    DeviceMapError,
+    Light,
+    OutputAddress,
+    Switch,
+    load_device_map,
+    parse_device_map,
+)
+
+REPOSITORY = Path(__file__).parents[2]
+SOURCE = "devices.yaml"
+
+
+def parse(text: str) -> DeviceMap:
+    return parse_device_map(yaml.safe_load(text), SOURCE)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(DeviceMapError) as caught:
+        parse(text)
+    return caught.value.problems
+
+
+def shutter(
+    key: str, module: int, output: int, role: str, pair: str, **extra: Any
+) -> dict[str, Any]:
+    return {
+        key: {
+            "module": module,
+            "output": output,
+            "type": "switch",
+            "relay_role": role,
+            "paired_device": pair,
+            **extra,
+        }
+    }
+
+
+def shutters(*entries: dict[str, Any]) -> DeviceMap:
+    document: dict[str, Any] = {"shutters": {}}
+    for entry in entries:
+        document["shutters"].update(entry)
+    return parse_device_map(document, SOURCE)
+
+
+def shutter_problems(*entries: dict[str, Any]) -> list[str]:
+    with pytest.raises(DeviceMapError) as caught:
+        shutters(*entries)
+    return caught.value.problems
+
+
+EXISTING_FORMAT = """
+lights:
+  kitchen:
+    module: 1
+    output: 3
+    type: switch
+    display_name: Kitchen
+    description: Ceiling light
+  porch:
+    module: 1
+    output: 4
+    type: light
+    display_name: Porch
+  dining:
+    module: 6
+    output: 1
+    type: dimmer
+    display_name: Dining table
+    description: ""
+shutters:
+  living_up:
+    module: 3
+    output: 1
+    type: switch
+    relay_role: up
+    paired_device: living_down
+    display_name: Living room up
+  living_down:
+    module: 3
+    output: 2
+    type: switch
+    relay_role: down
+    paired_device: living_up
+    display_name: Living room down
+"""
+
+
+def test_existing_installation_format_loads_unchanged() -> None:
+    device_map = parse(EXISTING_FORMAT)
+
+    assert device_map.lights == (
+        Light("kitchen", "Kitchen", 1, 3, dimmable=False, description="Ceiling light"),
+        Light("porch", "Porch", 1, 4, dimmable=False),
+        Light("dining", "Dining table", 6, 1, dimmable=True),
+    )
+    assert device_map.switches == ()
+    assert device_map.covers == (
+        Cover(
+            key="living",
+            name="Living room",
+            up=OutputAddress(3, 1),
+            down=OutputAddress(3, 2),
+            up_key="living_up",
+            down_key="living_down",
+        ),
+    )
+
+
+def test_demo_devices_yaml_is_a_realistic_installation() -> None:
+    device_map = load_device_map(REPOSITORY / "devices.yaml")
+
+    assert len([light for light in device_map.lights if light.dimmable]) >= 2
+    assert len(device_map.dimmer_modules()) >= 1
+    assert len(device_map.covers) >= 3
+    assert any(cover.same_module for cover in device_map.covers)
+    assert any(not cover.same_module for cover in device_map.covers)
+    assert any(cover.travel_time_up is None for cover in device_map.covers)
+    assert any(
+        cover.travel_time_up is not None and cover.travel_time_up != cover.travel_time_down
+        for cover in device_map.covers
+    )
+    assert len(device_map.switches) >= 2
+    assert all(device.area for device in device_map)
+    assert len({device.area for device in device_map}) >= 5
+
+
+def test_optional_settings_switches_areas_and_travel_times() -> None:
+    device_map = parse(
+        """
+lights:
+  hall: {module: 2, output: 8, area: Hall}
+switches:
+  pond_pump: {module: 5, output: 2, display_name: Pond pump, area: Garden}
+  socket_terrace: {module: 5, output: 3, description: By the door}
+shutters:
+  bedroom_up: {module: 4, output: 1, relay_role: up, paired_device: bedroom_down,
+               travel_time_up: 22, area: Bedroom}
+  bedroom_down: {module: 4, output: 2, relay_role: down, paired_device: bedroom_up,
+                 travel_time_down: 18.5, area: Bedroom}
+"""
+    )
+
+    assert device_map.lights == (Light("hall", "Hall", 2, 8, dimmable=False, area="Hall"),)
+    assert device_map.switches == (
+        Switch("pond_pump", "Pond pump", 5, 2, area="Garden"),
+        Switch("socket_terrace", "Socket terrace", 5, 3, description="By the door"),
+    )
+    (cover,) = device_map.covers
+    assert (cover.travel_time_up, cover.travel_time_down) == (22.0, 18.5)
+    assert cover.area == "Bedroom"
+    assert cover.name == "Bedroom"
+
+
+def test_travel_time_sets_both_directions_from_either_entry() -> None:
+    from_down = shutters(
+        shutter("a_up", 3, 1, "up", "a_down"),
+        shutter("a_down", 3, 2, "down", "a_up", travel_time=30),
+    )
+    on_both = shutters(
+        shutter("a_up", 3, 1, "up", "a_down", travel_time=30),
+        shutter("a_down", 3, 2, "down", "a_up", travel_time=30),
+    )
+
+    for device_map in (from_down, on_both):
+        (cover,) = device_map.covers
+        assert (cover.travel_time_up, cover.travel_time_down) == (30.0, 30.0)
+
+
+def test_cover_names_strip_the_direction_word() -> None:
+    device_map = shutters(
+        shutter("keuken_op", 3, 1, "up", "keuken_neer", display_name="Rolluik keuken op"),
+        shutter("keuken_neer", 3, 2, "down", "keuken_op", display_name="Rolluik keuken neer"),
+        shutter("a", 3, 3, "down", "b", display_name="Office shutter (close)"),
+        shutter("b", 3, 4, "up", "a", display_name="Office shutter - open"),
+        shutter("c_down", 3, 5, "down", "c_up"),
+        shutter("c_up", 3, 6, "up", "c_down", cover_name="Garage door"),
+    )
+
+    assert [(cover.key, cover.name) for cover in device_map.covers] == [
+        ("keuken", "Rolluik keuken"),
+        ("b", "Office shutter"),
+        ("c", "Garage door"),
+    ]
+    assert device_map.covers[1].up_key == "b"
+    assert device_map.covers[1].down == OutputAddress(3, 3)
+
+
+def test_cover_key_falls_back_to_the_up_key_when_taken() -> None:
+    device_map = parse(
+        """
+lights:
+  living: {module: 1, output: 1}
+shutters:
+  living_up: {module: 3, output: 1, relay_role: up, paired_device: living_down}
+  living_down: {module: 3, output: 2, relay_role: down, paired_device: living_up}
+"""
+    )
+
+    (cover,) = device_map.covers
+    assert cover.key == "living_up"
+    assert cover.name == "Living up"
+    assert device_map.get("living") == device_map.lights[0]
+
+
+def test_look_up_by_key_and_by_address() -> None:
+    device_map = load_device_map(REPOSITORY / "devices.yaml")
+    cover = device_map.get("kitchen_shutter")
+
+    assert isinstance(cover, Cover)
+    assert device_map.get("kitchen_shutter_up") is cover
+    assert device_map.get("kitchen_shutter_down") is cover
+    assert device_map.at(*cover.up) is cover
+    assert device_map.at(*cover.down) is cover
+    assert not cover.same_module
+    light = device_map.get("dining_table")
+    assert isinstance(light, Light)
+    assert light.dimmable
+    assert device_map.at(light.module, light.output) is light
+    assert device_map.get("nothing") is None
+    assert device_map.at(16, 8) is None
+
+
+def test_modules_dimmer_modules_and_outputs() -> None:
+    device_map = load_device_map(REPOSITORY / "devices.yaml")
+
+    assert device_map.dimmer_modules() == frozenset({6})
+    assert device_map.modules() == (1, 2, 3, 4, 5, 6)
+    outputs = device_map.outputs()
+    assert outputs == tuple(sorted(outputs))
+    expected = len(device_map.lights) + len(device_map.switches) + 2 * len(device_map.covers)
+    assert len(outputs) == expected
+    assert len(device_map) == len(list(device_map))
+
+
+def test_empty_sections_give_an_empty_map() -> None:
+    device_map = parse("lights:\nswitches: {}\n")
+
+    assert len(device_map) == 0
+    assert device_map.modules() == ()
+    assert device_map.dimmer_modules() == frozenset()
+
+
+# Validation: every problem names the file, the key path and the reason.
+
+
+def test_module_and_output_out_of_range() -> None:
+    assert problems(
+        """
+lights:
+  kitchen: {module: 17, output: 9}
+  hall: {module: 0, output: 0}
+  attic: {module: "3", output: 2.5}
+"""
+    ) == [
+        "devices.yaml: lights.kitchen.module: must be 1..16, got 17",
+        "devices.yaml: lights.kitchen.output: must be 1..8, got 9",
+        "devices.yaml: lights.hall.module: must be 1..16, got 0",
+        "devices.yaml: lights.hall.output: must be 1..8, got 0",
+        "devices.yaml: lights.attic.module: must be a whole number 1..16, got '3'",
+        "devices.yaml: lights.attic.output: must be a whole number 1..8, got 2.5",
+    ]
+
+
+def test_missing_module_and_output() -> None:
+    assert problems("switches:\n  pump: {display_name: Pump}\n") == [
+        "devices.yaml: switches.pump.module: is required",
+        "devices.yaml: switches.pump.output: is required",
+    ]
+
+
+def test_unknown_type() -> None:
+    assert problems(
+        """
+lights:
+  kitchen: {module: 1, output: 1, type: lamp}
+switches:
+  pump: {module: 2, output: 1, type: dimmer}
+shutters:
+  a_up: {module: 3, output: 1, type: dimmer, relay_role: up, paired_device: a_down}
+  a_down: {module: 3, output: 2, relay_role: down, paired_device: a_up}
+"""
+    ) == [
+        "devices.yaml: lights.kitchen.type: unknown type 'lamp'; expected switch, light or dimmer",
+        "devices.yaml: switches.pump.type: unknown type 'dimmer'; expected switch "
+        "(a switch is a relay output)",
+        "devices.yaml: shutters.a_up.type: unknown type 'dimmer'; expected switch "
+        "(a shutter is driven by relays)",
+    ]
+
+
+def test_unknown_settings_sections_and_shapes() -> None:
+    assert problems(
+        """
+lights:
+  kitchen: {module: 1, output: 1, colour: red}
+  hall: 3
+  4: {module: 1, output: 2}
+  porch: {module: 1, output: 3, display_name: "  ", area: 7}
+garage:
+  door: {module: 2, output: 1}
+switches: [pump]
+"""
+    ) == [
+        "devices.yaml: lights.kitchen.colour: unknown setting; "
+        "expected module, output, type, display_name, description or area",
+        "devices.yaml: lights.hall: must be a mapping of settings (module, output, ...), got 3",
+        "devices.yaml: lights.4: a device key must be text, got 4",
+        "devices.yaml: lights.porch.display_name: must not be empty",
+        "devices.yaml: lights.porch.area: must be text, got 7",
+        "devices.yaml: garage: unknown section; expected lights, shutters or switches",
+        "devices.yaml: switches: must map device keys to their settings, got list",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "devices.yaml: the file is empty; expected lights, shutters or switches sections"),
+        (
+            "- kitchen\n",
+            "devices.yaml: expected a mapping with lights, shutters or switches sections, got list",
+        ),
+    ],
+)
+def test_document_that_is_not_a_device_map(text: str, problem: str) -> None:
+    assert problems(text) == [problem]
+
+
+def test_shutter_without_its_pair() -> None:
+    assert shutter_problems(
+        {"lonely_up": {"module": 3, "output": 1, "relay_role": "up"}},
+        shutter("ghost_up", 3, 2, "up", "ghost_down"),
+        shutter("self_up", 3, 3, "up", "self_up"),
+    ) == [
+        "devices.yaml: shutters.lonely_up.paired_device: "
+        "is required: the key of the shutter's other relay",
+        "devices.yaml: shutters.ghost_up.paired_device: no shutter entry named ghost_down",
+        "devices.yaml: shutters.self_up.paired_device: "
+        "a shutter relay cannot be paired with itself",
+    ]
+
+
+def test_shutter_paired_with_a_light() -> None:
+    assert problems(
+        """
+lights:
+  hall: {module: 1, output: 1}
+shutters:
+  a_up: {module: 3, output: 1, relay_role: up, paired_device: hall}
+"""
+    ) == ["devices.yaml: shutters.a_up.paired_device: hall is lights.hall, not a shutter"]
+
+
+def test_pair_that_does_not_point_back() -> None:
+    assert shutter_problems(
+        shutter("a_up", 3, 1, "up", "b_down"),
+        shutter("b_down", 3, 2, "down", "b_up"),
+        shutter("b_up", 3, 3, "up", "b_down"),
+    ) == [
+        "devices.yaml: shutters.a_up.paired_device: b_down is paired with b_up, not back with a_up"
+    ]
+
+
+def test_pair_with_the_same_role_twice() -> None:
+    assert shutter_problems(
+        shutter("a_up", 3, 1, "up", "a_down"),
+        shutter("a_down", 3, 2, "up", "a_up"),
+        shutter("b_up", 3, 3, "sideways", "b_down"),
+        shutter("b_down", 3, 4, "down", "b_up"),
+    ) == [
+        "devices.yaml: shutters.b_up.relay_role: "
+        "unknown relay_role 'sideways'; expected up or down",
+        "devices.yaml: shutters.a_up.relay_role: a_up and a_down are both up; "
+        "one relay must be up and the other down",
+    ]
+
+
+def test_same_module_and_output_used_twice() -> None:
+    assert problems(
+        """
+lights:
+  kitchen: {module: 1, output: 1}
+switches:
+  pump: {module: 1, output: 1}
+shutters:
+  a_up: {module: 1, output: 2, relay_role: up, paired_device: a_down}
+  a_down: {module: 1, output: 2, relay_role: down, paired_device: a_up}
+"""
+    ) == [
+        "devices.yaml: shutters.a_down: module 1 output 2 is already used by shutters.a_up",
+        "devices.yaml: switches.pump: module 1 output 1 is already used by lights.kitchen",
+    ]
+
+
+def test_same_key_in_two_sections() -> None:
+    assert problems(
+        """
+lights:
+  pump: {module: 1, output: 1}
+switches:
+  pump: {module: 2, output: 1}
+"""
+    ) == [
+        "devices.yaml: switches.pump: the key pump is already used by lights.pump; "
+        "keys must be unique"
+    ]
+
+
+def test_module_with_relay_and_dimmer_outputs() -> None:
+    assert problems(
+        """
+lights:
+  dining: {module: 6, output: 1, type: dimmer}
+  hall: {module: 6, output: 2, type: switch}
+switches:
+  pump: {module: 6, output: 3}
+"""
+    ) == [
+        "devices.yaml: lights.hall.module: module 6 mixes relay and dimmer outputs "
+        "(dimmers: lights.dining); a module is either a relay module or a dimmer module",
+        "devices.yaml: switches.pump.module: module 6 mixes relay and dimmer outputs "
+        "(dimmers: lights.dining); a module is either a relay module or a dimmer module",
+    ]
+
+
+def test_travel_time_problems() -> None:
+    assert shutter_problems(
+        shutter("a_up", 3, 1, "up", "a_down", travel_time=0),
+        shutter("a_down", 3, 2, "down", "a_up", travel_time_down=301),
+        shutter("b_up", 3, 3, "up", "b_down", travel_time="slow"),
+        shutter("b_down", 3, 4, "down", "b_up", travel_time=True),
+        shutter("c_up", 3, 5, "up", "c_down", travel_time=20, travel_time_up=25),
+        shutter("c_down", 3, 6, "down", "c_up"),
+        shutter("d_up", 3, 7, "up", "d_down", travel_time=20),
+        shutter("d_down", 3, 8, "down", "d_up", travel_time=25),
+    ) == [
+        "devices.yaml: shutters.a_up.travel_time: must be more than 0 and at most 300 seconds, "
+        "got 0",
+        "devices.yaml: shutters.a_down.travel_time_down: "
+        "must be more than 0 and at most 300 seconds, got 301",
+        "devices.yaml: shutters.b_up.travel_time: must be a number of seconds, got 'slow'",
+        "devices.yaml: shutters.b_down.travel_time: must be a number of seconds, got True",
+        "devices.yaml: shutters.c_up.travel_time: "
+        "give either travel_time or travel_time_up/travel_time_down, not both",
+        "devices.yaml: shutters.d_down.travel_time: 25 conflicts with "
+        "shutters.d_up.travel_time = 20; the shutter's travel time must be the same on both relays",
+    ]
+
+
+def test_cover_settings_that_disagree_between_relays() -> None:
+    assert shutter_problems(
+        shutter("a_up", 3, 1, "up", "a_down", area="Kitchen", cover_name="Kitchen"),
+        shutter("a_down", 3, 2, "down", "a_up", area="Hall", cover_name="Hall"),
+    ) == [
+        "devices.yaml: shutters.a_down.cover_name: 'Hall' conflicts with "
+        "shutters.a_up.cover_name = 'Kitchen'; the shutter's name must be the same on both relays",
+        "devices.yaml: shutters.a_down.area: 'Hall' conflicts with "
+        "shutters.a_up.area = 'Kitchen'; the shutter's area must be the same on both relays",
+    ]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems(
+        """
+lights:
+  kitchen: {module: 17, output: 1}
+  hall: {module: 1, output: 9, type: lamp}
+switches:
+  pump: {module: 2, output: 1}
+  socket: {module: 2, output: 1}
+shutters:
+  a_up: {module: 3, output: 1, relay_role: up, paired_device: nobody}
+"""
+    )
+
+    assert len(found) == 5
+    assert all(problem.startswith("devices.yaml: ") for problem in found)
+
+
+def test_error_is_an_ipcom_error_and_a_value_error_listing_every_problem() -> None:
+    with pytest.raises(DeviceMapError) as caught:
+        parse("lights:\n  a: {module: 0, output: 0}\n")
+
+    assert isinstance(caught.value, IPComError)
+    assert isinstance(caught.value, ValueError)
+    assert str(caught.value) == "\n".join(caught.value.problems)
+    assert len(caught.value.problems) == 2
+
+
+# Reading the file.
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "devices.yaml"
+
+    with pytest.raises(DeviceMapError) as caught:
+        load_device_map(path)
+
+    assert caught.value.problems == [f"{path}: file not found"]
+
+
+def test_directory_instead_of_a_file(tmp_path: Path) -> None:
+    with pytest.raises(DeviceMapError) as caught:
+        load_device_map(tmp_path)
+
+    assert caught.value.problems == [f"{tmp_path}: is a directory, not a file"]
+
+
+def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "devices.yaml"
+    path.write_text("lights:\n  kitchen:\n    module: 1\n   output: 2\n", encoding="utf-8")
+
+    with pytest.raises(DeviceMapError) as caught:
+        load_device_map(path)
+
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}: line 4, column 4: invalid YAML: ")
+    assert "block mapping that starts on line 2" in problem
+
+
+def test_yaml_key_given_twice_gives_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "devices.yaml"
+    path.write_text(
+        "lights:\n  kitchen: {module: 1, output: 1}\n  kitchen: {module: 1, output: 2}\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(DeviceMapError) as caught:
+        load_device_map(path)
+
+    assert caught.value.problems == [
+        f"{path}: line 3, column 3: invalid YAML: the key 'kitchen' appears twice "
+        "in the same mapping"
+    ]
+
+
+def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "devices.yaml"
+    path.write_text(
+        "lights:\n"
+        "  kitchen: &relay {module: 1, output: 1, area: Kitchen}\n"
+        "  worktop: {<<: *relay, output: 2}\n",
+        encoding="utf-8",
+    )
+
+    device_map = load_device_map(path)
+
+    assert [light.address for light in device_map.lights] == [(1, 1), (1, 2)]
+    assert device_map.lights[1].area == "Kitchen"
+
+
+def test_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "devices.yaml"
+    path.write_bytes(b"lights:\n  k\xe9ken: {module: 1, output: 1}\n")
+
+    with pytest.raises(DeviceMapError) as caught:
+        load_device_map(path)
+
+    assert caught.value.problems == [f"{path}: is not UTF-8 text"]
+
+
+def test_problems_in_a_file_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "house.yaml"
+    path.write_text("lights:\n  kitchen: {module: 17, output: 1}\n", encoding="utf-8")
+
+    with pytest.raises(DeviceMapError) as caught:
+        load_device_map(str(path))
+
+    assert caught.value.problems == [f"{path}: lights.kitchen.module: must be 1..16, got 17"]
