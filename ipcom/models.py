@@ -163,6 +163,8 @@ class ConnectionEvent:
     state: ConnectionState
     reason: str
     timestamp: float = field(default_factory=time.time)
+    authentication_failed: bool = False
+    """True when the installation rejected the credentials: retrying cannot help."""
 
 
 @dataclass(frozen=True, slots=True)
