@@ -1,0 +1,53 @@
+"""Constants of the IPCom Home Anywhere Blue integration."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from homeassistant.const import Platform
+
+DOMAIN: Final = "ipcom"
+
+PLATFORMS: Final = [Platform.BINARY_SENSOR, Platform.COVER, Platform.LIGHT, Platform.SWITCH]
+
+DEFAULT_PORT: Final = 5000
+
+CONF_DEVICES_FILE: Final = "devices_file"
+DEFAULT_DEVICES_FILE: Final = "ipcom/devices.yaml"
+"""Relative to the Home Assistant configuration directory."""
+
+CONF_POLL_INTERVAL: Final = "poll_interval"
+DEFAULT_POLL_INTERVAL: Final = 350
+MIN_POLL_INTERVAL: Final = 250
+MAX_POLL_INTERVAL: Final = 2000
+"""Milliseconds between status polls; the vendor application polls every 350 ms."""
+
+CONF_UNAVAILABLE_AFTER: Final = "unavailable_after"
+DEFAULT_UNAVAILABLE_AFTER: Final = 10
+MIN_UNAVAILABLE_AFTER: Final = 0
+MAX_UNAVAILABLE_AFTER: Final = 600
+"""Seconds a lost connection may last before the entities turn unavailable."""
+
+CONF_REVERSE_PAUSE: Final = "reverse_pause"
+DEFAULT_REVERSE_PAUSE: Final = 0.5
+MIN_REVERSE_PAUSE: Final = 0.0
+MAX_REVERSE_PAUSE: Final = 5.0
+"""Seconds a shutter motor rests before it runs the other way."""
+
+CONNECT_TIMEOUT: Final = 5.0
+"""Seconds the config flow and the setup wait for the socket and for the first snapshot."""
+
+CONF_CONFIG_ENTRY_ID: Final = "config_entry_id"
+CONF_MODULE: Final = "module"
+CONF_OUTPUT: Final = "output"
+CONF_VALUE: Final = "value"
+SERVICE_SET_OUTPUT: Final = "set_output"
+SERVICE_RELOAD_DEVICES: Final = "reload_devices"
+
+MANUFACTURER: Final = "IPCom"
+HUB_MODEL: Final = "Home Anywhere Blue"
+RELAY_MODULE_MODEL: Final = "EXO 8"
+DIMMER_MODULE_MODEL: Final = "EXO DIM"
+
+ISSUE_DEPRECATED_YAML: Final = "deprecated_yaml"
+ISSUE_INVALID_DEVICES_FILE: Final = "invalid_devices_file"

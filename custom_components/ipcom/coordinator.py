@@ -1,0 +1,214 @@
+"""The coordinator: the one place where the client's threads meet Home Assistant's loop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from ipcom.client import IPComClient
+from ipcom.devices import DeviceMap, load_device_map
+from ipcom.errors import IPComConnectionError
+from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
+
+from .const import CONNECT_TIMEOUT, DOMAIN
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class IPComRuntimeData:
+    """What a loaded config entry keeps: the client, its device map and the coordinator."""
+
+    client: IPComClient
+    device_map: DeviceMap
+    coordinator: IPComCoordinator
+
+
+type IPComConfigEntry = ConfigEntry[IPComRuntimeData]
+
+
+def create_client(
+    host: str, port: int, username: str, password: str, *, poll_interval: float
+) -> IPComClient:
+    """Build a client; the config flow and the setup share it so both talk alike."""
+    return IPComClient(
+        host,
+        port,
+        username,
+        password,
+        poll_interval=poll_interval,
+        socket_timeout=CONNECT_TIMEOUT,
+    )
+
+
+def devices_file_path(hass: HomeAssistant, devices_file: str) -> str:
+    """Where a devices file lives: relative paths start at the configuration directory."""
+    return hass.config.path(devices_file)
+
+
+async def async_load_device_map(hass: HomeAssistant, devices_file: str) -> DeviceMap:
+    """Read and validate a devices file without blocking the event loop."""
+    return await hass.async_add_executor_job(load_device_map, devices_file_path(hass, devices_file))
+
+
+class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
+    """Holds the latest snapshot and the connection state, fed by the client's listeners.
+
+    Nothing is polled from Home Assistant's side: the client polls the
+    installation and calls back only when a snapshot differs from the one
+    before, so the entities hear about changes and nothing else.
+    """
+
+    config_entry: IPComConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        config_entry: IPComConfigEntry,
+        client: IPComClient,
+        device_map: DeviceMap,
+        unavailable_after: float,
+    ) -> None:
+        """Wire the coordinator to a client that has not been started yet."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=config_entry,
+            name=f"{DOMAIN} {client.host}:{client.port}",
+            always_update=False,
+        )
+        self.client = client
+        self.device_map = device_map
+        self.connected = True
+        self.link_up = False
+        self._unavailable_after = unavailable_after
+        self._cancel_grace: CALLBACK_TYPE | None = None
+        self._running = False
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    async def async_start(self) -> None:
+        """Connect, wait for the first snapshot and start following the installation.
+
+        Raises the client's errors unchanged; the caller turns them into the
+        right config entry state. On failure the client is stopped again.
+        """
+        self._unsubscribe = [
+            self.client.on_state_snapshot(self._snapshot_from_client_thread),
+            self.client.on_connection_state(self._connection_event_from_client_thread),
+        ]
+        try:
+            await self.hass.async_add_executor_job(self.client.start_persistent_connection)
+            snapshot = await self.hass.async_add_executor_job(
+                self.client.wait_for_snapshot, CONNECT_TIMEOUT
+            )
+        except BaseException:
+            await self.async_stop()
+            raise
+        self._running = True
+        self.link_up = self.client.connected
+        self.async_set_updated_data(snapshot)
+
+    async def async_stop(self) -> None:
+        """Stop listening and shut the client down, joining all of its threads."""
+        self._running = False
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        self._cancel_grace_timer()
+        await self.hass.async_add_executor_job(self.client.stop_persistent_connection)
+
+    async def _async_update_data(self) -> StateSnapshot:
+        """Answer a manual refresh with what the client already knows."""
+        snapshot = self.client.get_latest_snapshot()
+        if snapshot is None:
+            raise UpdateFailed(translation_domain=DOMAIN, translation_key="no_snapshot")
+        return snapshot
+
+    def _snapshot_from_client_thread(self, snapshot: StateSnapshot) -> None:
+        self._call_in_loop(self.async_set_updated_data, snapshot)
+
+    def _connection_event_from_client_thread(self, event: ConnectionEvent) -> None:
+        self._call_in_loop(self._async_handle_connection_event, event)
+
+    def _call_in_loop(self, target: Callable[..., Any], *args: Any) -> None:
+        """The single bridge from client threads into Home Assistant's event loop."""
+        self.hass.loop.call_soon_threadsafe(target, *args)
+
+    @callback
+    def _async_handle_connection_event(self, event: ConnectionEvent) -> None:
+        if not self._running:
+            return
+        if event.state is ConnectionState.DISCONNECTED:
+            # A running client only gives up (DISCONNECTED rather than
+            # RECONNECTING) when the installation rejected the credentials.
+            self.config_entry.async_start_reauth(self.hass)
+        link_up = event.state is ConnectionState.CONNECTED
+        if link_up == self.link_up:
+            return
+        self.link_up = link_up
+        if link_up:
+            self._cancel_grace_timer()
+            if not self.connected:
+                self.connected = True
+                _LOGGER.info("Connection to %s restored", self._target)
+        elif self.connected and self._cancel_grace is None:
+            _LOGGER.debug("Connection to %s lost: %s", self._target, event.reason)
+            self._cancel_grace = async_call_later(
+                self.hass, self._unavailable_after, self._async_grace_expired
+            )
+        self.async_update_listeners()
+
+    @callback
+    def _async_grace_expired(self, _now: Any) -> None:
+        self._cancel_grace = None
+        if self.link_up or not self.connected:
+            return
+        self.connected = False
+        _LOGGER.warning(
+            "Connection to %s lost for more than %s s; its entities are unavailable",
+            self._target,
+            self._unavailable_after,
+        )
+        self.async_update_listeners()
+
+    def _cancel_grace_timer(self) -> None:
+        if self._cancel_grace is not None:
+            self._cancel_grace()
+            self._cancel_grace = None
+
+    @property
+    def _target(self) -> str:
+        return f"{self.client.host}:{self.client.port}"
+
+    async def async_set_value(self, module: int, output: int, value: int) -> None:
+        """Write one output; a command made while disconnected fails, nothing is queued."""
+        try:
+            self.client.set_value(module, output, value)
+        except IPComConnectionError as err:
+            raise self._not_connected() from err
+
+    async def async_set_outputs(self, module: int, values: Mapping[int, int]) -> None:
+        """Write several outputs of one module in a single frame."""
+        try:
+            self.client.set_outputs(module, values)
+        except IPComConnectionError as err:
+            raise self._not_connected() from err
+
+    def expected_value(self, module: int, output: int) -> int | None:
+        """The snapshot value overlaid with this client's writes not yet confirmed."""
+        return self.client.get_expected_value(module, output)
+
+    def _not_connected(self) -> HomeAssistantError:
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="not_connected",
+            translation_placeholders={"target": self._target},
+        )

@@ -1,0 +1,95 @@
+"""The base entity: unique id, device info and availability shared by every platform."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from homeassistant.core import callback
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN
+from .coordinator import IPComCoordinator
+
+
+def module_identifier(entry_id: str, module: int) -> tuple[str, str]:
+    """Device registry identifier of a bus module."""
+    return (DOMAIN, f"{entry_id}_module_{module}")
+
+
+def device_identifier(entry_id: str, key: str) -> tuple[str, str]:
+    """Device registry identifier of a device from the device map."""
+    return (DOMAIN, f"{entry_id}_{key}")
+
+
+def output_unique_id(entry_id: str, module: int, output: int) -> str:
+    """Unique id of the entity driven by an output (a cover by its up relay)."""
+    return f"{entry_id}_{module}_{output}"
+
+
+class IPComEntity(CoordinatorEntity[IPComCoordinator]):
+    """An entity for one device of the device map.
+
+    Each mapped device gets a Home Assistant device of its own, attached to the
+    bus module that drives it, so areas can be assigned per device. State is
+    written only when the outputs the entity watches, or its availability,
+    changed: a snapshot that moves another output leaves this entity alone.
+    """
+
+    _attr_has_entity_name = True
+    _attr_name = None
+
+    def __init__(  # noqa: PLR0917 - the signature every platform shares
+        self,
+        coordinator: IPComCoordinator,
+        key: str,
+        name: str,
+        module: int,
+        output: int,
+        area: str | None,
+    ) -> None:
+        """Describe the entity of the device `key` driven by (module, output)."""
+        super().__init__(coordinator)
+        entry_id = coordinator.config_entry.entry_id
+        self.key = key
+        self.module = module
+        self.output = output
+        self._attr_unique_id = output_unique_id(entry_id, module, output)
+        self._attr_device_info = DeviceInfo(
+            identifiers={device_identifier(entry_id, key)},
+            name=name,
+            suggested_area=area,
+            via_device=module_identifier(entry_id, module),
+        )
+        self._written: Hashable = None
+
+    @property
+    def available(self) -> bool:
+        """Unavailable once the link has been down longer than the configured grace."""
+        return self.coordinator.connected and super().available
+
+    def _watched_state(self) -> Hashable:
+        """What the entity's state depends on; a change of it triggers a state write."""
+        return self.coordinator.data.get_value(self.module, self.output)
+
+    def _fingerprint(self) -> Hashable:
+        return (self.available, self._watched_state())
+
+    async def async_added_to_hass(self) -> None:
+        """Remember what the first state was written from."""
+        await super().async_added_to_hass()
+        self._written = self._fingerprint()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write state only when something this entity shows has changed."""
+        fingerprint = self._fingerprint()
+        if fingerprint == self._written:
+            return
+        self._written = fingerprint
+        self._async_update_from_snapshot()
+        self.async_write_ha_state()
+
+    @callback
+    def _async_update_from_snapshot(self) -> None:
+        """Hook for platforms that derive attributes from the new snapshot."""
