@@ -53,6 +53,12 @@ def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
         time.sleep(0.01)
 
 
+def latest(client: IPComClient) -> StateSnapshot:
+    snapshot = client.get_latest_snapshot()
+    assert snapshot is not None
+    return snapshot
+
+
 def client_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name.startswith("ipcom-client-")]
 
@@ -115,7 +121,7 @@ def test_credentials_outside_protocol_limits_rejected_before_sending(
     simulator: Simulator, username: str, password: str
 ) -> None:
     connection = IPComClient(simulator.host, simulator.port, username, password)
-    with pytest.raises(ValueError, match="username|password"):
+    with pytest.raises(ValueError, match=r"username|password"):
         connection.start_persistent_connection()
     assert simulator.connections_accepted == 0
 
@@ -160,7 +166,7 @@ def test_write_keeps_the_other_outputs_of_the_module(
 ) -> None:
     simulator.set_output(2, 1, 255)
     simulator.set_output(2, 8, 255)
-    wait_until(lambda: client.get_latest_snapshot().is_on(2, 8))  # type: ignore[union-attr]
+    wait_until(lambda: latest(client).is_on(2, 8))
     client.turn_on(2, 4)
     simulator.wait_for_value(2, 4, 255, timeout=WAIT)
     assert simulator.get_module_values(2) == (255, 0, 0, 255, 0, 0, 0, 255)
@@ -169,7 +175,7 @@ def test_write_keeps_the_other_outputs_of_the_module(
 def test_dimmer_level_written(simulator: Simulator, client: IPComClient) -> None:
     client.set_dimmer(6, 3, 37)
     simulator.wait_for_value(6, 3, 37, timeout=WAIT)
-    wait_until(lambda: client.get_latest_snapshot().get_value(6, 3) == 37)  # type: ignore[union-attr]
+    wait_until(lambda: latest(client).get_value(6, 3) == 37)
 
 
 def test_eight_rapid_writes_to_one_module_all_land(
@@ -217,7 +223,7 @@ def test_expected_value_covers_unconfirmed_writes(
     simulator.freeze()
     client.turn_on(9, 1)
     assert client.get_expected_value(9, 1) == 255
-    assert client.get_latest_snapshot().get_value(9, 1) == 0  # type: ignore[union-attr]
+    assert latest(client).get_value(9, 1) == 0
     simulator.unfreeze()
 
 
@@ -315,7 +321,7 @@ def test_dropped_connection_recovers(simulator: Simulator, client: IPComClient) 
     assert states[0] is ConnectionState.RECONNECTING
     assert states[-1] is ConnectionState.CONNECTED
     simulator.press(1, 2)
-    wait_until(lambda: client.get_latest_snapshot().is_on(1, 2))  # type: ignore[union-attr]
+    wait_until(lambda: latest(client).is_on(1, 2))
 
 
 def test_frozen_connection_detected_and_recovered(
@@ -328,7 +334,7 @@ def test_frozen_connection_detected_and_recovered(
     wait_until(lambda: client.connected and simulator.connections_accepted > accepted)
     assert "no data" in (client.statistics.last_error or "")
     simulator.press(1, 3)
-    wait_until(lambda: client.get_latest_snapshot().is_on(1, 3))  # type: ignore[union-attr]
+    wait_until(lambda: latest(client).is_on(1, 3))
 
 
 def test_write_caught_by_a_drop_is_sent_after_reconnect(simulator: Simulator) -> None:
