@@ -249,14 +249,17 @@ class Simulator:
         with self._lock:
             accept_thread = self._accept_thread
             self._accept_thread = None
-            was_running = self._listener is not None
+            listener = self._listener
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
         if accept_thread is not None:
             _join(accept_thread)
         self._close_sessions()
         self.stop_activity()
         with self._lock:
             self._listener = None
-        if was_running:
+        if listener is not None:
             _LOGGER.info("Simulator on port %d stopped", self._port)
 
     def drop_connections(self) -> None:
@@ -621,11 +624,11 @@ class Simulator:
                     sock, address = listener.accept()
                 except TimeoutError:
                     continue
-                except OSError:
-                    if self._shutdown.is_set():
-                        break
-                    _LOGGER.exception("Simulator cannot accept connections")
-                    break
+                except OSError as err:
+                    if not self._shutdown.is_set():
+                        _LOGGER.warning("Simulator cannot accept a connection: %s", err)
+                        self._shutdown.wait(_TICK)
+                    continue
                 self._start_session(sock, address)
         finally:
             listener.close()

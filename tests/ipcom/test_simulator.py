@@ -464,7 +464,7 @@ def test_stop_joins_every_thread_and_is_idempotent() -> None:
         device.wait_until(lambda sim: sim.active_connections == 3)
         device.reply_delay = 30
         clients[0].send(messages.encode_status_request())
-        device.wait_for_polls(0)
+        device.wait_until(lambda sim: sim.polls_received == 1)
         device.stop()
         assert set(threading.enumerate()) <= before
         device.stop()
@@ -480,21 +480,23 @@ def test_start_twice_is_refused(simulator: Simulator) -> None:
 
 def test_wait_for_polls_counts_from_the_call(simulator: Simulator, client: RawClient) -> None:
     client.poll()
+    with pytest.raises(TimeoutError):
+        simulator.wait_for_polls(1, timeout=0.05)
+
     done = threading.Event()
 
-    def wait() -> None:
-        simulator.wait_for_polls(2)
-        done.set()
+    def keep_polling() -> None:
+        while not done.is_set():
+            client.poll()
 
-    waiter = threading.Thread(target=wait)
-    waiter.start()
+    poller = threading.Thread(target=keep_polling)
+    poller.start()
     try:
-        client.poll()
-        client.poll()
+        simulator.wait_for_polls(2)
     finally:
-        waiter.join(TIMEOUT)
-    assert done.is_set()
-    assert simulator.polls_received == 3
+        done.set()
+        poller.join(TIMEOUT)
+    assert simulator.polls_received >= 3
 
 
 def test_waits_time_out_with_a_clear_message(simulator: Simulator) -> None:
@@ -506,12 +508,29 @@ def test_waits_time_out_with_a_clear_message(simulator: Simulator) -> None:
         simulator.wait_for_polls(1, timeout=0.01)
 
 
-def test_activity_presses_switches(simulator: Simulator, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="ipcom.simulator"):
+def test_activity_presses_switches(simulator: Simulator) -> None:
+    pressed = threading.Event()
+
+    class PressWatcher(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "switch 2.2 pressed" in record.getMessage():
+                pressed.set()
+
+    logger = logging.getLogger("ipcom.simulator")
+    watcher = PressWatcher(logging.INFO)
+    previous_level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(watcher)
+    try:
         simulator.start_activity([(2, 2)], mean_interval=0.01, seed=3)
-        simulator.wait_for_value(2, 2, 255)
+        assert pressed.wait(TIMEOUT)
         simulator.stop_activity()
-    assert "switch 2.2 pressed" in caplog.text
+    finally:
+        logger.removeHandler(watcher)
+        logger.setLevel(previous_level)
+    value = simulator.get_value(2, 2)
+    simulator.press(2, 2)
+    assert simulator.get_value(2, 2) == 255 - value
 
 
 def test_non_loopback_bind_warns(caplog: pytest.LogCaptureFixture) -> None:
