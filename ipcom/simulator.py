@@ -363,7 +363,7 @@ class Simulator:
 
     @property
     def polls_received(self) -> int:
-        """Status polls answered (polls arriving while frozen are not counted)."""
+        """Status polls the device acted on (polls that arrive while frozen are ignored)."""
         with self._lock:
             return self._polls_received
 
@@ -461,7 +461,7 @@ class Simulator:
             return found
 
     def wait_for_polls(self, count: int, timeout: float = 5.0) -> None:
-        """Block until `count` more polls have been answered since the call."""
+        """Block until the device has acted on `count` more polls than when called."""
         with self._changed:
             target = self._polls_received + count
             if not self._changed.wait_for(lambda: self._polls_received >= target, timeout):
