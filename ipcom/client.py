@@ -686,12 +686,11 @@ class IPComClient:
             if write.misses < UNCONFIRMED_POLL_LIMIT:
                 continue
             del self._in_flight[(module, output)]
-            pending = self._queued.setdefault(module, {})
-            if output in pending:
+            if output in self._queued.get(module, {}):
                 continue
             if write.attempts < MAX_SEND_ATTEMPTS:
                 write.misses = 0
-                pending[output] = write
+                self._queued.setdefault(module, {})[output] = write
                 self._counters.writes_resent += 1
                 resend = True
             else:

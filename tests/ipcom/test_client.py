@@ -152,12 +152,7 @@ def test_snapshot_listener_only_on_change(simulator: Simulator, client: IPComCli
     assert received[-1].is_on(1, 1)
     unsubscribe()
     simulator.press(1, 1)
-    wait_until(
-        lambda: (
-            client.get_latest_snapshot() is not None
-            and not client.get_latest_snapshot().is_on(1, 1)
-        )
-    )  # type: ignore[union-attr]
+    wait_until(lambda: not latest(client).is_on(1, 1))
     assert len(received) == 1
 
 
