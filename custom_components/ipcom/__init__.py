@@ -1,0 +1,282 @@
+"""The IPCom Home Anywhere Blue integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import SOURCE_IMPORT
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_SCAN_INTERVAL,
+    CONF_USERNAME,
+    EVENT_HOMEASSISTANT_STOP,
+)
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import (
+    ConfigEntryAuthFailed,
+    ConfigEntryError,
+    ConfigEntryNotReady,
+)
+from homeassistant.helpers import (
+    config_validation as cv,
+)
+from homeassistant.helpers import (
+    device_registry as dr,
+)
+from homeassistant.helpers import (
+    entity_registry as er,
+)
+from homeassistant.helpers import (
+    issue_registry as ir,
+)
+from homeassistant.helpers.typing import ConfigType
+
+from ipcom.devices import DeviceMap, DeviceMapError
+from ipcom.errors import IPComAuthenticationError, IPComConnectionError
+
+from .const import (
+    CONF_DEVICES_FILE,
+    CONF_POLL_INTERVAL,
+    CONF_UNAVAILABLE_AFTER,
+    DEFAULT_DEVICES_FILE,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_PORT,
+    DEFAULT_UNAVAILABLE_AFTER,
+    DIMMER_MODULE_MODEL,
+    DOMAIN,
+    HUB_MODEL,
+    ISSUE_DEPRECATED_YAML,
+    ISSUE_INVALID_DEVICES_FILE,
+    MANUFACTURER,
+    PLATFORMS,
+    RELAY_MODULE_MODEL,
+)
+from .coordinator import (
+    IPComConfigEntry,
+    IPComCoordinator,
+    IPComRuntimeData,
+    async_load_device_map,
+    create_client,
+)
+from .entity import device_identifier, module_identifier, output_unique_id
+from .services import async_setup_services
+
+_LOGGER = logging.getLogger(__name__)
+
+CONF_CLI_PATH = "cli_path"
+
+CONFIG_SCHEMA = vol.Schema(
+    {
+        DOMAIN: vol.Schema(
+            {
+                vol.Required(CONF_HOST): cv.string,
+                vol.Optional(CONF_PORT, default=DEFAULT_PORT): cv.port,
+                vol.Optional(CONF_USERNAME): cv.string,
+                vol.Optional(CONF_PASSWORD): cv.string,
+                vol.Optional(CONF_DEVICES_FILE, default=DEFAULT_DEVICES_FILE): cv.string,
+                vol.Optional(CONF_CLI_PATH): cv.string,
+                vol.Optional(CONF_SCAN_INTERVAL): cv.positive_time_period,
+            }
+        )
+    },
+    extra=vol.ALLOW_EXTRA,
+)
+"""The `ipcom:` block of installations configured before the config flow existed.
+
+`cli_path` and `scan_interval` belonged to the old command-line based
+integration; they are accepted so old files still load, and ignored.
+"""
+
+_IMPORTED_KEYS = (CONF_HOST, CONF_PORT, CONF_USERNAME, CONF_PASSWORD, CONF_DEVICES_FILE)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions, and import a YAML configuration into a config entry."""
+    async_setup_services(hass)
+    if DOMAIN in config:
+        imported = {key: config[DOMAIN][key] for key in _IMPORTED_KEYS if key in config[DOMAIN]}
+        hass.async_create_task(_async_import_yaml(hass, imported), eager_start=True)
+    return True
+
+
+async def _async_import_yaml(hass: HomeAssistant, imported: dict[str, Any]) -> None:
+    """Start the import flow once and tell the user what to do with the YAML block."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_IMPORT}, data=imported
+    )
+    if result["type"] is FlowResultType.ABORT and result["reason"] != "already_configured":
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            f"{ISSUE_DEPRECATED_YAML}_import_failed",
+            breaks_in_ha_version=None,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=f"{ISSUE_DEPRECATED_YAML}_import_failed",
+            translation_placeholders={"host": imported[CONF_HOST]},
+        )
+        return
+    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_DEPRECATED_YAML}_import_failed")
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        ISSUE_DEPRECATED_YAML,
+        breaks_in_ha_version=None,
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_DEPRECATED_YAML,
+        translation_placeholders={"host": imported[CONF_HOST]},
+    )
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bool:
+    """Load the device map, connect to the installation and set up the platforms."""
+    devices_file = entry.data.get(CONF_DEVICES_FILE, DEFAULT_DEVICES_FILE)
+    issue_id = f"{ISSUE_INVALID_DEVICES_FILE}_{entry.entry_id}"
+    try:
+        device_map = await async_load_device_map(hass, devices_file)
+    except DeviceMapError as err:
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_INVALID_DEVICES_FILE,
+            translation_placeholders={"title": entry.title, "error": str(err)},
+        )
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_devices_file",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+    client = create_client(
+        entry.data[CONF_HOST],
+        entry.data[CONF_PORT],
+        entry.data.get(CONF_USERNAME, ""),
+        entry.data.get(CONF_PASSWORD, ""),
+        poll_interval=entry.options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL) / 1000,
+    )
+    coordinator = IPComCoordinator(
+        hass,
+        entry,
+        client,
+        device_map,
+        unavailable_after=entry.options.get(CONF_UNAVAILABLE_AFTER, DEFAULT_UNAVAILABLE_AFTER),
+    )
+    target = f"{client.host}:{client.port}"
+    try:
+        await coordinator.async_start()
+    except (IPComAuthenticationError, ValueError) as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN,
+            translation_key="invalid_auth",
+            translation_placeholders={"target": target},
+        ) from err
+    except IPComConnectionError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders={"target": target, "error": str(err)},
+        ) from err
+
+    entry.runtime_data = IPComRuntimeData(client, device_map, coordinator)
+
+    async def _async_stop_client(_event: Event) -> None:
+        await coordinator.async_stop()
+
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_client))
+
+    _async_register_devices(hass, entry, device_map)
+    _async_remove_stale_entries(hass, entry, device_map)
+
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bool:
+    """Remove the entities and shut the client down, joining all of its threads."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.coordinator.async_stop()
+    return unloaded
+
+
+def _async_register_devices(
+    hass: HomeAssistant, entry: IPComConfigEntry, device_map: DeviceMap
+) -> None:
+    """Create the hub and module devices first, so that entity devices can hang off them."""
+    device_registry = dr.async_get(hass)
+    device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, entry.entry_id)},
+        manufacturer=MANUFACTURER,
+        model=HUB_MODEL,
+        name=entry.title,
+    )
+    dimmer_modules = device_map.dimmer_modules()
+    for module in device_map.modules():
+        device_registry.async_get_or_create(
+            config_entry_id=entry.entry_id,
+            identifiers={module_identifier(entry.entry_id, module)},
+            manufacturer=MANUFACTURER,
+            model=DIMMER_MODULE_MODEL if module in dimmer_modules else RELAY_MODULE_MODEL,
+            translation_key="module",
+            translation_placeholders={"module": str(module)},
+            via_device=(DOMAIN, entry.entry_id),
+        )
+
+
+def expected_device_identifiers(entry_id: str, device_map: DeviceMap) -> set[tuple[str, str]]:
+    """The device registry identifiers the current device map accounts for."""
+    identifiers = {(DOMAIN, entry_id)}
+    identifiers.update(module_identifier(entry_id, module) for module in device_map.modules())
+    identifiers.update(device_identifier(entry_id, device.key) for device in device_map)
+    return identifiers
+
+
+def _expected_unique_ids(entry_id: str, device_map: DeviceMap) -> set[str]:
+    unique_ids = {f"{entry_id}_connection"}
+    unique_ids.update(
+        output_unique_id(entry_id, device.module, device.output)
+        for device in (*device_map.lights, *device_map.switches)
+    )
+    unique_ids.update(
+        output_unique_id(entry_id, cover.up.module, cover.up.output) for cover in device_map.covers
+    )
+    return unique_ids
+
+
+def _async_remove_stale_entries(
+    hass: HomeAssistant, entry: IPComConfigEntry, device_map: DeviceMap
+) -> None:
+    """Forget the devices and entities of outputs that left the device map."""
+    entity_registry = er.async_get(hass)
+    unique_ids = _expected_unique_ids(entry.entry_id, device_map)
+    for entity_entry in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
+        if entity_entry.unique_id not in unique_ids:
+            _LOGGER.debug("Removing %s: its output left the device map", entity_entry.entity_id)
+            entity_registry.async_remove(entity_entry.entity_id)
+
+    device_registry = dr.async_get(hass)
+    identifiers = expected_device_identifiers(entry.entry_id, device_map)
+    for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
+        if not device.identifiers & identifiers:
+            _LOGGER.debug("Removing device %s: it left the device map", device.name)
+            device_registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: IPComConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let the user delete a device only once the device map no longer has it."""
+    return not device.identifiers & expected_device_identifiers(
+        entry.entry_id, entry.runtime_data.device_map
+    )

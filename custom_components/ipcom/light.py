@@ -1,0 +1,138 @@
+"""Lights: relay outputs switch on and off, dimmer outputs also take a brightness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Self
+
+from homeassistant.components.light import ATTR_BRIGHTNESS, ColorMode, LightEntity
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
+from homeassistant.util.color import brightness_to_value, value_to_brightness
+
+from ipcom.devices import Light
+from ipcom.protocol import DIMMER_MAX, RELAY_OFF, RELAY_ON
+
+from .coordinator import IPComConfigEntry, IPComCoordinator
+from .entity import IPComEntity
+
+PARALLEL_UPDATES = 0
+
+PERCENT_SCALE = (1, DIMMER_MAX)
+"""A dimmer output reads 0..100 %; 0 is off, so brightness maps onto 1..100."""
+
+
+def percent_to_brightness(percent: int) -> int:
+    """Home Assistant brightness (1..255) of a dimmer level (1..100 %)."""
+    return value_to_brightness(PERCENT_SCALE, min(percent, DIMMER_MAX))
+
+
+def brightness_to_percent(brightness: int) -> int:
+    """Dimmer level of a brightness; every percent survives a round trip, and 1..255 stays on."""
+    return max(1, round(brightness_to_value(PERCENT_SCALE, brightness)))
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: IPComConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a light for every light of the device map."""
+    coordinator = entry.runtime_data.coordinator
+    async_add_entities(
+        (IPComDimmerLight if light.dimmable else IPComRelayLight)(coordinator, light)
+        for light in entry.runtime_data.device_map.lights
+    )
+
+
+class IPComRelayLight(IPComEntity, LightEntity):
+    """A lamp on a relay output."""
+
+    _attr_color_mode = ColorMode.ONOFF
+
+    def __init__(self, coordinator: IPComCoordinator, light: Light) -> None:
+        """Describe the lamp `light` of the device map."""
+        super().__init__(coordinator, light.key, light.name, light.module, light.output, light.area)
+        self._attr_supported_color_modes = {self._attr_color_mode}
+
+    @property
+    def is_on(self) -> bool:
+        """Any non-zero value counts as on."""
+        return self.coordinator.data.is_on(self.module, self.output)
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Energise the relay."""
+        await self.coordinator.async_set_value(self.module, self.output, RELAY_ON)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Release the relay."""
+        await self.coordinator.async_set_value(self.module, self.output, RELAY_OFF)
+
+
+@dataclass
+class DimmerExtraData(ExtraStoredData):
+    """The level a dimmer returns to when it is turned on without a brightness."""
+
+    last_level: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Serialise for the restore state store."""
+        return {"last_level": self.last_level}
+
+    @classmethod
+    def from_dict(cls, restored: dict[str, Any]) -> Self | None:
+        """Read what `as_dict` stored; None if it does not fit."""
+        level = restored.get("last_level")
+        if level is None or (isinstance(level, int) and 1 <= level <= DIMMER_MAX):
+            return cls(level)
+        return None
+
+
+class IPComDimmerLight(IPComRelayLight, RestoreEntity):
+    """A lamp on a dimmer output, whose value is its level in percent."""
+
+    _attr_color_mode = ColorMode.BRIGHTNESS
+
+    def __init__(self, coordinator: IPComCoordinator, light: Light) -> None:
+        """Describe the dimmable lamp `light` of the device map."""
+        super().__init__(coordinator, light)
+        self._last_level: int | None = None
+        self._remember_level()
+
+    async def async_added_to_hass(self) -> None:
+        """Restore the last level across restarts, unless the lamp is lit right now."""
+        await super().async_added_to_hass()
+        if self._last_level is None and (extra := await self.async_get_last_extra_data()):
+            restored = DimmerExtraData.from_dict(extra.as_dict())
+            if restored is not None:
+                self._last_level = restored.last_level
+
+    @property
+    def extra_restore_state_data(self) -> DimmerExtraData:
+        """Keep the last level for the next start."""
+        return DimmerExtraData(self._last_level)
+
+    @property
+    def brightness(self) -> int | None:
+        """The level of the dimmer as a Home Assistant brightness."""
+        level = self.coordinator.data.get_value(self.module, self.output)
+        return percent_to_brightness(level) if level else None
+
+    @callback
+    def _async_update_from_snapshot(self) -> None:
+        self._remember_level()
+
+    def _remember_level(self) -> None:
+        level = self.coordinator.data.get_value(self.module, self.output)
+        if level:
+            self._last_level = min(level, DIMMER_MAX)
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Dim to the requested brightness, or back to the last level (full if none)."""
+        if ATTR_BRIGHTNESS in kwargs:
+            level = brightness_to_percent(kwargs[ATTR_BRIGHTNESS])
+        else:
+            level = self._last_level or DIMMER_MAX
+        self._last_level = level
+        await self.coordinator.async_set_value(self.module, self.output, level)

@@ -1,0 +1,94 @@
+"""The actions of the integration: raw output writes and re-reading the device map."""
+
+from __future__ import annotations
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+
+from ipcom.devices import DeviceMapError
+from ipcom.protocol import MODULE_COUNT, OUTPUT_VALUE_MAX, OUTPUTS_PER_MODULE
+
+from .const import (
+    CONF_CONFIG_ENTRY_ID,
+    CONF_DEVICES_FILE,
+    CONF_MODULE,
+    CONF_OUTPUT,
+    CONF_VALUE,
+    DEFAULT_DEVICES_FILE,
+    DOMAIN,
+    SERVICE_RELOAD_DEVICES,
+    SERVICE_SET_OUTPUT,
+)
+from .coordinator import IPComConfigEntry, async_load_device_map
+
+SET_OUTPUT_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_CONFIG_ENTRY_ID): cv.string,
+        vol.Required(CONF_MODULE): vol.All(vol.Coerce(int), vol.Range(min=1, max=MODULE_COUNT)),
+        vol.Required(CONF_OUTPUT): vol.All(
+            vol.Coerce(int), vol.Range(min=1, max=OUTPUTS_PER_MODULE)
+        ),
+        vol.Required(CONF_VALUE): vol.All(vol.Coerce(int), vol.Range(min=0, max=OUTPUT_VALUE_MAX)),
+    }
+)
+RELOAD_DEVICES_SCHEMA = vol.Schema({vol.Required(CONF_CONFIG_ENTRY_ID): cv.string})
+
+
+def _get_entry(hass: HomeAssistant, call: ServiceCall) -> IPComConfigEntry:
+    entry_id: str = call.data[CONF_CONFIG_ENTRY_ID]
+    entry = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    return entry
+
+
+async def _async_set_output(call: ServiceCall) -> None:
+    """Write one output, also one that the device map does not name."""
+    entry = _get_entry(call.hass, call)
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"title": entry.title},
+        )
+    await entry.runtime_data.coordinator.async_set_value(
+        call.data[CONF_MODULE], call.data[CONF_OUTPUT], call.data[CONF_VALUE]
+    )
+
+
+async def _async_reload_devices(call: ServiceCall) -> None:
+    """Re-read the devices file and reload the entry so entities follow it.
+
+    The file is validated first: a broken file changes nothing, so the
+    entities that work keep working while the file is being fixed. An entry
+    that failed to set up because of its file is retried the same way.
+    """
+    hass = call.hass
+    entry = _get_entry(hass, call)
+    try:
+        await async_load_device_map(hass, entry.data.get(CONF_DEVICES_FILE, DEFAULT_DEVICES_FILE))
+    except DeviceMapError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_devices_file",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the actions once for all entries."""
+    hass.services.async_register(
+        DOMAIN, SERVICE_SET_OUTPUT, _async_set_output, schema=SET_OUTPUT_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN, SERVICE_RELOAD_DEVICES, _async_reload_devices, schema=RELOAD_DEVICES_SCHEMA
+    )

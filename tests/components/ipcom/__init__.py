@@ -1,0 +1,1 @@
+"""Tests of the IPCom Home Anywhere Blue integration."""
