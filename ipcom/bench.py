@@ -1,0 +1,302 @@
+"""Measure the client against the simulator and print each figure beside its target.
+
+Run ``python -m ipcom.bench`` (about 90 s) or ``python -m ipcom.bench --quick``
+(about 30 s, shorter samples). Figures are printed, never asserted: a loaded
+machine changes them, and the test suite must not depend on timing luck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .client import IPComClient
+from .models import StateSnapshot
+from .protocol import POLL_INTERVAL
+from .simulator import ReceivedWrite, Simulator
+
+WAIT = 15.0
+CLOCK_TICKS = 100
+"""Linux reports per-thread CPU time in clock ticks of 1/100 s."""
+
+
+@dataclass
+class Figure:
+    """One measured figure and the target it is judged against."""
+
+    name: str
+    value: str
+    target: str
+    met: bool
+
+    def line(self) -> str:
+        verdict = "ok" if self.met else "MISSED"
+        return f"{self.name}: {self.value} (target {self.target}) {verdict}"
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """The sample below which `fraction` of the samples fall (nearest rank)."""
+    ordered = sorted(samples)
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def thread_cpu_seconds(threads: Sequence[threading.Thread]) -> float:
+    """CPU time used so far by these threads, from /proc (Linux)."""
+    total = 0
+    for thread in threads:
+        fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1]
+        values = fields.split()
+        total += int(values[11]) + int(values[12])
+    return total / CLOCK_TICKS
+
+
+def resident_kb() -> int:
+    """Resident memory of this process in KiB, from /proc (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the bench waited too long for a condition")
+        time.sleep(0.001)
+
+
+class Bench:
+    """The client and the simulator under measurement, with the probes both need."""
+
+    def __init__(self, quick: bool) -> None:
+        self.quick = quick
+        self.simulator = Simulator(dimmer_modules={6})
+        self.client: IPComClient | None = None
+        self.received = threading.Event()
+        self.last_write_at = 0.0
+        self.last_snapshot_at = 0.0
+        self._snapshot_condition = threading.Condition()
+
+    @contextmanager
+    def running(self) -> Iterator[IPComClient]:
+        self.simulator.start()
+        self.simulator.on_write(self._on_write)
+        client = IPComClient(self.simulator.host, self.simulator.port, "demo", "demo")
+        client.on_state_snapshot(self._on_snapshot)
+        client.start_persistent_connection()
+        self.client = client
+        try:
+            client.wait_for_snapshot(WAIT)
+            yield client
+        finally:
+            client.stop_persistent_connection()
+            self.simulator.stop()
+
+    def _on_write(self, write: ReceivedWrite) -> None:
+        self.last_write_at = time.perf_counter()
+        self.received.set()
+
+    def _on_snapshot(self, snapshot: StateSnapshot) -> None:
+        with self._snapshot_condition:
+            self.last_snapshot_at = time.perf_counter()
+            self._snapshot_condition.notify_all()
+
+    def wait_for_change(self, since: float) -> float:
+        with self._snapshot_condition:
+            if not self._snapshot_condition.wait_for(lambda: self.last_snapshot_at > since, WAIT):
+                raise TimeoutError("no snapshot change reached the client")
+            return self.last_snapshot_at
+
+
+def measure_polls(bench: Bench, client: IPComClient) -> Figure:
+    count = 15 if bench.quick else 30
+    bench.simulator.wait_for_polls(1, WAIT)
+    started = time.perf_counter()
+    bench.simulator.wait_for_polls(count, WAIT + count)
+    rate = count / (time.perf_counter() - started)
+    return Figure("polls per second", f"{rate:.2f}", "2.6-3.1", 2.6 <= rate <= 3.1)
+
+
+def measure_command_latency(bench: Bench, client: IPComClient) -> list[Figure]:
+    samples: list[float] = []
+    for index in range(20 if bench.quick else 60):
+        output = index % 8 + 1
+        value = 0 if bench.simulator.get_value(8, output) else 255
+        bench.received.clear()
+        sent = time.perf_counter()
+        client.set_value(8, output, value)
+        if not bench.received.wait(WAIT):
+            raise TimeoutError("a write never reached the simulator")
+        samples.append((bench.last_write_at - sent) * 1000)
+        time.sleep(random.uniform(0.02, 0.12))
+    p50, p95 = percentile(samples, 0.5), percentile(samples, 0.95)
+    return [
+        Figure(
+            "command latency call->simulator p50/p95/max",
+            f"{p50:.1f}/{p95:.1f}/{max(samples):.1f} ms",
+            "p95 <= 20 ms",
+            p95 <= 20,
+        )
+    ]
+
+
+def measure_state_latency(bench: Bench, client: IPComClient) -> Figure:
+    samples: list[float] = []
+    for _ in range(12 if bench.quick else 30):
+        time.sleep(random.uniform(0.05, POLL_INTERVAL + 0.1))
+        pressed = time.perf_counter()
+        bench.simulator.press(9, 1)
+        samples.append((bench.wait_for_change(pressed) - pressed) * 1000)
+    p50, p95 = percentile(samples, 0.5), percentile(samples, 0.95)
+    return Figure(
+        "state latency press->callback p50/p95",
+        f"{p50:.0f}/{p95:.0f} ms",
+        "p95 <= 360 ms",
+        p95 <= 360,
+    )
+
+
+def measure_burst_frames(bench: Bench, client: IPComClient) -> Figure:
+    worst = 0
+    lost = 0
+    for round_number in range(5 if bench.quick else 10):
+        value = 255 if round_number % 2 == 0 else 0
+        time.sleep(0.5)
+        bench.simulator.clear_writes()
+        for output in range(1, 9):
+            client.set_value(10, output, value)
+        try:
+            wait_until(lambda v=value: bench.simulator.get_module_values(10) == (v,) * 8, 5.0)  # type: ignore[misc]
+        except TimeoutError:
+            lost += 1
+        time.sleep(0.3)
+        worst = max(worst, len([w for w in bench.simulator.writes() if w.module == 10]))
+    return Figure(
+        "frames for 8 writes to one module (worst of rounds)",
+        f"{worst} frames, {lost} rounds lost",
+        "1-2 frames, none lost",
+        1 <= worst <= 2 and lost == 0,
+    )
+
+
+def measure_idle_cpu(bench: Bench, client: IPComClient) -> Figure:
+    seconds = 10.0 if bench.quick else 30.0
+    threads = [t for t in threading.enumerate() if t.name.startswith("ipcom-client-")]
+    before = thread_cpu_seconds(threads)
+    time.sleep(seconds)
+    used = thread_cpu_seconds(threads) - before
+    percent = used / seconds * 100
+    return Figure(
+        f"idle CPU of the client over {seconds:.0f} s",
+        f"{percent:.2f} % of one core",
+        "<= 0.5 %",
+        percent <= 0.5,
+    )
+
+
+def measure_drop_recovery(bench: Bench, client: IPComClient) -> Figure:
+    samples: list[float] = []
+    for _ in range(3 if bench.quick else 5):
+        reconnects = client.statistics.reconnects
+        dropped = time.perf_counter()
+        bench.simulator.drop_connections()
+        wait_until(lambda r=reconnects: client.statistics.reconnects > r and client.connected)  # type: ignore[misc]
+        bench.simulator.press(11, 1)
+        bench.wait_for_change(dropped)
+        samples.append(time.perf_counter() - dropped)
+        time.sleep(0.5)
+    worst = max(samples)
+    return Figure("recovery from a dropped link (worst)", f"{worst:.2f} s", "<= 2 s", worst <= 2.0)
+
+
+def measure_freeze_recovery(bench: Bench, client: IPComClient, stale_after: float) -> Figure:
+    samples: list[float] = []
+    for _ in range(1 if bench.quick else 2):
+        reconnects = client.statistics.reconnects
+        frozen = time.perf_counter()
+        bench.simulator.freeze()
+        wait_until(lambda: not client.connected, stale_after + WAIT)
+        bench.simulator.unfreeze()
+        wait_until(lambda r=reconnects: client.statistics.reconnects > r and client.connected)  # type: ignore[misc]
+        bench.simulator.press(11, 2)
+        bench.wait_for_change(frozen)
+        samples.append(time.perf_counter() - frozen)
+    worst = max(samples)
+    return Figure(
+        "recovery from a frozen link (worst)",
+        f"{worst:.2f} s",
+        f"<= stale_after + 1 = {stale_after + 1:g} s",
+        worst <= stale_after + 1,
+    )
+
+
+def measure_stop(quick: bool) -> Figure:
+    samples: list[float] = []
+    with Simulator() as simulator:
+        for _ in range(3 if quick else 5):
+            client = IPComClient(simulator.host, simulator.port, "demo", "demo")
+            client.start_persistent_connection()
+            client.wait_for_snapshot(WAIT)
+            client.turn_on(1, 1)
+            started = time.perf_counter()
+            client.stop_persistent_connection()
+            samples.append(time.perf_counter() - started)
+    worst = max(samples)
+    return Figure("time for stop (worst)", f"{worst * 1000:.0f} ms", "<= 1 s", worst <= 1.0)
+
+
+def run(quick: bool) -> list[Figure]:
+    bench = Bench(quick)
+    figures: list[Figure] = []
+
+    def report(figure: Figure) -> None:
+        figures.append(figure)
+        print(figure.line(), flush=True)
+
+    with bench.running() as client:
+        time.sleep(1.0)
+        rss_before = resident_kb()
+        report(measure_polls(bench, client))
+        for figure in measure_command_latency(bench, client):
+            report(figure)
+        report(measure_state_latency(bench, client))
+        report(measure_burst_frames(bench, client))
+        report(measure_idle_cpu(bench, client))
+        report(measure_drop_recovery(bench, client))
+        report(measure_freeze_recovery(bench, client, stale_after=5.0))
+        growth = resident_kb() - rss_before
+        report(
+            Figure(
+                "resident memory growth over the run",
+                f"{growth} KiB",
+                "~0 (<= 1024 KiB)",
+                growth <= 1024,
+            )
+        )
+    report(measure_stop(quick))
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ipcom.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="shorter samples (about 30 s)")
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    random.seed(7)
+    figures = run(arguments.quick)
+    missed = [figure.name for figure in figures if not figure.met]
+    print(f"bench: {len(figures) - len(missed)} of {len(figures)} figures within target")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
