@@ -163,6 +163,18 @@ async def init_integration(
             assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
+async def async_write_text(hass: HomeAssistant, path: Path, text: str) -> None:
+    """Write a file without blocking the event loop."""
+    await hass.async_add_executor_job(path.write_text, text)
+
+
+async def async_edit_devices_file(hass: HomeAssistant, path: Path, old: str, new: str) -> None:
+    """Replace `old` (which must be there) with `new` in a devices file."""
+    text = await hass.async_add_executor_job(path.read_text)
+    assert old in text
+    await async_write_text(hass, path, text.replace(old, new))
+
+
 def get_coordinator(hass: HomeAssistant) -> IPComCoordinator:
     """The coordinator of the (only) loaded ipcom entry."""
     (entry,) = hass.config_entries.async_loaded_entries(DOMAIN)
@@ -207,6 +219,22 @@ async def wait_until_output(
             f"Home Assistant saw {coordinator.data.get_value(module, output)} on output "
             f"{module}.{output}, not {value}, within {deadline} s"
         )
+
+
+async def wait_until(
+    hass: HomeAssistant,
+    condition: Callable[[], bool],
+    description: str,
+    deadline: float = WAIT_TIMEOUT,
+) -> None:
+    """Wait for a condition that client threads bring about and nothing announces."""
+    try:
+        async with asyncio.timeout(deadline):
+            while not condition():  # noqa: ASYNC110 - the state changes in other threads
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        pytest.fail(f"{description} did not happen within {deadline} s")
+    await hass.async_block_till_done()
 
 
 async def press_wall_switch(

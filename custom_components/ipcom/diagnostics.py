@@ -1,0 +1,52 @@
+"""Diagnostics: the connection, its figures, the latest snapshot and the device map."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from ipcom.protocol import MODULE_COUNT
+
+from .coordinator import IPComConfigEntry
+
+TO_REDACT = {CONF_USERNAME, CONF_PASSWORD}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: IPComConfigEntry
+) -> dict[str, Any]:
+    """Everything needed to tell a network problem from a devices file problem."""
+    runtime = entry.runtime_data
+    coordinator = runtime.coordinator
+    snapshot = coordinator.data
+    device_map = runtime.device_map
+    return {
+        "entry": {
+            "title": entry.title,
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": dict(entry.options),
+        },
+        "connection": {
+            "state": runtime.client.connection_state,
+            "link_up": coordinator.link_up,
+            "entities_available": coordinator.connected,
+        },
+        "statistics": asdict(runtime.client.statistics),
+        "snapshot": {
+            "received": snapshot.timestamp_iso,
+            "modules": {
+                str(module): list(snapshot.get_module_values(module))
+                for module in range(1, MODULE_COUNT + 1)
+            },
+        },
+        "device_map": {
+            "lights": [asdict(light) for light in device_map.lights],
+            "switches": [asdict(switch) for switch in device_map.switches],
+            "covers": [asdict(cover) for cover in device_map.covers],
+            "dimmer_modules": sorted(device_map.dimmer_modules()),
+        },
+    }

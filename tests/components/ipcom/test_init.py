@@ -1,0 +1,294 @@
+"""Setting up, unloading and reloading an entry; its failures; its devices."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import CONF_PASSWORD, CONF_PORT, CONF_USERNAME, EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import (
+    device_registry as dr,
+)
+from homeassistant.helpers import (
+    entity_registry as er,
+)
+from homeassistant.helpers import (
+    issue_registry as ir,
+)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ipcom import async_remove_config_entry_device
+from custom_components.ipcom.const import CONF_DEVICES_FILE, DOMAIN
+from ipcom.models import ConnectionState
+from ipcom.simulator import Simulator
+
+from .conftest import (
+    ENTRY_ID,
+    ENTRY_TITLE,
+    async_edit_devices_file,
+    async_write_text,
+    get_coordinator,
+    wait_until,
+)
+
+
+def client_threads() -> list[threading.Thread]:
+    """The threads of every running ipcom client."""
+    return [thread for thread in threading.enumerate() if thread.name.startswith("ipcom-")]
+
+
+def client_loop_threads() -> list[threading.Thread]:
+    """The four loops of running clients (the simulator's threads are named differently)."""
+    return [
+        thread
+        for thread in client_threads()
+        if not thread.name.startswith("ipcom-simulator")
+    ]
+
+
+async def test_setup_and_unload(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: Simulator
+) -> None:
+    """Setup connects and holds the first snapshot; unload joins every client thread."""
+    entry = init_integration
+    assert entry.state is ConfigEntryState.LOADED
+    runtime = entry.runtime_data
+    assert runtime.client.connected
+    assert runtime.coordinator.data is not None
+    assert runtime.coordinator.device_map is runtime.device_map
+    assert len(client_loop_threads()) == 4
+    assert simulator.active_connections == 1
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert client_loop_threads() == []
+    assert runtime.client.connection_state is ConnectionState.DISCONNECTED
+    simulator.wait_until(lambda sim: sim.active_connections == 0, description="disconnect")
+
+
+async def test_reload(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: Simulator
+) -> None:
+    """A reload replaces the client with a new one and leaves one connection."""
+    first = init_integration.runtime_data.client
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert init_integration.runtime_data.client is not first
+    assert len(client_loop_threads()) == 4
+    simulator.wait_until(lambda sim: sim.active_connections == 1, description="one connection")
+
+
+@pytest.mark.usefixtures("simulator")
+async def test_not_ready_when_unreachable(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """A network failure at start lets Home Assistant retry later."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, CONF_PORT: closed_port}
+    )
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert client_loop_threads() == []
+
+
+async def test_not_ready_without_snapshot(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, simulator: Simulator
+) -> None:
+    """An installation that never answers a poll is not ready; the client is stopped again."""
+    simulator.freeze()
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert client_loop_threads() == []
+    simulator.unfreeze()
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("demo", "wrong"), ("a-username-far-too-long-for-ipcom", "demo")],
+)
+async def test_auth_failed_starts_reauth(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    simulator: Simulator,
+    username: str,
+    password: str,
+) -> None:
+    """Rejected (or impossible) credentials stop the setup and ask for new ones."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry,
+        data={**mock_config_entry.data, CONF_USERNAME: username, CONF_PASSWORD: password},
+    )
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == SOURCE_REAUTH
+    assert flow["context"]["entry_id"] == mock_config_entry.entry_id
+    assert client_loop_threads() == []
+
+
+async def test_rejected_on_reconnect_starts_reauth(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: Simulator
+) -> None:
+    """Credentials changed on the installation while running: ask for new ones, once."""
+    simulator.set_credentials("admin", "changed")
+    simulator.drop_connections()
+    simulator.wait_until(lambda sim: sim.auth_failures >= 1, description="a rejected login")
+    client = init_integration.runtime_data.client
+    await wait_until(
+        hass,
+        lambda: bool(hass.config_entries.flow.async_progress_by_handler(DOMAIN)),
+        "a reauth flow",
+    )
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == SOURCE_REAUTH
+    assert client.connection_state is ConnectionState.DISCONNECTED
+    assert simulator.auth_failures == 1
+
+
+async def test_invalid_devices_file(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    simulator: Simulator,
+    devices_file: Path,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A broken devices file is a setup error with a repair issue naming the problem."""
+    await async_write_text(hass, devices_file, "lights:\n  hall:\n    module: 1\n")
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+    assert mock_config_entry.reason is not None
+    assert simulator.connections_accepted == 0
+    issue = issue_registry.async_get_issue(DOMAIN, f"invalid_devices_file_{ENTRY_ID}")
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["title"] == ENTRY_TITLE
+    assert "lights.hall.output: is required" in issue.translation_placeholders["error"]
+
+    await async_write_text(hass, devices_file, "lights:\n  hall:\n    module: 1\n    output: 2\n")
+    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert issue_registry.async_get_issue(DOMAIN, f"invalid_devices_file_{ENTRY_ID}") is None
+
+
+async def test_homeassistant_stop_stops_the_client(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: Simulator
+) -> None:
+    """Shutting Home Assistant down closes the connection and joins the client's threads."""
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert client_loop_threads() == []
+    assert not init_integration.runtime_data.client.connected
+    simulator.wait_until(lambda sim: sim.disconnects_received == 1, description="a goodbye")
+
+
+async def test_devices(
+    hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """A hub, one device per used module (via the hub), one per mapped device (via its module)."""
+    hub = device_registry.async_get_device(identifiers={(DOMAIN, ENTRY_ID)})
+    assert hub is not None
+    assert hub.name == ENTRY_TITLE
+    assert hub.manufacturer == "IPCom"
+
+    module_6 = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_module_6")})
+    assert module_6 is not None
+    assert module_6.via_device_id == hub.id
+    assert module_6.model == "EXO DIM"
+    assert module_6.name == "Module 6"
+    module_1 = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_module_1")})
+    assert module_1 is not None
+    assert module_1.model == "EXO 8"
+
+    dimmer = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_dining_dimmer")})
+    assert dimmer is not None
+    assert dimmer.name == "Dining table"
+    assert dimmer.via_device_id == module_6.id
+    assert dimmer.area_id == "dining_room"
+
+    devices = dr.async_entries_for_config_entry(device_registry, ENTRY_ID)
+    # hub + modules 1..6 + 4 lights + 2 switches + 3 covers
+    assert len(devices) == 1 + 6 + 4 + 2 + 3
+
+
+async def test_devices_leaving_the_map_are_removed(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    devices_file: Path,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Only devices that left the map may be deleted; a reload removes them itself."""
+    entry = init_integration
+    hall = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_hall")})
+    assert hall is not None
+    assert not await async_remove_config_entry_device(hass, entry, hall)
+    stray = device_registry.async_get_or_create(
+        config_entry_id=ENTRY_ID, identifiers={(DOMAIN, f"{ENTRY_ID}_gone")}, name="Gone"
+    )
+    assert await async_remove_config_entry_device(hass, entry, stray)
+
+    await async_edit_devices_file(
+        hass, devices_file, "  hall:\n    module: 1\n", "  hallway:\n    module: 1\n"
+    )
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_hall")}) is None
+    assert device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_gone")}) is None
+    assert device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_hallway")})
+    # The same output under a new key keeps its entity: the unique id is the output.
+    assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2") is not None
+
+
+async def test_entities_of_moved_outputs_are_removed(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    devices_file: Path,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """An output that moved leaves no orphaned entity behind."""
+    await async_edit_devices_file(
+        hass,
+        devices_file,
+        "hall:\n    module: 1\n    output: 2",
+        "hall:\n    module: 1\n    output: 7",
+    )
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2") is None
+    assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_7") is not None
+    assert get_coordinator(hass).device_map.get("hall") is not None
+
+
+async def test_absolute_devices_file(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, devices_file: Path, tmp_path: Path
+) -> None:
+    """An absolute path is used as it is."""
+    elsewhere = tmp_path / "elsewhere.yaml"
+    await hass.async_add_executor_job(devices_file.rename, elsewhere)
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, CONF_DEVICES_FILE: str(elsewhere)}
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
