@@ -44,7 +44,6 @@ from .protocol import (
     DEVICE_MESSAGE_LENGTHS,
     KEEPALIVE_COMMAND,
     KEEPALIVE_INTERVAL,
-    OUTPUTS_PER_MODULE,
     POLL_INTERVAL,
     RECONNECT_BASE,
     RECONNECT_MAX,
@@ -53,17 +52,9 @@ from .protocol import (
     SOCKET_TIMEOUT,
     STATUS_COMMAND,
 )
+from .writes import AbandonedWrite, Batch, WriteTracker
 
 _LOGGER = logging.getLogger(__name__)
-
-UNCONFIRMED_POLL_LIMIT: Final = 3
-"""Snapshots that may fail to show a write before it is re-sent (and then dropped)."""
-
-MAX_SEND_ATTEMPTS: Final = 2
-"""A write goes out once and is re-sent at most once within one connection."""
-
-WRITE_RETAIN_SECONDS: Final = 10.0
-"""How long a write caught by a dropped link may wait for the reconnect."""
 
 STOP_JOIN_TIMEOUT: Final = 2.0
 RECEIVE_CHUNK: Final = 4096
@@ -89,18 +80,6 @@ class _Session:
     closed: bool = False
 
 
-@dataclass(eq=False)
-class _Write:
-    """A value this client wrote to one output, followed until confirmed."""
-
-    value: int
-    created: float
-    attempts: int = 0
-    sent_after_poll: int = 0
-    session: int = 0
-    misses: int = 0
-
-
 @dataclass
 class _Counters:
     snapshots_received: int = 0
@@ -114,11 +93,6 @@ class _Counters:
     unknown_messages: int = 0
     last_error: str | None = None
     connected_since: float | None = None
-
-
-def _shows(written: int, actual: int) -> bool:
-    """Whether a snapshot value confirms a write (any non-zero relay is on)."""
-    return actual == written or (written == RELAY_ON and actual != RELAY_OFF)
 
 
 class IPComClient:
@@ -177,8 +151,7 @@ class IPComClient:
         self._session_count = 0
         self._state = ConnectionState.DISCONNECTED
         self._snapshot: StateSnapshot | None = None
-        self._queued: dict[int, dict[int, _Write]] = {}
-        self._in_flight: dict[tuple[int, int], _Write] = {}
+        self._writes = WriteTracker()
         self._counters = _Counters()
 
         self._snapshot_listeners: list[SnapshotCallback] = []
@@ -294,8 +267,7 @@ class IPComClient:
             self._close_socket(session)
         with self._lock:
             self._session = None
-            self._queued.clear()
-            self._in_flight.clear()
+            self._writes.clear()
             self._counters.connected_since = None
         self._set_state(ConnectionState.DISCONNECTED, "stopped")
 
@@ -344,18 +316,7 @@ class IPComClient:
         """The last snapshot's value overlaid with this client's unconfirmed writes."""
         validate_address(module, output)
         with self._lock:
-            return self._expected_value(module, output)
-
-    def _expected_value(self, module: int, output: int) -> int | None:
-        queued = self._queued.get(module, {}).get(output)
-        if queued is not None:
-            return queued.value
-        in_flight = self._in_flight.get((module, output))
-        if in_flight is not None:
-            return in_flight.value
-        if self._snapshot is None:
-            return None
-        return self._snapshot.get_value(module, output)
+            return self._writes.expected(module, output, self._snapshot)
 
     # Commands
 
@@ -395,9 +356,7 @@ class IPComClient:
                 raise IPComConnectionError(
                     f"not connected to {self._host}:{self._port}; the command was not sent"
                 )
-            pending = self._queued.setdefault(module, {})
-            for output, value in values.items():
-                pending[output] = _Write(value=value, created=now)
+            self._writes.queue(module, values, now)
         self._command_wakeup.set()
 
     # Connection handling
@@ -473,23 +432,16 @@ class IPComClient:
             )
         return bytes(received)
 
-    def _install_session(self, session: _Session) -> list[tuple[int, int, int]]:
+    def _install_session(self, session: _Session) -> list[AbandonedWrite]:
         """Make `session` current, re-queue writes a dropped link caught.
 
         Returns the writes that waited too long for the reconnect.
         """
         self._session = session
         self._counters.connected_since = time.time()
-        now = time.monotonic()
-        for (module, output), write in list(self._in_flight.items()):
-            del self._in_flight[(module, output)]
-            pending = self._queued.setdefault(module, {})
-            if output not in pending:
-                write.attempts = 0
-                write.misses = 0
-                pending[output] = write
-        expired = self._expire_writes(now)
-        if self._queued:
+        expired = self._writes.carry_over(time.monotonic())
+        self._counters.writes_abandoned += len(expired)
+        if self._writes.has_queued:
             self._command_wakeup.set()
         return expired
 
@@ -652,67 +604,25 @@ class IPComClient:
         except IPComError as err:
             _LOGGER.debug("Ignoring a malformed snapshot: %s", err)
             return
-        abandoned: list[tuple[int, int, int]] = []
         with self._lock:
             self._counters.snapshots_received += 1
             session.snapshots_received += 1
-            self._track_writes(session, snapshot, abandoned)
+            judgement = self._writes.judge(snapshot, session.number, session.snapshots_received)
+            self._counters.writes_confirmed += judgement.confirmed
+            self._counters.writes_resent += judgement.resent
+            self._counters.writes_abandoned += len(judgement.abandoned)
             previous = self._snapshot
             self._snapshot = snapshot
             changed = previous is None or previous.values != snapshot.values
             listeners = list(self._snapshot_listeners) if changed else []
             self._snapshot_ready.notify_all()
-        self._report_abandoned(abandoned)
+        if judgement.resent:
+            self._command_wakeup.set()
+        self._report_abandoned(judgement.abandoned)
         for listener in listeners:
             self._call_listener(listener, snapshot)
 
-    def _track_writes(
-        self,
-        session: _Session,
-        snapshot: StateSnapshot,
-        abandoned: list[tuple[int, int, int]],
-    ) -> None:
-        """Confirm, re-send or give up on writes this snapshot can judge."""
-        answered_poll = session.snapshots_received
-        resend = False
-        for (module, output), write in list(self._in_flight.items()):
-            if write.session != session.number or answered_poll <= write.sent_after_poll:
-                continue
-            if _shows(write.value, snapshot.get_value(module, output)):
-                del self._in_flight[(module, output)]
-                self._counters.writes_confirmed += 1
-                continue
-            write.misses += 1
-            if write.misses < UNCONFIRMED_POLL_LIMIT:
-                continue
-            del self._in_flight[(module, output)]
-            if output in self._queued.get(module, {}):
-                continue
-            if write.attempts < MAX_SEND_ATTEMPTS:
-                write.misses = 0
-                self._queued.setdefault(module, {})[output] = write
-                self._counters.writes_resent += 1
-                resend = True
-            else:
-                self._counters.writes_abandoned += 1
-                abandoned.append((module, output, write.value))
-        if resend:
-            self._command_wakeup.set()
-
-    def _expire_writes(self, now: float) -> list[tuple[int, int, int]]:
-        """Drop queued writes older than the reconnect window; return them."""
-        expired: list[tuple[int, int, int]] = []
-        for module, pending in list(self._queued.items()):
-            for output, write in list(pending.items()):
-                if now - write.created > WRITE_RETAIN_SECONDS:
-                    del pending[output]
-                    expired.append((module, output, write.value))
-            if not pending:
-                del self._queued[module]
-        self._counters.writes_abandoned += len(expired)
-        return expired
-
-    def _report_abandoned(self, abandoned: list[tuple[int, int, int]]) -> None:
+    def _report_abandoned(self, abandoned: list[AbandonedWrite]) -> None:
         if not abandoned:
             return
         with self._lock:
@@ -764,11 +674,12 @@ class IPComClient:
         with self._lock:
             session = self._session
             if session is None or self._state is not ConnectionState.CONNECTED:
-                expired = self._expire_writes(time.monotonic())
-                batch: dict[int, dict[int, _Write]] = {}
+                expired = self._writes.expire(time.monotonic())
+                self._counters.writes_abandoned += len(expired)
+                batch: Batch = {}
             else:
                 expired = []
-                batch, self._queued = self._queued, {}
+                batch = self._writes.take_batch()
         self._report_abandoned(expired)
         if not batch or session is None:
             return
@@ -777,37 +688,20 @@ class IPComClient:
         for position, module in enumerate(modules):
             writes = batch[module]
             with self._lock:
-                values = [
-                    writes[output].value
-                    if output in writes
-                    else self._expected_value(module, output) or RELAY_OFF
-                    for output in range(1, OUTPUTS_PER_MODULE + 1)
-                ]
+                values = self._writes.frame_values(module, writes, self._snapshot)
             frame = cipher.encrypt(messages.encode_set_outputs(module, values), session.masks)
             failure, sent_after_poll = self._transmit(session, frame)
             if failure is not None:
-                self._requeue({unsent: batch[unsent] for unsent in modules[position:]})
+                with self._lock:
+                    self._writes.requeue({unsent: batch[unsent] for unsent in modules[position:]})
                 self._drop_link(session, failure)
                 return
             sent_any = True
             with self._lock:
                 self._counters.writes_sent += 1
-                for output, write in writes.items():
-                    write.attempts += 1
-                    write.misses = 0
-                    write.session = session.number
-                    write.sent_after_poll = sent_after_poll
-                    self._in_flight[(module, output)] = write
+                self._writes.mark_sent(module, writes, session.number, sent_after_poll)
         if sent_any:
             self._poll_wakeup.set()
-
-    def _requeue(self, batch: dict[int, dict[int, _Write]]) -> None:
-        """Put unsent writes back, behind any newer write to the same output."""
-        with self._lock:
-            for module, writes in batch.items():
-                pending = self._queued.setdefault(module, {})
-                for output, write in writes.items():
-                    pending.setdefault(output, write)
 
     def _keepalive_loop(self) -> None:
         """Send a keep-alive now and then, as the vendor application does."""
