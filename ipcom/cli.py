@@ -1,0 +1,667 @@
+"""The `ipcom` command: check wiring and control outputs without Home Assistant.
+
+Every command that talks to an installation connects, does one job and
+disconnects again; `watch` and `simulate` run until Ctrl-C or SIGTERM. A write
+only counts as done once a status snapshot shows it, so the exit code tells
+an installer whether the output really changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import getpass
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final, TextIO
+
+from . import messages, presentation
+from .client import IPComClient
+from .devices import Cover, Device, DeviceMap, DeviceMapError, Light, load_device_map
+from .errors import IPComAuthenticationError, IPComConnectionError
+from .models import ConnectionEvent, ConnectionState, StateSnapshot
+from .protocol import (
+    DEFAULT_PORT,
+    DIMMER_MAX,
+    DIMMER_MIN,
+    MODULE_COUNT,
+    OUTPUT_VALUE_MAX,
+    OUTPUTS_PER_MODULE,
+    POLL_INTERVAL,
+    RELAY_OFF,
+    RELAY_ON,
+)
+from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
+
+EXIT_OK: Final = 0
+EXIT_USAGE: Final = 2
+EXIT_CONNECTION: Final = 3
+EXIT_AUTHENTICATION: Final = 4
+EXIT_DEVICES: Final = 5
+EXIT_UNKNOWN_DEVICE: Final = 6
+EXIT_INTERRUPTED: Final = 130
+
+ENV_HOST: Final = "IPCOM_HOST"
+ENV_PORT: Final = "IPCOM_PORT"
+ENV_USERNAME: Final = "IPCOM_USERNAME"
+ENV_PASSWORD: Final = "IPCOM_PASSWORD"
+ENV_DEVICES: Final = "IPCOM_DEVICES"
+DEFAULT_DEVICES: Final = "devices.yaml"
+DEFAULT_TIMEOUT: Final = 10.0
+SIMULATOR_HOST: Final = "127.0.0.1"
+ACTIVITY_INTERVAL: Final = 8.0
+_WATCH_TICK: Final = 0.25
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class CommandError(Exception):
+    """A failure the command reports as one sentence on stderr, with its exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:
+        return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (
+        CommandError,
+        DeviceMapError,
+        IPComAuthenticationError,
+        IPComConnectionError,
+        KeyboardInterrupt,
+    ) as err:
+        sentences, exit_code = _failure(err, args)
+        for sentence in sentences:
+            print(f"ipcom: {sentence}", file=sys.stderr, flush=True)
+        return exit_code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
+
+
+def _failure(err: BaseException, args: argparse.Namespace) -> tuple[list[str], int]:
+    """What to tell the user about an expected failure, and the exit code."""
+    if isinstance(err, CommandError):
+        return [str(err)], err.exit_code
+    if isinstance(err, DeviceMapError):
+        return err.problems, EXIT_DEVICES
+    if isinstance(err, IPComAuthenticationError):
+        return [f"{_address(args)} rejected the username or password"], EXIT_AUTHENTICATION
+    if isinstance(err, IPComConnectionError):
+        return [str(err)], EXIT_CONNECTION
+    return ["interrupted"], EXIT_INTERRUPTED
+
+
+def _silence_stdout() -> None:
+    """After the reader of our output went away, keep Python from complaining at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+# The parser
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ipcom",
+        description="Check and control an IPCom Home Anywhere Blue installation.",
+        epilog=(
+            f"Connection settings may also come from {ENV_HOST}, {ENV_PORT}, {ENV_USERNAME} "
+            f"and {ENV_PASSWORD}; without {ENV_PASSWORD} the password is asked for. "
+            "Exit codes: 0 success, 2 usage, 3 cannot connect, 4 authentication failed, "
+            "5 invalid devices.yaml, 6 unknown device."
+        ),
+    )
+    _add_common_options(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
+        sub = commands.add_parser(name, help=text, description=text)
+        _add_common_options(sub)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("list", _cmd_list, "Show the device map from devices.yaml, validated.").add_argument(
+        "--json", action="store_true", help="print JSON instead of a table"
+    )
+    status = command("status", _cmd_status, "Show the state of every mapped device once.")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    watch = command("watch", _cmd_watch, "Print one line per output change until Ctrl-C.")
+    watch.add_argument("--json", action="store_true", help="print one JSON object per line")
+    for name, text in (
+        ("on", "Switch a light or switch on (a dimmer to full brightness)."),
+        ("off", "Switch a light or switch off."),
+        ("toggle", "Switch a light or switch to the opposite state."),
+    ):
+        command(name, _cmd_switch, text).add_argument("device", help="device key")
+    dim = command("dim", _cmd_dim, "Set a dimmable light to a level in percent.")
+    dim.add_argument("device", help="device key of a dimmable light")
+    dim.add_argument("percent", type=_ranged(DIMMER_MIN, DIMMER_MAX), help="0..100")
+    for name, text in (
+        ("open", "Open a shutter (the down relay is switched off first)."),
+        ("close", "Close a shutter (the up relay is switched off first)."),
+        ("stop", "Stop a shutter (both relays off)."),
+    ):
+        command(name, _cmd_cover, text).add_argument("device", help="shutter key")
+    raw = command("raw", _cmd_raw, "Write an output directly, mapped or not.")
+    raw_commands = raw.add_subparsers(dest="raw_command", required=True, metavar="ACTION")
+    raw_set = raw_commands.add_parser("set", help="set one output to a raw value")
+    _add_common_options(raw_set)
+    raw_set.add_argument("module", type=_ranged(1, MODULE_COUNT), help="1..16")
+    raw_set.add_argument("output", type=_ranged(1, OUTPUTS_PER_MODULE), help="1..8")
+    raw_set.add_argument(
+        "value", type=_ranged(0, OUTPUT_VALUE_MAX), help="0..255 (relay: 0/255, dimmer: 0..100)"
+    )
+    simulate = command("simulate", _cmd_simulate, "Run a simulated installation until Ctrl-C.")
+    simulate.add_argument(
+        "--activity",
+        action="store_true",
+        help="press a random light or switch now and then, like a household",
+    )
+    simulate.add_argument(
+        "--activity-interval",
+        type=_positive,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help=f"mean pause between presses (default {ACTIVITY_INTERVAL:g})",
+    )
+    return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Options accepted before and after the command name.
+
+    Their defaults are suppressed so that a value given before the command
+    is not overwritten by the sub-parser; the settings are resolved later.
+    """
+    suppress = argparse.SUPPRESS
+    parser.add_argument(
+        "--host", default=suppress, help=f"installation address (env {ENV_HOST}; simulate: bind)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_ranged(0, 65535),
+        default=suppress,
+        help=f"TCP port (env {ENV_PORT}, default {DEFAULT_PORT})",
+    )
+    parser.add_argument("--username", default=suppress, help=f"user name (env {ENV_USERNAME})")
+    parser.add_argument(
+        "--devices",
+        default=suppress,
+        metavar="PATH",
+        help=f"device map (env {ENV_DEVICES}, default ./{DEFAULT_DEVICES})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive,
+        default=suppress,
+        metavar="SECONDS",
+        help=f"how long to wait for the installation (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=_positive,
+        default=suppress,
+        metavar="SECONDS",
+        help=f"status poll period (default {POLL_INTERVAL:g}, as the vendor application)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=suppress, help="log debug messages"
+    )
+
+
+def _ranged(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}..{high}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+# Settings
+
+
+@dataclass(frozen=True)
+class _Connection:
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    poll_interval: float
+    timeout: float
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _address(args: argparse.Namespace) -> str:
+    host = getattr(args, "host", None) or os.environ.get(ENV_HOST, "")
+    port = getattr(args, "port", None) or os.environ.get(ENV_PORT) or DEFAULT_PORT
+    return f"the installation at {host}:{port}"
+
+
+def _timeout(args: argparse.Namespace) -> float:
+    timeout: float = getattr(args, "timeout", DEFAULT_TIMEOUT)
+    return timeout
+
+
+def _connection(args: argparse.Namespace) -> _Connection:
+    """Connection settings from the flags, then the environment, then a prompt."""
+    host = getattr(args, "host", None) or os.environ.get(ENV_HOST)
+    if not host:
+        raise CommandError(f"no installation address: give --host or set {ENV_HOST}", EXIT_USAGE)
+    port: int | None = getattr(args, "port", None)
+    if port is None:
+        port = _env_port()
+    username = getattr(args, "username", None) or os.environ.get(ENV_USERNAME)
+    if not username:
+        raise CommandError(f"no username: give --username or set {ENV_USERNAME}", EXIT_USAGE)
+    password = os.environ.get(ENV_PASSWORD)
+    if password is None:
+        if not sys.stdin.isatty():
+            raise CommandError(
+                f"no password: set {ENV_PASSWORD} or run ipcom in a terminal to be asked for it",
+                EXIT_USAGE,
+            )
+        password = getpass.getpass(f"Password for {username} at {host}:{port}: ")
+    try:
+        messages.validate_credentials(username, password)
+    except ValueError as err:
+        raise CommandError(f"invalid credentials: {err}", EXIT_USAGE) from None
+    return _Connection(
+        host=host,
+        port=port,
+        username=username,
+        password=password,
+        poll_interval=getattr(args, "poll_interval", POLL_INTERVAL),
+        timeout=_timeout(args),
+    )
+
+
+def _env_port() -> int:
+    text = os.environ.get(ENV_PORT)
+    if not text:
+        return DEFAULT_PORT
+    try:
+        return _ranged(1, 65535)(text)
+    except argparse.ArgumentTypeError as err:
+        raise CommandError(f"{ENV_PORT} {err}", EXIT_USAGE) from None
+
+
+def _device_map(args: argparse.Namespace, *, required: bool) -> DeviceMap:
+    """Load the device map; a missing default file is fine where a map is optional."""
+    given = getattr(args, "devices", None) or os.environ.get(ENV_DEVICES)
+    path = Path(given or DEFAULT_DEVICES)
+    if not given and not required and not path.exists():
+        _LOGGER.debug("No %s here; continuing without a device map", DEFAULT_DEVICES)
+        return DeviceMap()
+    return load_device_map(path)
+
+
+def _find(device_map: DeviceMap, key: str) -> Device:
+    device = device_map.get(key)
+    if device is not None:
+        return device
+    keys = [device.key for device in device_map]
+    keys += [k for cover in device_map.covers for k in (cover.up_key, cover.down_key)]
+    close = difflib.get_close_matches(key, keys, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise CommandError(f"no device named {key!r} in the device map{hint}", EXIT_UNKNOWN_DEVICE)
+
+
+# Talking to the installation
+
+
+def _client(settings: _Connection) -> IPComClient:
+    return IPComClient(
+        settings.host,
+        settings.port,
+        settings.username,
+        settings.password,
+        poll_interval=settings.poll_interval,
+    )
+
+
+@contextlib.contextmanager
+def _connected(settings: _Connection, *, auto_reconnect: bool = False) -> Iterator[IPComClient]:
+    """A started client that is stopped (every thread joined) however the block ends."""
+    client = _client(settings)
+    try:
+        client.start_persistent_connection(auto_reconnect=auto_reconnect)
+        yield client
+    finally:
+        client.stop_persistent_connection()
+
+
+def _shows(written: int, actual: int) -> bool:
+    """Whether a snapshot value confirms a write (any non-zero relay reads as on)."""
+    return actual == written or (written == RELAY_ON and actual != RELAY_OFF)
+
+
+def _write_and_confirm(
+    client: IPComClient,
+    settings: _Connection,
+    module: int,
+    values: Mapping[int, int],
+) -> StateSnapshot:
+    """Write outputs of one module in one frame and wait until a snapshot shows them."""
+    changed = threading.Event()
+    abandoned: list[tuple[int, int, int]] = []
+
+    def on_abandoned(abandoned_module: int, output: int, value: int) -> None:
+        if abandoned_module == module and output in values:
+            abandoned.append((abandoned_module, output, value))
+            changed.set()
+
+    unsubscribe_snapshots = client.on_state_snapshot(lambda _snapshot: changed.set())
+    unsubscribe_abandoned = client.on_write_abandoned(on_abandoned)
+    try:
+        client.set_outputs(module, values)
+        deadline = time.monotonic() + settings.timeout
+        while True:
+            changed.clear()
+            snapshot = client.get_latest_snapshot()
+            if snapshot is not None and all(
+                _shows(value, snapshot.get_value(module, output))
+                for output, value in values.items()
+            ):
+                return snapshot
+            remaining = deadline - time.monotonic()
+            if abandoned or remaining <= 0 or not client.connected:
+                raise IPComConnectionError(
+                    f"{settings.address} did not confirm writing "
+                    f"{_describe_values(module, values)}"
+                    + (
+                        ""
+                        if abandoned or not client.connected
+                        else f" within {settings.timeout:g} s"
+                    )
+                )
+            changed.wait(min(remaining, _WATCH_TICK))
+    finally:
+        unsubscribe_snapshots()
+        unsubscribe_abandoned()
+
+
+def _describe_values(module: int, values: Mapping[int, int]) -> str:
+    return " and ".join(f"{value} to {module}.{output}" for output, value in values.items())
+
+
+# Commands
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    device_map = _device_map(args, required=True)
+    if args.json:
+        _print_json(presentation.map_json(device_map))
+    else:
+        _print_lines(presentation.map_table(device_map))
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    device_map = _device_map(args, required=False)
+    settings = _connection(args)
+    with _connected(settings) as client:
+        snapshot = client.wait_for_snapshot(settings.timeout)
+    if args.json:
+        _print_json(presentation.status_json(device_map, snapshot, settings.host, settings.port))
+    else:
+        _print_lines(presentation.status_table(device_map, snapshot, settings.address))
+    return EXIT_OK
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    device_map = _device_map(args, required=False)
+    settings = _connection(args)
+    lines: queue.SimpleQueue[tuple[TextIO, str]] = queue.SimpleQueue()
+    previous: list[StateSnapshot] = []
+
+    def on_snapshot(snapshot: StateSnapshot) -> None:
+        """Runs in the client's receive thread; the main thread does the printing."""
+        for change in snapshot.compare(previous[0]) if previous else ():
+            if args.json:
+                document = presentation.change_json(device_map, change, snapshot.timestamp_iso)
+                lines.put((sys.stdout, json.dumps(document)))
+            else:
+                text = presentation.change_text(device_map, change, snapshot.timestamp_iso)
+                lines.put((sys.stdout, text))
+        previous[:] = [snapshot]
+
+    def on_connection(event: ConnectionEvent) -> None:
+        if event.state is ConnectionState.RECONNECTING:
+            lines.put((sys.stderr, f"ipcom: connection lost ({event.reason}); reconnecting"))
+        elif event.state is ConnectionState.CONNECTED:
+            lines.put((sys.stderr, f"ipcom: connected to {settings.address} again"))
+
+    with _stop_on_signals() as stop:
+        client = _client(settings)
+        client.on_state_snapshot(on_snapshot)
+        try:
+            client.start_persistent_connection(auto_reconnect=True)
+            client.wait_for_snapshot(settings.timeout)
+            client.on_connection_state(on_connection)
+            print(
+                f"ipcom: watching {settings.address}; press Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
+            while not stop.is_set():
+                with contextlib.suppress(queue.Empty):
+                    stream, line = lines.get(timeout=_WATCH_TICK)
+                    print(line, file=stream, flush=True)
+        finally:
+            client.stop_persistent_connection()
+    return EXIT_OK
+
+
+def _cmd_switch(args: argparse.Namespace) -> int:
+    device_map = _device_map(args, required=True)
+    device = _find(device_map, args.device)
+    if isinstance(device, Cover):
+        raise CommandError(f"{device.key} is a shutter: use ipcom open, close or stop", EXIT_USAGE)
+    settings = _connection(args)
+    dimmable = isinstance(device, Light) and device.dimmable
+    on_value = DIMMER_MAX if dimmable else RELAY_ON
+    with _connected(settings) as client:
+        current = client.wait_for_snapshot(settings.timeout).get_value(device.module, device.output)
+        if args.command == "on":
+            value = on_value
+        elif args.command == "off":
+            value = RELAY_OFF
+        else:
+            value = RELAY_OFF if current != RELAY_OFF else on_value
+        snapshot = _write_and_confirm(client, settings, device.module, {device.output: value})
+    _print(f"{device.key}: {presentation.state_text(device, snapshot)}")
+    return EXIT_OK
+
+
+def _cmd_dim(args: argparse.Namespace) -> int:
+    device_map = _device_map(args, required=True)
+    device = _find(device_map, args.device)
+    if not (isinstance(device, Light) and device.dimmable):
+        raise CommandError(
+            f"{device.key} is not a dimmable light: use ipcom "
+            + ("open, close or stop" if isinstance(device, Cover) else "on, off or toggle"),
+            EXIT_USAGE,
+        )
+    settings = _connection(args)
+    with _connected(settings) as client:
+        client.wait_for_snapshot(settings.timeout)
+        snapshot = _write_and_confirm(
+            client, settings, device.module, {device.output: args.percent}
+        )
+    _print(f"{device.key}: {presentation.state_text(device, snapshot)}")
+    return EXIT_OK
+
+
+def _cmd_cover(args: argparse.Namespace) -> int:
+    device_map = _device_map(args, required=True)
+    cover = _find(device_map, args.device)
+    if not isinstance(cover, Cover):
+        raise CommandError(f"{cover.key} is not a shutter: use ipcom on, off or toggle", EXIT_USAGE)
+    settings = _connection(args)
+    with _connected(settings) as client:
+        client.wait_for_snapshot(settings.timeout)
+        snapshot = _drive_cover(client, settings, cover, args.command)
+    _print(f"{cover.key}: {presentation.state_text(cover, snapshot)}")
+    return EXIT_OK
+
+
+def _drive_cover(
+    client: IPComClient, settings: _Connection, cover: Cover, command: str
+) -> StateSnapshot:
+    """Set a shutter's relays without ever energising both.
+
+    On one module both relays change in the same frame. On two modules the
+    relay that must go off is confirmed off before the other goes on.
+    """
+    if command == "stop":
+        if cover.same_module:
+            return _write_and_confirm(
+                client,
+                settings,
+                cover.up.module,
+                {cover.up.output: RELAY_OFF, cover.down.output: RELAY_OFF},
+            )
+        _write_and_confirm(client, settings, cover.up.module, {cover.up.output: RELAY_OFF})
+        return _write_and_confirm(
+            client, settings, cover.down.module, {cover.down.output: RELAY_OFF}
+        )
+    moving, idle = (cover.up, cover.down) if command == "open" else (cover.down, cover.up)
+    if cover.same_module:
+        return _write_and_confirm(
+            client, settings, moving.module, {idle.output: RELAY_OFF, moving.output: RELAY_ON}
+        )
+    _write_and_confirm(client, settings, idle.module, {idle.output: RELAY_OFF})
+    return _write_and_confirm(client, settings, moving.module, {moving.output: RELAY_ON})
+
+
+def _cmd_raw(args: argparse.Namespace) -> int:
+    settings = _connection(args)
+    with _connected(settings) as client:
+        client.wait_for_snapshot(settings.timeout)
+        snapshot = _write_and_confirm(client, settings, args.module, {args.output: args.value})
+    _print(f"{args.module}.{args.output}: {snapshot.get_value(args.module, args.output)}")
+    return EXIT_OK
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    device_map = _device_map(args, required=False)
+    username = getattr(args, "username", None) or os.environ.get(ENV_USERNAME) or DEFAULT_USERNAME
+    password = os.environ.get(ENV_PASSWORD) or DEFAULT_PASSWORD
+    try:
+        messages.validate_credentials(username, password)
+    except ValueError as err:
+        raise CommandError(f"invalid credentials for the simulator: {err}", EXIT_USAGE) from None
+    pressable = [light.address for light in device_map.lights]
+    pressable += [switch.address for switch in device_map.switches]
+    if args.activity and not pressable:
+        raise CommandError(
+            "--activity needs lights or switches in the device map to press", EXIT_USAGE
+        )
+    host = getattr(args, "host", SIMULATOR_HOST)
+    port = getattr(args, "port", DEFAULT_PORT)
+    simulator = Simulator(
+        host, port, username, password, dimmer_modules=device_map.dimmer_modules()
+    )
+    with _stop_on_signals() as stop:
+        try:
+            simulator.start()
+        except OSError as err:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {err.strerror or err}", EXIT_CONNECTION
+            ) from None
+        try:
+            if args.activity:
+                simulator.start_activity(
+                    pressable, getattr(args, "activity_interval", ACTIVITY_INTERVAL)
+                )
+            _print(
+                f"ipcom simulator listening on {simulator.host}:{simulator.port} (user {username})"
+            )
+            stop.wait()
+        finally:
+            simulator.stop()
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM, so long-running commands end cleanly.
+
+    Handlers can only be installed from the main thread; elsewhere (embedding,
+    tests) the event is simply never set by a signal.
+    """
+    stop = threading.Event()
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handle)
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# Output
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def _print_json(document: object) -> None:
+    print(json.dumps(document, indent=2), flush=True)
+
+
+def _print_lines(lines: Sequence[str]) -> None:
+    for line in lines:
+        _print(line)
