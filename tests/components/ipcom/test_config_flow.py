@@ -95,9 +95,7 @@ async def test_user_flow(
 async def test_user_flow_default_port_title(hass: HomeAssistant, simulator: Simulator) -> None:
     """On the usual port the title is just the host."""
     with patch("custom_components.ipcom.config_flow.DEFAULT_PORT", simulator.port):
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": SOURCE_USER}
-        )
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], user_input(simulator)
         )
@@ -288,9 +286,9 @@ async def test_reconfigure_to_another_installation(
     """Moving to a new host:port changes the unique id, but never onto another entry's."""
     mock_config_entry.add_to_hass(hass)
     with Simulator(username=USERNAME, password=PASSWORD) as other:
-        MockConfigEntry(
-            domain=DOMAIN, unique_id=f"{other.host}:{other.port}", data={}
-        ).add_to_hass(hass)
+        MockConfigEntry(domain=DOMAIN, unique_id=f"{other.host}:{other.port}", data={}).add_to_hass(
+            hass
+        )
         result = await mock_config_entry.start_reconfigure_flow(hass)
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],

@@ -43,11 +43,7 @@ def client_threads() -> list[threading.Thread]:
 
 def client_loop_threads() -> list[threading.Thread]:
     """The four loops of running clients (the simulator's threads are named differently)."""
-    return [
-        thread
-        for thread in client_threads()
-        if not thread.name.startswith("ipcom-simulator")
-    ]
+    return [thread for thread in client_threads() if not thread.name.startswith("ipcom-simulator")]
 
 
 async def test_setup_and_unload(

@@ -1,0 +1,223 @@
+"""Lights: relay and dimmer outputs, driven from both sides."""
+
+from __future__ import annotations
+
+import pytest
+from homeassistant.components.light import (
+    ATTR_BRIGHTNESS,
+    SERVICE_TURN_OFF,
+    SERVICE_TURN_ON,
+)
+from homeassistant.components.light import (
+    DOMAIN as LIGHT_DOMAIN,
+)
+from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, Platform
+from homeassistant.core import HomeAssistant, State
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    mock_restore_cache_with_extra_data,
+    snapshot_platform,
+)
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.ipcom.const import DOMAIN
+from custom_components.ipcom.light import brightness_to_percent, percent_to_brightness
+from ipcom.simulator import Simulator
+
+from .conftest import (
+    ENTRY_ID,
+    assert_written,
+    get_coordinator,
+    press_wall_switch,
+    set_installation_output,
+    wait_until,
+)
+
+RELAY = "light.living_room_ceiling"
+DIMMER = "light.dining_table"
+
+
+@pytest.fixture
+def platforms() -> list[Platform]:
+    """Only the light platform."""
+    return [Platform.LIGHT]
+
+
+async def turn_on(hass: HomeAssistant, entity_id: str, **data: int) -> None:
+    """Call light.turn_on and wait for it."""
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: entity_id, **data}, blocking=True
+    )
+
+
+async def turn_off(hass: HomeAssistant, entity_id: str) -> None:
+    """Call light.turn_off and wait for it."""
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: entity_id}, blocking=True
+    )
+
+
+async def test_entities(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: Simulator,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Registry entries and states of every light, one relay and one dimmer lit."""
+    await set_installation_output(hass, simulator, 1, 1, 255)
+    await set_installation_output(hass, simulator, 6, 1, 40)
+    await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_relay_follows_wall_switch(hass: HomeAssistant, simulator: Simulator) -> None:
+    """A wall-switch press shows in Home Assistant."""
+    assert hass.states.get(RELAY).state == STATE_OFF
+    await press_wall_switch(hass, simulator, 1, 1)
+    assert hass.states.get(RELAY).state == STATE_ON
+    await press_wall_switch(hass, simulator, 1, 1)
+    assert hass.states.get(RELAY).state == STATE_OFF
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_relay_commands(hass: HomeAssistant, simulator: Simulator) -> None:
+    """Turning a relay light on and off writes 255 and 0, leaving its neighbours alone."""
+    await set_installation_output(hass, simulator, 1, 2, 255)
+    await turn_on(hass, RELAY)
+    assert_written(simulator, 1, 1, 255)
+    await wait_until(hass, lambda: hass.states.get(RELAY).state == STATE_ON, "relay on")
+    assert simulator.get_value(1, 2) == 255
+
+    await turn_off(hass, RELAY)
+    assert_written(simulator, 1, 1, 0)
+    await wait_until(hass, lambda: hass.states.get(RELAY).state == STATE_OFF, "relay off")
+    assert simulator.get_value(1, 2) == 255
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_dimmer_follows_installation(hass: HomeAssistant, simulator: Simulator) -> None:
+    """The dimmer's level shows as brightness; a level above 100 % is shown as full."""
+    await set_installation_output(hass, simulator, 6, 1, 40)
+    state = hass.states.get(DIMMER)
+    assert state.state == STATE_ON
+    assert state.attributes[ATTR_BRIGHTNESS] == percent_to_brightness(40)
+
+    await set_installation_output(hass, simulator, 6, 1, 255)
+    assert hass.states.get(DIMMER).attributes[ATTR_BRIGHTNESS] == 255
+
+    await set_installation_output(hass, simulator, 6, 1, 0)
+    state = hass.states.get(DIMMER)
+    assert state.state == STATE_OFF
+    assert state.attributes.get(ATTR_BRIGHTNESS) is None
+
+
+@pytest.mark.parametrize("percent", [1, 10, 30, 50, 70, 90, 99, 100])
+@pytest.mark.usefixtures("init_integration")
+async def test_dimmer_brightness_round_trip(
+    hass: HomeAssistant, simulator: Simulator, percent: int
+) -> None:
+    """A brightness set in Home Assistant reaches the module as the matching percent and back."""
+    await turn_on(hass, DIMMER, brightness=percent_to_brightness(percent))
+    assert_written(simulator, 6, 1, percent)
+    await wait_until(
+        hass,
+        lambda: (
+            hass.states.get(DIMMER).attributes.get(ATTR_BRIGHTNESS)
+            == percent_to_brightness(percent)
+        ),
+        "brightness shown",
+    )
+
+
+def test_every_percent_survives_a_round_trip() -> None:
+    """percent -> brightness -> percent is the identity for 1..100."""
+    for percent in range(1, 101):
+        assert brightness_to_percent(percent_to_brightness(percent)) == percent
+
+
+def test_every_brightness_maps_to_a_sensible_percent() -> None:
+    """Every brightness 1..255 is on (at least 1 %) and lands on the nearest percent."""
+    previous = 0
+    for brightness in range(1, 256):
+        percent = brightness_to_percent(brightness)
+        assert 1 <= percent <= 100
+        assert percent >= previous
+        assert abs(percent - brightness * 100 / 255) <= 0.5 or percent == 1
+        previous = percent
+    assert brightness_to_percent(255) == 100
+    assert percent_to_brightness(100) == 255
+    assert percent_to_brightness(1) == 3
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_dimmer_turn_on_restores_last_level(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """Turned on without a brightness, a dimmer returns to its last level."""
+    await set_installation_output(hass, simulator, 6, 1, 40)
+    await turn_off(hass, DIMMER)
+    assert_written(simulator, 6, 1, 0)
+    await wait_until(hass, lambda: hass.states.get(DIMMER).state == STATE_OFF, "dimmer off")
+
+    await turn_on(hass, DIMMER)
+    assert_written(simulator, 6, 1, 40)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_dimmer_turn_on_full_without_history(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A dimmer never seen on goes to 100 %."""
+    await turn_on(hass, "light.bedroom_reading_lamp")
+    assert_written(simulator, 6, 2, 100)
+
+
+async def test_dimmer_level_restored_after_restart(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, simulator: Simulator
+) -> None:
+    """The last level survives a Home Assistant restart."""
+    mock_restore_cache_with_extra_data(hass, [(State(DIMMER, STATE_OFF), {"last_level": 25})])
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    await turn_on(hass, DIMMER)
+    assert_written(simulator, 6, 1, 25)
+
+
+async def test_dimmer_ignores_unusable_restored_level(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, simulator: Simulator
+) -> None:
+    """A stored level that makes no sense is ignored."""
+    mock_restore_cache_with_extra_data(hass, [(State(DIMMER, STATE_OFF), {"last_level": 250})])
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    await turn_on(hass, DIMMER)
+    assert_written(simulator, 6, 1, 100)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_command_while_disconnected(hass: HomeAssistant, simulator: Simulator) -> None:
+    """A command made while the link is down fails at once with a translated error."""
+    coordinator = get_coordinator(hass)
+    simulator.stop()
+    await wait_until(hass, lambda: not coordinator.link_up, "link down")
+    with pytest.raises(HomeAssistantError) as err:
+        await turn_on(hass, RELAY)
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "not_connected"
+    assert simulator.writes() == []
+
+
+async def test_unique_ids(
+    hass: HomeAssistant, init_integration: MockConfigEntry, entity_registry: er.EntityRegistry
+) -> None:
+    """Unique ids come from the entry and the module/output."""
+    entity = entity_registry.async_get(DIMMER)
+    assert entity is not None
+    assert entity.unique_id == f"{ENTRY_ID}_6_1"
