@@ -54,6 +54,8 @@ DISCONNECT_COMMAND: Final = 2
 KEEPALIVE_COMMAND: Final = 3
 SET_OUTPUTS_COMMAND: Final = 4
 STATUS_COMMAND: Final = 5
+UNKNOWN_DEVICE_COMMANDS: Final = (6, 35)
+"""Ids installations send whose meaning nobody knows; a client must survive them."""
 
 MODULE_COUNT: Final = 16
 OUTPUTS_PER_MODULE: Final = 8

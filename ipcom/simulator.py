@@ -47,6 +47,7 @@ from .protocol import (
     SNAPSHOT_PAYLOAD_LENGTH,
     SOCKET_TIMEOUT,
     STATUS_COMMAND,
+    UNKNOWN_DEVICE_COMMANDS,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -71,8 +72,7 @@ DEFAULT_PASSWORD = "demo"
 DEFAULT_DIMMER_LEVEL = 100
 """The level a dimmer switches on to when a press finds no earlier level."""
 
-UNKNOWN_COMMAND = 6
-"""A command id real installations send that no client understands (PROTOCOL.md section 4)."""
+UNKNOWN_COMMAND = UNKNOWN_DEVICE_COMMANDS[0]
 UNKNOWN_MESSAGE_PLAIN = bytes([UNKNOWN_COMMAND, MESSAGE_VERSION, 0, 0x10, 0x20, 0x30, 0x40, 0x50])
 """What `Simulator.inject_unknown` sends, encrypted, when it is given no bytes."""
 
