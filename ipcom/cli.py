@@ -409,15 +409,17 @@ def _write_and_confirm(
             ):
                 return snapshot
             remaining = deadline - time.monotonic()
-            if abandoned or remaining <= 0 or not client.connected:
+            what = _describe_values(module, values)
+            if not client.connected:
                 raise IPComConnectionError(
-                    f"{settings.address} did not confirm writing "
-                    f"{_describe_values(module, values)}"
-                    + (
-                        ""
-                        if abandoned or not client.connected
-                        else f" within {settings.timeout:g} s"
-                    )
+                    f"lost the connection to {settings.address} before it confirmed writing {what}"
+                )
+            if abandoned:
+                raise IPComConnectionError(f"{settings.address} did not confirm writing {what}")
+            if remaining <= 0:
+                raise IPComConnectionError(
+                    f"{settings.address} did not confirm writing {what} "
+                    f"within {settings.timeout:g} s"
                 )
             changed.wait(min(remaining, _WATCH_TICK))
     finally:

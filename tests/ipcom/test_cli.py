@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -385,6 +386,31 @@ def test_write_that_the_installation_never_shows(run: Any, installation: Simulat
         f"ipcom: 127.0.0.1:{installation.port} did not confirm writing 255 to 1.4"
     )
     assert installation.active_connections == 0
+
+
+def test_connection_lost_before_the_write_is_confirmed(run: Any, installation: Simulator) -> None:
+    def hang(write: ReceivedWrite) -> None:
+        if write.module == HALL[0]:
+            installation.freeze()
+
+    def drop_after_the_write() -> None:
+        installation.wait_for_write(lambda write: write.module == HALL[0], TIMEOUT)
+        installation.drop_connections()
+
+    unsubscribe = installation.on_write(hang)
+    dropper = threading.Thread(target=drop_after_the_write)
+    dropper.start()
+    try:
+        result = run("on", "hall")
+    finally:
+        dropper.join(TIMEOUT)
+        unsubscribe()
+
+    assert result.code == 3
+    assert result.err.startswith(
+        f"ipcom: lost the connection to 127.0.0.1:{installation.port} "
+        "before it confirmed writing 255 to 1.4"
+    )
 
 
 def test_verbose_logging_never_shows_the_password(
