@@ -1,5 +1,7 @@
 """Client library for IPCom Home Anywhere Blue installations."""
 
+from .client import IPComClient
+from .devices import DeviceMap, DeviceMapError, load_device_map
 from .errors import (
     IPComAuthenticationError,
     IPComConnectionError,
@@ -11,10 +13,14 @@ from .models import ConnectionEvent, ConnectionState, OutputChange, StateSnapsho
 __all__ = [
     "ConnectionEvent",
     "ConnectionState",
+    "DeviceMap",
+    "DeviceMapError",
     "IPComAuthenticationError",
+    "IPComClient",
     "IPComConnectionError",
     "IPComError",
     "IPComProtocolError",
     "OutputChange",
     "StateSnapshot",
+    "load_device_map",
 ]
