@@ -169,8 +169,6 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
     @callback
     def _async_grace_expired(self, _now: Any) -> None:
         self._cancel_grace = None
-        if self.link_up or not self.connected:
-            return
         self.connected = False
         _LOGGER.warning(
             "Connection to %s lost for more than %s s; its entities are unavailable",

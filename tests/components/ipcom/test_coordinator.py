@@ -1,0 +1,180 @@
+"""The coordinator: push updates, the unavailability grace, and quiet when nothing changes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    EVENT_STATE_CHANGED,
+    EVENT_STATE_REPORTED,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+    Platform,
+)
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers.update_coordinator import UpdateFailed
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ipcom.const import (
+    CONF_POLL_INTERVAL,
+    CONF_REVERSE_PAUSE,
+    CONF_UNAVAILABLE_AFTER,
+)
+from ipcom.simulator import Simulator
+
+from .conftest import get_coordinator, press_wall_switch, wait_for_state
+
+RELAY = "light.living_room_ceiling"
+SOCKET = "switch.garden_socket"
+CONNECTION = "binary_sensor.ipcom_test_connection"
+COORDINATOR_LOGGER = "custom_components.ipcom.coordinator"
+
+
+@pytest.fixture
+def platforms() -> list[Platform]:
+    """Lights, switches and the connectivity sensor."""
+    return [Platform.BINARY_SENSOR, Platform.LIGHT, Platform.SWITCH]
+
+
+def coordinator_messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    """What the coordinator logged at exactly `level`."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == COORDINATOR_LOGGER and record.levelno == level
+    ]
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_unavailable_after_grace_and_back(
+    hass: HomeAssistant, simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A silent installation makes entities unavailable after the grace; they return with it.
+
+    The log says so once each way, however often the client retries meanwhile.
+    """
+    caplog.set_level(logging.INFO, logger=COORDINATOR_LOGGER)
+    simulator.freeze()
+    await wait_for_state(hass, CONNECTION, STATE_OFF)
+    assert hass.states.get(RELAY).state == STATE_OFF
+    await wait_for_state(hass, RELAY, STATE_UNAVAILABLE)
+    assert hass.states.get(SOCKET).state == STATE_UNAVAILABLE
+    assert hass.states.get(CONNECTION).state == STATE_OFF
+    assert not get_coordinator(hass).connected
+
+    simulator.set_output(1, 1, 255)
+    simulator.unfreeze()
+    await wait_for_state(hass, RELAY, STATE_ON)
+    assert hass.states.get(SOCKET).state == STATE_OFF
+    assert hass.states.get(CONNECTION).state == STATE_ON
+
+    warnings = coordinator_messages(caplog, logging.WARNING)
+    assert len(warnings) == 1
+    assert "unavailable" in warnings[0]
+    infos = coordinator_messages(caplog, logging.INFO)
+    assert len(infos) == 1
+    assert "restored" in infos[0]
+
+
+@pytest.mark.parametrize(
+    "entry_options",
+    [{CONF_POLL_INTERVAL: 250, CONF_UNAVAILABLE_AFTER: 600, CONF_REVERSE_PAUSE: 0.1}],
+)
+@pytest.mark.usefixtures("init_integration")
+async def test_short_outage_within_grace(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    caplog: pytest.LogCaptureFixture,
+    entry_options: dict[str, Any],
+) -> None:
+    """A link lost for less than the grace never makes entities unavailable, and logs nothing."""
+    caplog.set_level(logging.INFO, logger=COORDINATOR_LOGGER)
+    states: list[str] = []
+
+    @callback
+    def record(event: Event) -> None:
+        if event.data["entity_id"] == RELAY:
+            states.append(event.data["new_state"].state)
+
+    unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    simulator.drop_connections()
+    await wait_for_state(hass, CONNECTION, STATE_OFF)
+    await wait_for_state(hass, CONNECTION, STATE_ON)
+    await press_wall_switch(hass, simulator, 1, 1)
+    unsubscribe()
+
+    assert states == [STATE_ON]
+    assert coordinator_messages(caplog, logging.WARNING) == []
+    assert coordinator_messages(caplog, logging.INFO) == []
+
+
+@pytest.mark.parametrize(
+    "entry_options",
+    [{CONF_POLL_INTERVAL: 250, CONF_UNAVAILABLE_AFTER: 0, CONF_REVERSE_PAUSE: 0.1}],
+)
+@pytest.mark.usefixtures("init_integration")
+async def test_no_grace(
+    hass: HomeAssistant, simulator: Simulator, entry_options: dict[str, Any]
+) -> None:
+    """With a grace of 0 s the entities turn unavailable as soon as the link drops."""
+    simulator.stop()
+    await wait_for_state(hass, RELAY, STATE_UNAVAILABLE)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_no_state_writes_without_changes(hass: HomeAssistant, simulator: Simulator) -> None:
+    """Polls that bring nothing new write no state; a change writes only its own entity."""
+    written: list[str] = []
+
+    @callback
+    def record(event: Event) -> None:
+        written.append(event.data["entity_id"])
+
+    @callback
+    def every_event(_data: Any) -> bool:
+        return True
+
+    unsubscribe_changed = hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    unsubscribe_reported = hass.bus.async_listen(
+        EVENT_STATE_REPORTED, record, event_filter=every_event
+    )
+    await hass.async_add_executor_job(simulator.wait_for_polls, 10)
+    await hass.async_block_till_done()
+    assert written == []
+
+    await press_wall_switch(hass, simulator, 2, 1)
+    await hass.async_add_executor_job(simulator.wait_for_polls, 10)
+    await hass.async_block_till_done()
+    unsubscribe_changed()
+    unsubscribe_reported()
+    assert written == [SOCKET]
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_manual_refresh(hass: HomeAssistant, simulator: Simulator) -> None:
+    """homeassistant.update_entity answers from the client's latest snapshot."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    simulator.set_output(1, 1, 255)
+    await hass.async_add_executor_job(simulator.wait_for_polls, 3)
+    await hass.services.async_call(
+        "homeassistant", "update_entity", {ATTR_ENTITY_ID: RELAY}, blocking=True
+    )
+    await wait_for_state(hass, RELAY, STATE_ON)
+
+
+async def test_refresh_without_snapshot(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Before any snapshot a refresh fails instead of inventing a state."""
+    coordinator = get_coordinator(hass)
+    with (
+        patch.object(coordinator.client, "get_latest_snapshot", return_value=None),
+        pytest.raises(UpdateFailed),
+    ):
+        await coordinator._async_update_data()

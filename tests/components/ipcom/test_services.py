@@ -1,0 +1,167 @@
+"""The ipcom.set_output and ipcom.reload_devices actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ipcom.const import DOMAIN
+from ipcom.simulator import Simulator
+
+from .conftest import (
+    ENTRY_ID,
+    assert_written,
+    async_edit_devices_file,
+    async_write_text,
+    get_coordinator,
+    set_installation_output,
+    wait_until,
+)
+
+
+async def set_output(
+    hass: HomeAssistant, entry_id: str, module: int, output: int, value: int
+) -> None:
+    """Call ipcom.set_output and wait for it."""
+    await hass.services.async_call(
+        DOMAIN,
+        "set_output",
+        {"config_entry_id": entry_id, "module": module, "output": output, "value": value},
+        blocking=True,
+    )
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_set_output(hass: HomeAssistant, simulator: Simulator) -> None:
+    """An output that the device map does not name can be written, the others keep theirs."""
+    await set_installation_output(hass, simulator, 9, 8, 255)
+    await set_output(hass, ENTRY_ID, 9, 3, 77)
+    assert_written(simulator, 9, 3, 77)
+    assert simulator.get_value(9, 8) == 255
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"module": 0, "output": 1, "value": 0},
+        {"module": 17, "output": 1, "value": 0},
+        {"module": 1, "output": 9, "value": 0},
+        {"module": 1, "output": 1, "value": 256},
+        {"module": 1, "output": 1, "value": -1},
+    ],
+)
+@pytest.mark.usefixtures("init_integration")
+async def test_set_output_out_of_range(
+    hass: HomeAssistant, simulator: Simulator, data: dict[str, int]
+) -> None:
+    """Addresses and values outside the bus's ranges are refused before anything is sent."""
+    with pytest.raises(vol.Invalid):
+        await hass.services.async_call(
+            DOMAIN, "set_output", {"config_entry_id": ENTRY_ID, **data}, blocking=True
+        )
+    assert simulator.writes() == []
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_set_output_unknown_entry(hass: HomeAssistant) -> None:
+    """An entry id that is not an ipcom entry is a validation error."""
+    with pytest.raises(ServiceValidationError) as err:
+        await set_output(hass, "nope", 1, 1, 255)
+    assert err.value.translation_key == "entry_not_found"
+
+
+async def test_set_output_entry_not_loaded(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An unloaded entry cannot send anything."""
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await set_output(hass, ENTRY_ID, 1, 1, 255)
+    assert err.value.translation_key == "entry_not_loaded"
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_set_output_while_disconnected(hass: HomeAssistant, simulator: Simulator) -> None:
+    """A write while the link is down fails and is not queued."""
+    coordinator = get_coordinator(hass)
+    simulator.stop()
+    await wait_until(hass, lambda: not coordinator.link_up, "link down")
+    with pytest.raises(HomeAssistantError) as err:
+        await set_output(hass, ENTRY_ID, 1, 1, 255)
+    assert err.value.translation_key == "not_connected"
+
+
+async def test_reload_devices_adds_and_removes_entities(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: Simulator,
+    devices_file: Path,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """A changed devices file takes effect without a restart."""
+    await async_edit_devices_file(
+        hass,
+        devices_file,
+        "  pond_pump:\n    module: 2\n    output: 2\n    display_name: Pond pump\n",
+        "  attic_fan:\n    module: 7\n    output: 1\n    display_name: Attic fan\n",
+    )
+    await hass.services.async_call(
+        DOMAIN, "reload_devices", {"config_entry_id": ENTRY_ID}, blocking=True
+    )
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert hass.states.get("switch.pond_pump") is None
+    assert entity_registry.async_get("switch.pond_pump") is None
+    assert hass.states.get("switch.attic_fan") is not None
+    simulator.set_output(7, 1, 255)
+    await wait_until(
+        hass, lambda: hass.states.get("switch.attic_fan").state == "on", "attic fan on"
+    )
+
+
+async def test_reload_devices_with_broken_file_keeps_entities(
+    hass: HomeAssistant, init_integration: MockConfigEntry, devices_file: Path
+) -> None:
+    """A broken file is reported and changes nothing."""
+    client = init_integration.runtime_data.client
+    await async_write_text(
+        hass, devices_file, "switches:\n  pump:\n    module: 99\n    output: 1\n"
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "reload_devices", {"config_entry_id": ENTRY_ID}, blocking=True
+        )
+    assert err.value.translation_key == "invalid_devices_file"
+    assert "switches.pump.module" in err.value.translation_placeholders["error"]
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert init_integration.runtime_data.client is client
+    assert hass.states.get("switch.pond_pump") is not None
+
+
+async def test_reload_devices_recovers_a_failed_entry(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    simulator: Simulator,
+    devices_file: Path,
+) -> None:
+    """An entry that failed on its devices file comes up once the file is fixed."""
+    text = await hass.async_add_executor_job(devices_file.read_text)
+    await async_write_text(hass, devices_file, "lights: [")
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+
+    await async_write_text(hass, devices_file, text)
+    await hass.services.async_call(
+        DOMAIN, "reload_devices", {"config_entry_id": ENTRY_ID}, blocking=True
+    )
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
