@@ -245,8 +245,10 @@ def expected_device_identifiers(entry_id: str, device_map: DeviceMap) -> set[tup
 def _expected_unique_ids(entry_id: str, device_map: DeviceMap) -> set[str]:
     unique_ids = {f"{entry_id}_connection"}
     unique_ids.update(
-        output_unique_id(entry_id, device.module, device.output)
-        for device in (*device_map.lights, *device_map.switches)
+        output_unique_id(entry_id, light.module, light.output) for light in device_map.lights
+    )
+    unique_ids.update(
+        output_unique_id(entry_id, switch.module, switch.output) for switch in device_map.switches
     )
     unique_ids.update(
         output_unique_id(entry_id, cover.up.module, cover.up.output) for cover in device_map.covers
