@@ -209,6 +209,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bo
     return unloaded
 
 
+async def async_remove_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> None:
+    """A deleted entry leaves no repair issue behind."""
+    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_INVALID_DEVICES_FILE}_{entry.entry_id}")
+
+
 def _async_register_devices(
     hass: HomeAssistant, entry: IPComConfigEntry, device_map: DeviceMap
 ) -> None:

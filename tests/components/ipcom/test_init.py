@@ -185,6 +185,24 @@ async def test_invalid_devices_file(
     assert issue_registry.async_get_issue(DOMAIN, f"invalid_devices_file_{ENTRY_ID}") is None
 
 
+async def test_removing_the_entry_removes_its_issue(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    devices_file: Path,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The devices file issue goes away with the entry."""
+    await async_write_text(hass, devices_file, "switches: 3\n")
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, f"invalid_devices_file_{ENTRY_ID}") is not None
+
+    await hass.config_entries.async_remove(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, f"invalid_devices_file_{ENTRY_ID}") is None
+
+
 async def test_homeassistant_stop_stops_the_client(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: Simulator
 ) -> None:
