@@ -1,0 +1,366 @@
+"""Covers: shutters driven by a pair of relays, one for each direction.
+
+The installation only knows two relays. This platform keeps the rules that
+protect the motor (never both relays on, a rest before reversing) and, when
+the device map gives travel times, estimates the position from running time.
+Motion is read from the relays themselves, so a run started or stopped at a
+wall switch is followed just like one started from Home Assistant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from homeassistant.components.cover import (
+    ATTR_CURRENT_POSITION,
+    ATTR_POSITION,
+    CoverDeviceClass,
+    CoverEntity,
+    CoverEntityFeature,
+)
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
+from homeassistant.helpers.restore_state import RestoreEntity
+
+from ipcom.devices import Cover, OutputAddress
+from ipcom.protocol import RELAY_OFF, RELAY_ON
+
+from .const import CONF_REVERSE_PAUSE, DEFAULT_REVERSE_PAUSE, DOMAIN
+from .coordinator import IPComConfigEntry, IPComCoordinator
+from .entity import IPComEntity
+from .travel import CLOSED, OPEN, Direction, ShutterTravel, is_end
+
+_LOGGER = logging.getLogger(__name__)
+
+PARALLEL_UPDATES = 0
+
+MOVING_STATE_INTERVAL = timedelta(seconds=1)
+"""How often a running shutter writes its estimated position, so the UI shows it move."""
+
+RELEASE_TIMEOUT = 10.0
+"""Seconds to wait for the installation to show a relay off before its partner may switch on."""
+
+STOP_RETRY_DELAY = 5.0
+"""Seconds before a run that could not be stopped at its end (link down) is stopped again."""
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: IPComConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a cover for every relay pair of the device map."""
+    coordinator = entry.runtime_data.coordinator
+    async_add_entities(
+        IPComCover(coordinator, cover) for cover in entry.runtime_data.device_map.covers
+    )
+
+
+class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
+    """A shutter on two relays, with an estimated position when its travel times are known.
+
+    Without travel times nothing tells when a run ends, so the state stays
+    unknown and only open, close and stop are offered; the relay then runs
+    until the installation or a stop releases it.
+    """
+
+    _attr_device_class = CoverDeviceClass.SHUTTER
+
+    def __init__(self, coordinator: IPComCoordinator, cover: Cover) -> None:
+        """Describe the shutter `cover` of the device map; it is identified by its up relay."""
+        super().__init__(
+            coordinator, cover.key, cover.name, cover.up.module, cover.up.output, cover.area
+        )
+        self._cover = cover
+        self._travel = ShutterTravel(
+            cover.travel_time_up, cover.travel_time_down, clock=coordinator.hass.loop.time
+        )
+        self._attr_supported_features = (
+            CoverEntityFeature.OPEN | CoverEntityFeature.CLOSE | CoverEntityFeature.STOP
+        )
+        if self._travel.positionable:
+            self._attr_supported_features |= CoverEntityFeature.SET_POSITION
+        self._target: float | None = None
+        self._commands = 0
+        self._snapshot_seen = asyncio.Event()
+        self._cancel_pending_start: CALLBACK_TYPE | None = None
+        self._cancel_travel_end: CALLBACK_TYPE | None = None
+        self._cancel_moving_state: CALLBACK_TYPE | None = None
+
+    # State
+
+    @property
+    def current_cover_position(self) -> int | None:
+        """The estimated position, 0 closed .. 100 open; None while unknown."""
+        position = self._travel.position
+        return None if position is None else round(position)
+
+    @property
+    def is_closed(self) -> bool | None:
+        """Closed at position 0; unknown while the position is."""
+        position = self.current_cover_position
+        return None if position is None else position == CLOSED
+
+    @property
+    def is_opening(self) -> bool:
+        """The up relay is on."""
+        return self._travel.direction is Direction.UP
+
+    @property
+    def is_closing(self) -> bool:
+        """The down relay is on."""
+        return self._travel.direction is Direction.DOWN
+
+    async def async_added_to_hass(self) -> None:
+        """Restore the last estimated position and pick up a run already going on."""
+        await super().async_added_to_hass()
+        if self._travel.positionable and (last_state := await self.async_get_last_state()):
+            position = last_state.attributes.get(ATTR_CURRENT_POSITION)
+            if isinstance(position, int | float) and CLOSED <= position <= OPEN:
+                self._travel.set_position(float(position))
+        self._sync_motion()
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Cancel every timer and abandon a start that waits for the installation."""
+        self._supersede()
+        self._cancel_run_timers()
+        await super().async_will_remove_from_hass()
+
+    def _watched_state(self) -> tuple[int, int]:
+        data = self.coordinator.data
+        return (data.get_value(*self._cover.up), data.get_value(*self._cover.down))
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._snapshot_seen.set()
+        super()._handle_coordinator_update()
+
+    @callback
+    def _async_update_from_snapshot(self) -> None:
+        self._sync_motion()
+
+    # Commands
+
+    async def async_open_cover(self, **kwargs: Any) -> None:
+        """Run up to the end stop."""
+        await self._async_run(Direction.UP, OPEN)
+
+    async def async_close_cover(self, **kwargs: Any) -> None:
+        """Run down to the end stop."""
+        await self._async_run(Direction.DOWN, CLOSED)
+
+    async def async_stop_cover(self, **kwargs: Any) -> None:
+        """Release both relays; a start waiting for its reversal rest is dropped."""
+        self._supersede()
+        await self._async_release_both()
+        self._sync_motion()
+        self.async_write_ha_state()
+
+    async def async_set_cover_position(self, **kwargs: Any) -> None:
+        """Run to a position and stop there; the ends run on to the end stop."""
+        target = float(kwargs[ATTR_POSITION])
+        if not is_end(target) and self._travel.position is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="cover_position_unknown",
+                translation_placeholders={"name": self._cover.name},
+            )
+        direction = self._travel.direction_to(target)
+        if direction is None:
+            if self._travel.direction is not None:
+                await self.async_stop_cover()
+            return
+        await self._async_run(direction, target)
+
+    async def _async_run(self, direction: Direction, target: float) -> None:
+        """Run in `direction` until `target`, resting first when that reverses the motor."""
+        ticket = self._supersede()
+        if self._travel.direction is direction:
+            self._target = target
+            self._schedule_run_timers()
+            return
+        pause = float(
+            self.coordinator.config_entry.options.get(CONF_REVERSE_PAUSE, DEFAULT_REVERSE_PAUSE)
+        )
+        if self._travel.direction is not None and pause > 0:
+            await self._async_release_both()
+            self._sync_motion()
+        if (rest := self._travel.rest_before(direction, pause)) > 0:
+            self._cancel_pending_start = async_call_later(
+                self.hass, rest, partial(self._async_start_after_rest, direction, target, ticket)
+            )
+            self.async_write_ha_state()
+            return
+        await self._async_start(direction, target, ticket)
+        self.async_write_ha_state()
+
+    async def _async_start_after_rest(
+        self, direction: Direction, target: float, ticket: int, _now: datetime
+    ) -> None:
+        self._cancel_pending_start = None
+        try:
+            await self._async_start(direction, target, ticket)
+        except HomeAssistantError as err:
+            _LOGGER.warning("%s did not start after its reversal rest: %s", self.entity_id, err)
+        self.async_write_ha_state()
+
+    async def _async_start(self, direction: Direction, target: float, ticket: int) -> None:
+        """Switch the relay of `direction` on, its partner off first; never both on.
+
+        On one module a single frame does both, so the installation never sees
+        both relays on. Across modules the partner is switched off and the on
+        is written only once a snapshot shows the partner off: the client then
+        sends the two frames in order, and no earlier frame can overtake.
+        """
+        on, off = self._relays(direction)
+        if on.module == off.module:
+            await self.coordinator.async_set_outputs(
+                on.module, {off.output: RELAY_OFF, on.output: RELAY_ON}
+            )
+        else:
+            if not await self._async_release(off, ticket):
+                return
+            await self.coordinator.async_set_value(on.module, on.output, RELAY_ON)
+        self._target = target
+        self._sync_motion()
+
+    async def _async_release(self, relay: OutputAddress, ticket: int) -> bool:
+        """Switch `relay` off and wait until the installation shows it off.
+
+        Returns False when a newer command took over while waiting.
+        """
+        if self._relay_value(relay) != RELAY_OFF:
+            await self.coordinator.async_set_value(relay.module, relay.output, RELAY_OFF)
+            self._sync_motion()
+        try:
+            async with asyncio.timeout(RELEASE_TIMEOUT):
+                while self.coordinator.data.get_value(*relay) != RELAY_OFF:
+                    self._snapshot_seen.clear()
+                    await self._snapshot_seen.wait()
+                    if ticket != self._commands:
+                        return False
+        except TimeoutError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="cover_relay_not_released",
+                translation_placeholders={"name": self._cover.name},
+            ) from err
+        return ticket == self._commands
+
+    async def _async_release_both(self) -> None:
+        up, down = self._cover.up, self._cover.down
+        if up.module == down.module:
+            await self.coordinator.async_set_outputs(
+                up.module, {up.output: RELAY_OFF, down.output: RELAY_OFF}
+            )
+            return
+        await self.coordinator.async_set_value(up.module, up.output, RELAY_OFF)
+        await self.coordinator.async_set_value(down.module, down.output, RELAY_OFF)
+
+    # Motion
+
+    def _relays(self, direction: Direction) -> tuple[OutputAddress, OutputAddress]:
+        """The relay that drives `direction`, then its partner."""
+        if direction is Direction.UP:
+            return self._cover.up, self._cover.down
+        return self._cover.down, self._cover.up
+
+    def _relay_value(self, relay: OutputAddress) -> int:
+        """What the relay is, or is about to be after this client's own writes."""
+        expected = self.coordinator.expected_value(*relay)
+        return self.coordinator.data.get_value(*relay) if expected is None else expected
+
+    def _relay_direction(self) -> Direction | None:
+        up = self._relay_value(self._cover.up) != RELAY_OFF
+        down = self._relay_value(self._cover.down) != RELAY_OFF
+        if up and down:
+            _LOGGER.warning(
+                "The installation has both relays of %s on; the motor is not tracked",
+                self.entity_id,
+            )
+            return None
+        if up:
+            return Direction.UP
+        return Direction.DOWN if down else None
+
+    @callback
+    def _sync_motion(self) -> None:
+        """Follow what the relays do now, whoever switched them."""
+        direction = self._relay_direction()
+        if direction is self._travel.direction:
+            return
+        self._cancel_run_timers()
+        if direction is None:
+            self._travel.stop()
+            self._target = None
+            return
+        self._travel.start(direction)
+        if self._target is None or self._travel.direction_to(self._target) is not direction:
+            self._target = direction.end
+        self._schedule_run_timers()
+
+    @callback
+    def _schedule_run_timers(self) -> None:
+        """Stop the motor when the run reaches its target; show the motion meanwhile."""
+        if not self._travel.positionable or self._target is None:
+            return
+        if self._cancel_travel_end is not None:
+            self._cancel_travel_end()
+        self._cancel_travel_end = async_call_later(
+            self.hass, self._travel.seconds_until(self._target), self._async_travel_ended
+        )
+        if self._cancel_moving_state is None:
+            self._cancel_moving_state = async_track_time_interval(
+                self.hass, self._async_write_moving_state, MOVING_STATE_INTERVAL
+            )
+
+    async def _async_travel_ended(self, _now: datetime) -> None:
+        self._cancel_travel_end = None
+        target = self._target
+        try:
+            await self._async_release_both()
+        except HomeAssistantError as err:
+            _LOGGER.warning(
+                "%s could not be stopped at the end of its run, retrying in %s s: %s",
+                self.entity_id,
+                STOP_RETRY_DELAY,
+                err,
+            )
+            self._cancel_travel_end = async_call_later(
+                self.hass, STOP_RETRY_DELAY, self._async_travel_ended
+            )
+            return
+        self._sync_motion()
+        if target is not None:
+            self._travel.set_position(target)
+        self.async_write_ha_state()
+
+    @callback
+    def _async_write_moving_state(self, _now: datetime) -> None:
+        self.async_write_ha_state()
+
+    def _supersede(self) -> int:
+        """Make way for a new command: drop a pending start, wake a start that waits.
+
+        Returns the new command's ticket; a start holding an older one gives up.
+        """
+        self._commands += 1
+        self._snapshot_seen.set()
+        if self._cancel_pending_start is not None:
+            self._cancel_pending_start()
+            self._cancel_pending_start = None
+        return self._commands
+
+    def _cancel_run_timers(self) -> None:
+        if self._cancel_travel_end is not None:
+            self._cancel_travel_end()
+            self._cancel_travel_end = None
+        if self._cancel_moving_state is not None:
+            self._cancel_moving_state()
+            self._cancel_moving_state = None

@@ -1,0 +1,940 @@
+"""The cover platform against the simulator: relay interlock, reversal rest, position estimate.
+
+The test clock is frozen (`freezer`) so that travel times of 20 s pass in an
+instant: `advance` moves Home Assistant's clock and fires the timers that are
+due. The client library and the simulator are left on real time
+(`ignore=["ipcom."]`), so polls, writes and the staleness watchdog behave as
+in production while the shutters' clock jumps. Waits use the executor, whose
+threads sleep in real time, because the frozen event loop clock never lets
+an `asyncio` timeout expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Generator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.cover import (
+    ATTR_CURRENT_POSITION,
+    ATTR_POSITION,
+    SERVICE_CLOSE_COVER,
+    SERVICE_OPEN_COVER,
+    SERVICE_SET_COVER_POSITION,
+    SERVICE_STOP_COVER,
+    CoverEntityFeature,
+    CoverState,
+)
+from homeassistant.components.cover import (
+    DOMAIN as COVER_DOMAIN,
+)
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    ATTR_SUPPORTED_FEATURES,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    Platform,
+)
+from homeassistant.core import HomeAssistant, State, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed_exact,
+    mock_restore_cache,
+    snapshot_platform,
+)
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.ipcom.const import (
+    CONF_POLL_INTERVAL,
+    CONF_REVERSE_PAUSE,
+    CONF_UNAVAILABLE_AFTER,
+)
+from ipcom.simulator import ReceivedWrite, Simulator
+
+from .conftest import WAIT_TIMEOUT, get_coordinator
+
+pytestmark = pytest.mark.freeze_time("2026-02-01 12:00:00+00:00", ignore=["ipcom."])
+
+LIVING = "cover.living_room_shutter"
+BEDROOM = "cover.bedroom_shutter"
+GARAGE = "cover.garage_door"
+
+LIVING_UP, LIVING_DOWN = (3, 1), (3, 2)
+BEDROOM_UP, BEDROOM_DOWN = (4, 1), (5, 1)
+GARAGE_UP, GARAGE_DOWN = (3, 3), (3, 4)
+PAIRS = {
+    LIVING: (LIVING_UP, LIVING_DOWN),
+    BEDROOM: (BEDROOM_UP, BEDROOM_DOWN),
+    GARAGE: (GARAGE_UP, GARAGE_DOWN),
+}
+
+ON = 255
+OFF = 0
+
+Address = tuple[int, int]
+
+
+def options(reverse_pause: float) -> dict[str, Any]:
+    """Entry options with a given reversal pause."""
+    return {CONF_POLL_INTERVAL: 250, CONF_UNAVAILABLE_AFTER: 1, CONF_REVERSE_PAUSE: reverse_pause}
+
+
+@pytest.fixture
+def platforms() -> list[Platform]:
+    """Only the cover platform, so the snapshot holds covers alone."""
+    return [Platform.COVER]
+
+
+@pytest.fixture
+def entry_options() -> dict[str, Any]:
+    """A reversal pause longer than the fire-time jitter, so the rest is observable."""
+    return options(2.0)
+
+
+class Interlock:
+    """Watches every write the simulator applies: never may both relays of a pair be on."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.violations: list[str] = []
+        self._unsubscribe = simulator.on_write(self._applied)
+
+    def _applied(self, write: ReceivedWrite) -> None:
+        for entity_id, (up, down) in PAIRS.items():
+            if self.simulator.get_value(*up) and self.simulator.get_value(*down):
+                self.violations.append(f"{entity_id}: both relays on after {write}")
+
+    def check(self) -> None:
+        """Fail if a write left a pair with both relays on, or a frame carried both on."""
+        assert not self.violations
+        for write in self.simulator.writes():
+            for up, down in PAIRS.values():
+                if up[0] == down[0] == write.module:
+                    assert not (write.values[up[1] - 1] and write.values[down[1] - 1]), write
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+
+@pytest.fixture
+def interlock(simulator: Simulator) -> Generator[Interlock]:
+    """The relay interlock, checked once more when the test ends."""
+    watcher = Interlock(simulator)
+    yield watcher
+    watcher.close()
+    watcher.check()
+
+
+@pytest.fixture
+def stuck_bedroom_down_relay(simulator: Simulator) -> Generator[None]:
+    """The bedroom's down relay is held on at the installation: switching it off never lasts."""
+
+    def hold(write: ReceivedWrite) -> None:
+        if write.module == BEDROOM_DOWN[0] and not simulator.get_value(*BEDROOM_DOWN):
+            simulator.set_output(*BEDROOM_DOWN, ON)
+
+    unsubscribe = simulator.on_write(hold)
+    yield
+    unsubscribe()
+
+
+async def wait_for(hass: HomeAssistant, condition: Callable[[], bool], what: str) -> None:
+    """Wait until `condition` holds after a coordinator update, in real time."""
+    coordinator = get_coordinator(hass)
+    reached = threading.Event()
+
+    @callback
+    def check() -> None:
+        if condition():
+            reached.set()
+
+    check()
+    unsubscribe = coordinator.async_add_listener(check)
+    try:
+        if not reached.is_set() and not await hass.async_add_executor_job(
+            reached.wait, WAIT_TIMEOUT
+        ):
+            pytest.fail(f"timed out after {WAIT_TIMEOUT} s waiting for {what}")
+    finally:
+        unsubscribe()
+    await hass.async_block_till_done()
+
+
+async def settle(hass: HomeAssistant, simulator: Simulator, values: dict[Address, int]) -> None:
+    """Wait until the installation shows `values` and Home Assistant has seen them."""
+    for (module, output), value in values.items():
+        try:
+            await hass.async_add_executor_job(
+                simulator.wait_for_value, module, output, value, WAIT_TIMEOUT
+            )
+        except TimeoutError as err:
+            pytest.fail(str(err))
+    coordinator = get_coordinator(hass)
+    await wait_for(
+        hass,
+        lambda: all(coordinator.data.get_value(*address) == v for address, v in values.items()),
+        f"Home Assistant to see {values}",
+    )
+
+
+async def installation_sets(
+    hass: HomeAssistant, simulator: Simulator, address: Address, value: int
+) -> None:
+    """A wall switch (or the installation's own logic) changes a relay."""
+    simulator.set_output(*address, value)
+    await settle(hass, simulator, {address: value})
+
+
+async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
+    """Let `seconds` pass on Home Assistant's clock and run the timers due by then."""
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed_exact(hass)
+    await hass.async_block_till_done()
+
+
+async def call(hass: HomeAssistant, service: str, entity_id: str, **data: Any) -> None:
+    """Call a cover service and wait for it."""
+    await hass.services.async_call(
+        COVER_DOMAIN, service, {ATTR_ENTITY_ID: entity_id, **data}, blocking=True
+    )
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> State:
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state
+
+
+def position_of(hass: HomeAssistant, entity_id: str) -> int | None:
+    return state_of(hass, entity_id).attributes.get(ATTR_CURRENT_POSITION)
+
+
+def writes_to(simulator: Simulator, *modules: int) -> list[ReceivedWrite]:
+    return [write for write in simulator.writes() if write.module in modules]
+
+
+def relay_in(write: ReceivedWrite, address: Address) -> int:
+    return write.values[address[1] - 1]
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Set the entry up by hand, for tests that must prepare Home Assistant first."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def run_to_end(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    entity_id: str,
+    direction: str,
+) -> None:
+    """Drive a cover to an end stop by a full travel, which makes its position known.
+
+    The clock runs on past the end of the run, so the motor's reversal rest is over.
+    """
+    up, down = PAIRS[entity_id]
+    await call(hass, SERVICE_OPEN_COVER if direction == "up" else SERVICE_CLOSE_COVER, entity_id)
+    relay = up if direction == "up" else down
+    await settle(hass, simulator, {relay: ON})
+    await advance(hass, freezer, 60)
+    await settle(hass, simulator, {up: OFF, down: OFF})
+    await advance(hass, freezer, 5)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_entities(
+    hass: HomeAssistant, entity_registry: er.EntityRegistry, snapshot: SnapshotAssertion
+) -> None:
+    """One shutter per relay pair, identified by its up relay."""
+    entry = hass.config_entries.async_entries("ipcom")[0]
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_features_follow_the_travel_time(hass: HomeAssistant) -> None:
+    """Only a shutter with a travel time can be sent to a position."""
+    basic = CoverEntityFeature.OPEN | CoverEntityFeature.CLOSE | CoverEntityFeature.STOP
+    positioned = basic | CoverEntityFeature.SET_POSITION
+    assert state_of(hass, LIVING).attributes[ATTR_SUPPORTED_FEATURES] == positioned
+    assert state_of(hass, BEDROOM).attributes[ATTR_SUPPORTED_FEATURES] == positioned
+    assert state_of(hass, GARAGE).attributes[ATTR_SUPPORTED_FEATURES] == basic
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_open_stop_close_on_one_module(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """Each command is one frame that sets both relays of the pair."""
+    simulator.clear_writes()
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    assert state_of(hass, LIVING).state == CoverState.OPENING
+    await settle(hass, simulator, {LIVING_UP: ON, LIVING_DOWN: OFF})
+    interlock.check()
+    (write,) = simulator.writes()
+    assert (write.module, relay_in(write, LIVING_UP), relay_in(write, LIVING_DOWN)) == (3, ON, OFF)
+
+    simulator.clear_writes()
+    await call(hass, SERVICE_STOP_COVER, LIVING)
+    assert state_of(hass, LIVING).state == STATE_UNKNOWN
+    await settle(hass, simulator, {LIVING_UP: OFF, LIVING_DOWN: OFF})
+    interlock.check()
+    (write,) = simulator.writes()
+    assert (relay_in(write, LIVING_UP), relay_in(write, LIVING_DOWN)) == (OFF, OFF)
+
+    await advance(hass, freezer, 2)
+    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    assert state_of(hass, LIVING).state == CoverState.CLOSING
+    await settle(hass, simulator, {LIVING_UP: OFF, LIVING_DOWN: ON})
+    interlock.check()
+    assert simulator.get_value(*GARAGE_UP) == simulator.get_value(*GARAGE_DOWN) == OFF
+
+
+@pytest.mark.parametrize("entry_options", [options(0)])
+@pytest.mark.usefixtures("init_integration")
+async def test_direction_change_on_one_module_is_one_frame(
+    hass: HomeAssistant, simulator: Simulator, interlock: Interlock
+) -> None:
+    """Without a rest, a reversal on one module swaps the relays in a single frame."""
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    simulator.clear_writes()
+
+    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    assert state_of(hass, LIVING).state == CoverState.CLOSING
+    await settle(hass, simulator, {LIVING_UP: OFF, LIVING_DOWN: ON})
+    interlock.check()
+    (write,) = simulator.writes()
+    assert (write.module, relay_in(write, LIVING_UP), relay_in(write, LIVING_DOWN)) == (3, OFF, ON)
+
+
+@pytest.mark.parametrize("entry_options", [options(0)])
+@pytest.mark.usefixtures("init_integration")
+async def test_direction_change_across_modules_switches_off_before_on(
+    hass: HomeAssistant, simulator: Simulator, interlock: Interlock
+) -> None:
+    """The running relay is off, as the installation confirms, before its partner goes on."""
+    await installation_sets(hass, simulator, BEDROOM_DOWN, ON)
+    assert state_of(hass, BEDROOM).state == CoverState.CLOSING
+    simulator.clear_writes()
+
+    await call(hass, SERVICE_OPEN_COVER, BEDROOM)
+    await settle(hass, simulator, {BEDROOM_DOWN: OFF, BEDROOM_UP: ON})
+    assert state_of(hass, BEDROOM).state == CoverState.OPENING
+    interlock.check()
+    # Both relays are output 1 of their module.
+    changes = [(write.module, write.values[0]) for write in writes_to(simulator, 4, 5)]
+    assert changes.index((5, OFF)) < changes.index((4, ON))
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_start_across_modules_writes_only_the_relay_needed(
+    hass: HomeAssistant, simulator: Simulator, interlock: Interlock
+) -> None:
+    """From rest, with the partner already off, starting is a single write."""
+    simulator.clear_writes()
+    await call(hass, SERVICE_CLOSE_COVER, BEDROOM)
+    await settle(hass, simulator, {BEDROOM_DOWN: ON})
+    interlock.check()
+    (write,) = simulator.writes()
+    assert (write.module, relay_in(write, BEDROOM_DOWN)) == (5, ON)
+
+    simulator.clear_writes()
+    await call(hass, SERVICE_STOP_COVER, BEDROOM)
+    await settle(hass, simulator, {BEDROOM_DOWN: OFF})
+    assert sorted(write.module for write in simulator.writes()) == [4, 5]
+    assert state_of(hass, BEDROOM).state == STATE_UNKNOWN
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_reversal_stops_then_rests_then_starts(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """Reversing stops the motor, waits the configured pause, then runs the other way."""
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    simulator.clear_writes()
+
+    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: OFF, LIVING_DOWN: OFF})
+    assert state_of(hass, LIVING).state == STATE_UNKNOWN
+    (stop,) = simulator.writes()
+    assert (relay_in(stop, LIVING_UP), relay_in(stop, LIVING_DOWN)) == (OFF, OFF)
+
+    await advance(hass, freezer, 1.9)
+    assert len(simulator.writes()) == 1
+    assert simulator.get_value(*LIVING_DOWN) == OFF
+
+    await advance(hass, freezer, 0.1)
+    await settle(hass, simulator, {LIVING_DOWN: ON})
+    assert state_of(hass, LIVING).state == CoverState.CLOSING
+    interlock.check()
+    _, start = simulator.writes()
+    assert (relay_in(start, LIVING_UP), relay_in(start, LIVING_DOWN)) == (OFF, ON)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_reversal_across_modules(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """Across two modules the rest comes between the stop and the start as well."""
+    await call(hass, SERVICE_OPEN_COVER, BEDROOM)
+    await settle(hass, simulator, {BEDROOM_UP: ON})
+    simulator.clear_writes()
+
+    await call(hass, SERVICE_CLOSE_COVER, BEDROOM)
+    await settle(hass, simulator, {BEDROOM_UP: OFF})
+    interlock.check()
+    assert all(write.values[0] == OFF for write in writes_to(simulator, 4, 5))
+
+    await advance(hass, freezer, 2)
+    await settle(hass, simulator, {BEDROOM_DOWN: ON})
+    assert state_of(hass, BEDROOM).state == CoverState.CLOSING
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_rest_is_kept_after_a_wall_switch_stop(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A motor stopped at the wall a moment ago still rests before running the other way."""
+    await installation_sets(hass, simulator, LIVING_DOWN, ON)
+    await advance(hass, freezer, 1)
+    await installation_sets(hass, simulator, LIVING_DOWN, OFF)
+    await advance(hass, freezer, 0.5)
+    simulator.clear_writes()
+
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    assert simulator.writes() == []
+    assert state_of(hass, LIVING).state == STATE_UNKNOWN
+
+    await advance(hass, freezer, 1.5)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_stop_during_the_rest_cancels_the_start(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A stop while the motor rests drops the pending start."""
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    await call(hass, SERVICE_STOP_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    simulator.clear_writes()
+
+    await advance(hass, freezer, 5)
+    await get_coordinator(hass).async_refresh()
+    assert simulator.writes() == []
+    assert simulator.get_value(*LIVING_DOWN) == OFF
+    assert state_of(hass, LIVING).state == STATE_UNKNOWN
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_new_command_during_the_rest_replaces_the_start(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """Going back to the first direction during the rest starts at once and drops the reversal."""
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    await advance(hass, freezer, 3)
+    assert simulator.get_value(*LIVING_DOWN) == OFF
+    assert state_of(hass, LIVING).state == CoverState.OPENING
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_full_travel_from_unknown_position_reaches_the_end_stop(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """Unknown at first; a full travel plus the overrun makes it known and stops the motor."""
+    assert state_of(hass, LIVING).state == STATE_UNKNOWN
+    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_DOWN: ON})
+
+    await advance(hass, freezer, 10)
+    assert position_of(hass, LIVING) is None
+    await advance(hass, freezer, 10)
+    assert position_of(hass, LIVING) == 0
+    assert state_of(hass, LIVING).state == CoverState.CLOSING
+    assert simulator.get_value(*LIVING_DOWN) == ON
+
+    await advance(hass, freezer, 2)
+    await settle(hass, simulator, {LIVING_DOWN: OFF})
+    state = state_of(hass, LIVING)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.CLOSED, 0)
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_open_runs_past_the_estimate_then_stops(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A move to an end runs on for 10 % of the travel time so the end stop recalibrates."""
+    await run_to_end(hass, freezer, simulator, LIVING, "down")
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+
+    await advance(hass, freezer, 5)
+    assert position_of(hass, LIVING) == 25
+    await advance(hass, freezer, 15)
+    assert position_of(hass, LIVING) == 100
+    assert state_of(hass, LIVING).state == CoverState.OPENING
+    await advance(hass, freezer, 1.9)
+    assert simulator.get_value(*LIVING_UP) == ON
+
+    await advance(hass, freezer, 0.1)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    state = state_of(hass, LIVING)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 100)
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_set_position_stops_at_the_target(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """The motor runs for the share of the travel time the distance needs, then stops."""
+    await run_to_end(hass, freezer, simulator, BEDROOM, "down")
+    await call(hass, SERVICE_SET_COVER_POSITION, BEDROOM, **{ATTR_POSITION: 50})
+    await settle(hass, simulator, {BEDROOM_UP: ON})
+    assert state_of(hass, BEDROOM).state == CoverState.OPENING
+
+    await advance(hass, freezer, 6)
+    assert position_of(hass, BEDROOM) == 25
+    await advance(hass, freezer, 5.9)
+    assert simulator.get_value(*BEDROOM_UP) == ON
+    await advance(hass, freezer, 0.1)
+    await settle(hass, simulator, {BEDROOM_UP: OFF})
+    state = state_of(hass, BEDROOM)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 50)
+
+    await call(hass, SERVICE_SET_COVER_POSITION, BEDROOM, **{ATTR_POSITION: 40})
+    assert state_of(hass, BEDROOM).state == CoverState.OPEN
+    await advance(hass, freezer, 2)
+    await settle(hass, simulator, {BEDROOM_DOWN: ON})
+    assert state_of(hass, BEDROOM).state == CoverState.CLOSING
+    await advance(hass, freezer, 2)
+    await settle(hass, simulator, {BEDROOM_DOWN: OFF})
+    assert position_of(hass, BEDROOM) == 40
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_set_position_while_running_retargets(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A new target ahead keeps the motor running and moves the stop."""
+    await run_to_end(hass, freezer, simulator, LIVING, "down")
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    await advance(hass, freezer, 4)
+    simulator.clear_writes()
+
+    await call(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 30})
+    assert simulator.writes() == []
+    await advance(hass, freezer, 2)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    assert position_of(hass, LIVING) == 30
+
+    written = len(simulator.writes())
+    await call(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 30})
+    assert len(simulator.writes()) == written
+    assert state_of(hass, LIVING).state == CoverState.OPEN
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_set_position_at_the_estimate_while_running_stops(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """Asking for the position the shutter is passing just stops it there."""
+    await run_to_end(hass, freezer, simulator, LIVING, "down")
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    await advance(hass, freezer, 4)
+
+    await call(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 20})
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    state = state_of(hass, LIVING)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 20)
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_set_position_needs_a_known_position(
+    hass: HomeAssistant, simulator: Simulator, interlock: Interlock
+) -> None:
+    """In the middle, an unknown position cannot be aimed at; the ends always can."""
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 50})
+    assert err.value.translation_key == "cover_position_unknown"
+    assert simulator.writes() == []
+
+    await call(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 100})
+    await settle(hass, simulator, {LIVING_UP: ON})
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_wall_switch_run_is_tracked(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """Runs started and stopped at the wall move the estimate; Home Assistant writes nothing."""
+    await run_to_end(hass, freezer, simulator, LIVING, "down")
+    simulator.clear_writes()
+
+    simulator.press(*LIVING_UP)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    assert state_of(hass, LIVING).state == CoverState.OPENING
+    await advance(hass, freezer, 5)
+    simulator.press(*LIVING_UP)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    state = state_of(hass, LIVING)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 25)
+    assert simulator.writes() == []
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_wall_switch_run_is_stopped_at_the_end(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A run started at the wall is switched off by the integration once its travel is done."""
+    await run_to_end(hass, freezer, simulator, BEDROOM, "up")
+    await installation_sets(hass, simulator, BEDROOM_DOWN, ON)
+    assert state_of(hass, BEDROOM).state == CoverState.CLOSING
+
+    await advance(hass, freezer, 10)
+    assert position_of(hass, BEDROOM) == 50
+    await advance(hass, freezer, 12)
+    await settle(hass, simulator, {BEDROOM_DOWN: OFF})
+    state = state_of(hass, BEDROOM)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.CLOSED, 0)
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_wall_switch_stop_ends_a_commanded_run(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A run Home Assistant started and the wall stopped leaves no timer behind."""
+    await run_to_end(hass, freezer, simulator, LIVING, "down")
+    await call(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 80})
+    await settle(hass, simulator, {LIVING_UP: ON})
+    await advance(hass, freezer, 2)
+    await installation_sets(hass, simulator, LIVING_UP, OFF)
+    simulator.clear_writes()
+
+    await advance(hass, freezer, 30)
+    assert simulator.writes() == []
+    assert position_of(hass, LIVING) == 10
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_both_relays_on_at_the_installation_is_not_tracked(
+    hass: HomeAssistant, simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault of the installation is reported, not taken for a run."""
+    simulator.set_output(*LIVING_UP, ON)
+    simulator.set_output(*LIVING_DOWN, ON)
+    await settle(hass, simulator, {LIVING_UP: ON, LIVING_DOWN: ON})
+    assert state_of(hass, LIVING).state == STATE_UNKNOWN
+    assert "both relays of cover.living_room_shutter on" in caplog.text
+
+
+async def test_position_is_restored(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_config_entry: MockConfigEntry,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """The estimated position survives a restart; nonsense and position-less covers are ignored."""
+    mock_restore_cache(
+        hass,
+        [
+            State(LIVING, CoverState.OPEN, {ATTR_CURRENT_POSITION: 40}),
+            State(BEDROOM, CoverState.OPEN, {ATTR_CURRENT_POSITION: "high"}),
+            State(GARAGE, CoverState.OPEN, {ATTR_CURRENT_POSITION: 70}),
+        ],
+    )
+    await setup_entry(hass, mock_config_entry)
+    state = state_of(hass, LIVING)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 40)
+    assert state_of(hass, BEDROOM).state == STATE_UNKNOWN
+    assert state_of(hass, GARAGE).state == STATE_UNKNOWN
+
+    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_DOWN: ON})
+    await advance(hass, freezer, 4)
+    assert position_of(hass, LIVING) == 20
+    await advance(hass, freezer, 6)
+    await settle(hass, simulator, {LIVING_DOWN: OFF})
+    assert state_of(hass, LIVING).state == CoverState.CLOSED
+    interlock.check()
+
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+async def test_a_run_going_on_at_startup_is_followed(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_config_entry: MockConfigEntry,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A relay already on when Home Assistant starts is a run, timed from the restored position."""
+    mock_restore_cache(hass, [State(LIVING, CoverState.OPEN, {ATTR_CURRENT_POSITION: 90})])
+    simulator.set_output(*LIVING_UP, ON)
+    await setup_entry(hass, mock_config_entry)
+    assert state_of(hass, LIVING).state == CoverState.OPENING
+
+    await advance(hass, freezer, 4)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    state = state_of(hass, LIVING)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 100)
+    interlock.check()
+
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_cover_without_travel_time(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """Nothing tells when its run ends: its state stays unknown and its relay is not timed."""
+    state = state_of(hass, GARAGE)
+    assert state.state == STATE_UNKNOWN
+    assert ATTR_CURRENT_POSITION not in state.attributes
+
+    await call(hass, SERVICE_OPEN_COVER, GARAGE)
+    await settle(hass, simulator, {GARAGE_UP: ON, GARAGE_DOWN: OFF})
+    assert state_of(hass, GARAGE).state == CoverState.OPENING
+    await advance(hass, freezer, 600)
+    assert simulator.get_value(*GARAGE_UP) == ON
+
+    await call(hass, SERVICE_STOP_COVER, GARAGE)
+    await settle(hass, simulator, {GARAGE_UP: OFF})
+    state = state_of(hass, GARAGE)
+    assert state.state == STATE_UNKNOWN
+    assert ATTR_CURRENT_POSITION not in state.attributes
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_unavailable_while_disconnected(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """Covers follow the connection; commands fail while it is down, nothing is queued."""
+    coordinator = get_coordinator(hass)
+    simulator.freeze()
+    await wait_for(hass, lambda: not coordinator.link_up, "the link to drop")
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, SERVICE_OPEN_COVER, LIVING)
+    assert err.value.translation_key == "not_connected"
+
+    await advance(hass, freezer, 2)
+    assert state_of(hass, LIVING).state == STATE_UNAVAILABLE
+
+    simulator.unfreeze()
+    await wait_for(hass, lambda: coordinator.connected, "the link to return")
+    assert state_of(hass, LIVING).state == STATE_UNKNOWN
+    assert simulator.get_value(*LIVING_UP) == OFF
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_end_of_run_stop_is_retried_after_a_lost_link(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A run whose end falls in a connection loss is stopped once the link is back."""
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    coordinator = get_coordinator(hass)
+    simulator.freeze()
+    await wait_for(hass, lambda: not coordinator.link_up, "the link to drop")
+
+    with caplog.at_level(logging.WARNING):
+        await advance(hass, freezer, 22)
+    assert "could not be stopped at the end of its run" in caplog.text
+
+    simulator.unfreeze()
+    await wait_for(hass, lambda: coordinator.link_up, "the link to return")
+    await advance(hass, freezer, 5)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    state = state_of(hass, LIVING)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 100)
+    interlock.check()
+
+
+async def test_unload_while_running_leaves_no_timer(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_config_entry: MockConfigEntry,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """Unloading in the middle of a run and of a reversal rest cancels every timer."""
+    await setup_entry(hass, mock_config_entry)
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await call(hass, SERVICE_OPEN_COVER, BEDROOM)
+    await settle(hass, simulator, {LIVING_UP: ON, BEDROOM_UP: ON})
+    await call(hass, SERVICE_CLOSE_COVER, BEDROOM)
+
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
+    await advance(hass, freezer, 60)
+    interlock.check()
+
+
+async def start_waiting_for_the_partner_relay(
+    hass: HomeAssistant, simulator: Simulator
+) -> asyncio.Task[None]:
+    """Open the bedroom shutter while its held down relay keeps running.
+
+    Returns once the integration has asked for the down relay to go off and
+    waits for the installation to show it, before it may switch the up relay on.
+    """
+    await installation_sets(hass, simulator, BEDROOM_DOWN, ON)
+    simulator.clear_writes()
+    opening = hass.async_create_task(call(hass, SERVICE_OPEN_COVER, BEDROOM))
+    await hass.async_add_executor_job(
+        simulator.wait_for_write, lambda write: write.module == BEDROOM_DOWN[0], WAIT_TIMEOUT
+    )
+    return opening
+
+
+@pytest.mark.parametrize("entry_options", [options(0)])
+@pytest.mark.usefixtures("init_integration", "stuck_bedroom_down_relay")
+async def test_stop_abandons_a_start_waiting_for_the_partner_relay(
+    hass: HomeAssistant, simulator: Simulator, interlock: Interlock
+) -> None:
+    """The up relay is never switched on while the down relay still shows on."""
+    opening = await start_waiting_for_the_partner_relay(hass, simulator)
+    await call(hass, SERVICE_STOP_COVER, BEDROOM)
+    await opening
+    await hass.async_block_till_done()
+    assert simulator.get_value(*BEDROOM_UP) == OFF
+    assert not any(
+        write.module == BEDROOM_UP[0] and relay_in(write, BEDROOM_UP) == ON
+        for write in simulator.writes()
+    )
+    interlock.check()
+
+
+@pytest.mark.parametrize("entry_options", [options(0)])
+@pytest.mark.usefixtures("init_integration", "stuck_bedroom_down_relay")
+async def test_start_fails_when_the_partner_relay_stays_on(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A partner relay the installation keeps on makes the command fail, not both relays run."""
+    opening = await start_waiting_for_the_partner_relay(hass, simulator)
+    await advance(hass, freezer, 10)
+    with pytest.raises(HomeAssistantError) as err:
+        await opening
+    assert err.value.translation_key == "cover_relay_not_released"
+    assert simulator.get_value(*BEDROOM_UP) == OFF
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_start_after_the_rest_needs_the_link(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reversal whose rest ends while the link is down is dropped, and says so."""
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    coordinator = get_coordinator(hass)
+    simulator.freeze()
+    await wait_for(hass, lambda: not coordinator.link_up, "the link to drop")
+
+    with caplog.at_level(logging.WARNING):
+        await advance(hass, freezer, 2)
+    assert "did not start after its reversal rest" in caplog.text
+
+    simulator.unfreeze()
+    await wait_for(hass, lambda: coordinator.link_up, "the link to return")
+    await advance(hass, freezer, 5)
+    assert simulator.get_value(*LIVING_DOWN) == OFF
+    interlock.check()
