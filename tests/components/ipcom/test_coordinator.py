@@ -28,7 +28,7 @@ from custom_components.ipcom.const import (
 )
 from ipcom.simulator import Simulator
 
-from .conftest import get_coordinator, press_wall_switch, wait_for_state
+from .conftest import get_coordinator, press_wall_switch, wait_for_state, wait_until
 
 RELAY = "light.living_room_ceiling"
 SOCKET = "switch.garden_socket"
@@ -95,21 +95,24 @@ async def test_short_outage_within_grace(
 ) -> None:
     """A link lost for less than the grace never makes entities unavailable, and logs nothing."""
     caplog.set_level(logging.INFO, logger=COORDINATOR_LOGGER)
-    states: list[str] = []
+    states: dict[str, list[str]] = {RELAY: [], CONNECTION: []}
 
     @callback
     def record(event: Event) -> None:
-        if event.data["entity_id"] == RELAY:
-            states.append(event.data["new_state"].state)
+        if event.data["entity_id"] in states:
+            states[event.data["entity_id"]].append(event.data["new_state"].state)
 
     unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, record)
     simulator.drop_connections()
-    await wait_for_state(hass, CONNECTION, STATE_OFF)
-    await wait_for_state(hass, CONNECTION, STATE_ON)
+    await wait_until(
+        hass,
+        lambda: states[CONNECTION] == [STATE_OFF, STATE_ON],
+        "the link sensor going off and on again",
+    )
     await press_wall_switch(hass, simulator, 1, 1)
     unsubscribe()
 
-    assert states == [STATE_ON]
+    assert states[RELAY] == [STATE_ON]
     assert coordinator_messages(caplog, logging.WARNING) == []
     assert coordinator_messages(caplog, logging.INFO) == []
 
