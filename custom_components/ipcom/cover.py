@@ -173,7 +173,9 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
             )
         direction = self._travel.direction_to(target)
         if direction is None:
-            if self._travel.direction is not None:
+            if self._travel.direction is None:
+                self._supersede()
+            else:
                 await self.async_stop_cover()
             return
         await self._async_run(direction, target)
@@ -214,9 +216,10 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         """Switch the relay of `direction` on, its partner off first; never both on.
 
         On one module a single frame does both, so the installation never sees
-        both relays on. Across modules the partner is switched off and the on
-        is written only once a snapshot shows the partner off: the client then
-        sends the two frames in order, and no earlier frame can overtake.
+        both relays on. Across modules the on is written only once a snapshot
+        shows the partner off, rather than trusting the client's frame order:
+        it merges writes per module, so a write queued earlier for the on
+        relay's module could otherwise leave before the partner's off.
         """
         on, off = self._relays(direction)
         if on.module == off.module:
@@ -320,20 +323,22 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
                 self.hass, self._async_write_moving_state, MOVING_STATE_INTERVAL
             )
 
-    async def _async_travel_ended(self, _now: datetime) -> None:
+    async def _async_travel_ended(self, _now: datetime, *, retry: bool = False) -> None:
+        """Stop the motor at the end of its run, and again every few seconds if that fails."""
         self._cancel_travel_end = None
         target = self._target
         try:
             await self._async_release_both()
         except HomeAssistantError as err:
-            _LOGGER.warning(
-                "%s could not be stopped at the end of its run, retrying in %s s: %s",
+            _LOGGER.log(
+                logging.DEBUG if retry else logging.WARNING,
+                "%s could not be stopped at the end of its run, retrying every %s s: %s",
                 self.entity_id,
                 STOP_RETRY_DELAY,
                 err,
             )
             self._cancel_travel_end = async_call_later(
-                self.hass, STOP_RETRY_DELAY, self._async_travel_ended
+                self.hass, STOP_RETRY_DELAY, partial(self._async_travel_ended, retry=True)
             )
             return
         self._sync_motion()
