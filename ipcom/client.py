@@ -474,7 +474,7 @@ class IPComClient:
                 return
             self._counters.last_error = reason
             self._counters.connected_since = None
-        _LOGGER.warning("Lost the link to %s:%s: %s", self._host, self._port, reason)
+        _LOGGER.info("Lost the link to %s:%s: %s", self._host, self._port, reason)
         self._retire_session(session)
         self._set_state(ConnectionState.RECONNECTING, reason)
 

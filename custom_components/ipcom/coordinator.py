@@ -146,9 +146,7 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
     def _async_handle_connection_event(self, event: ConnectionEvent) -> None:
         if not self._running:
             return
-        if event.state is ConnectionState.DISCONNECTED:
-            # A running client only gives up (DISCONNECTED rather than
-            # RECONNECTING) when the installation rejected the credentials.
+        if event.authentication_failed:
             self.config_entry.async_start_reauth(self.hass)
         link_up = event.state is ConnectionState.CONNECTED
         if link_up == self.link_up:
