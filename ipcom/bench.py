@@ -1,8 +1,9 @@
 """Measure the client against the simulator and print each figure beside its target.
 
 Run ``python -m ipcom.bench`` (about 90 s) or ``python -m ipcom.bench --quick``
-(about 30 s, shorter samples). Figures are printed, never asserted: a loaded
-machine changes them, and the test suite must not depend on timing luck.
+(about 30 s, shorter samples). Figures are printed; only ``--strict`` turns a
+missed target into a failing exit status, because a loaded machine changes
+them and CI must not depend on timing luck.
 """
 
 from __future__ import annotations
@@ -289,13 +290,16 @@ def run(quick: bool) -> list[Figure]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ipcom.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter samples (about 30 s)")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when a figure misses its target"
+    )
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     random.seed(7)
     figures = run(arguments.quick)
     missed = [figure.name for figure in figures if not figure.met]
     print(f"bench: {len(figures) - len(missed)} of {len(figures)} figures within target")
-    return 1 if missed else 0
+    return 1 if missed and arguments.strict else 0
 
 
 if __name__ == "__main__":
