@@ -699,7 +699,14 @@ class IPComClient:
             sent_any = True
             with self._lock:
                 self._counters.writes_sent += 1
-                self._writes.mark_sent(module, writes, session.number, sent_after_poll)
+                if self._session is session:
+                    self._writes.mark_sent(module, writes, session.number, sent_after_poll)
+                    continue
+                # The link was replaced while the frame left: the reconnect has
+                # already carried the in-flight writes over and no snapshot of
+                # the dead session will judge these, so they go out again.
+                self._writes.requeue({module: writes})
+            self._command_wakeup.set()
         if sent_any:
             self._poll_wakeup.set()
 
