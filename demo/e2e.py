@@ -87,6 +87,7 @@ class Steps:
     def __init__(self) -> None:
         self.started = time.monotonic()
         self.figures: list[tuple[str, str]] = []
+        self.current = "start"
 
     def say(self, message: str) -> None:
         """A line of the test's own output."""
@@ -96,6 +97,7 @@ class Steps:
     async def step(self, name: str) -> AsyncIterator[None]:
         """Time one step; a failure inside names the step."""
         self.say(f"{name} ...")
+        self.current = name
         started = time.monotonic()
         try:
             yield
@@ -224,9 +226,10 @@ class Observer:
 class DemoProcess:
     """`python -m demo` in a fresh configuration directory, as the test's child."""
 
-    def __init__(self, config_dir: Path, ready_file: Path) -> None:
+    def __init__(self, config_dir: Path, ready_file: Path, devices: Path) -> None:
         self.config_dir = config_dir
         self.ready_file = ready_file
+        self.devices = devices
         self.ready: dict[str, Any] = {}
         self._process: asyncio.subprocess.Process | None = None
         self._echo: asyncio.Task[None] | None = None
@@ -248,6 +251,8 @@ class DemoProcess:
             str(self.config_dir),
             "--fresh",
             "--no-activity",
+            "--devices",
+            str(self.devices),
             "--hass-port",
             str(HASS_PORT),
             "--ready-file",
@@ -275,6 +280,16 @@ class DemoProcess:
         assert self._process.stdout is not None
         async for line in self._process.stdout:
             print(f"     | {line.decode(errors='replace').rstrip()}", flush=True)
+
+    @property
+    def returncode(self) -> int | None:
+        """The demo's exit status once it ended."""
+        return None if self._process is None else self._process.returncode
+
+    async def wait(self) -> int:
+        """Wait until the demo exits, for whatever reason; its exit status."""
+        assert self._process is not None
+        return await self._process.wait()
 
     async def interrupt(self) -> int:
         """Ctrl-C: SIGINT to the demo, then wait for it to stop everything and exit."""
@@ -314,7 +329,7 @@ class EndToEnd:
         self.steps = steps
         self.devices = devices
         self.device_map: DeviceMap = load_device_map(devices)
-        self.demo = DemoProcess(WORK / "config", WORK / "ready.json")
+        self.demo = DemoProcess(WORK / "config", WORK / "ready.json", devices)
         self.api: HassApi | None = None
         self.observer: Observer | None = None
         self.entity_of: dict[str, str] = {}
@@ -325,13 +340,33 @@ class EndToEnd:
         PID_FILE.write_text("", encoding="utf-8")
         try:
             await self._start()
-            await self._rest_commands()
-            await self._wall_switch()
-            await self._browser()
+            await self._while_demo_runs(self._checks())
         finally:
             await self._release()
         await self._stop_and_check()
         self._check_hass_log()
+
+    async def _checks(self) -> None:
+        await self._rest_commands()
+        await self._wall_switch()
+        await self._browser()
+
+    async def _while_demo_runs(self, checks: Awaitable[None]) -> None:
+        """Run the checks, but stop at once if the demo falls over meanwhile."""
+        checking = asyncio.ensure_future(checks)
+        demo_exit = asyncio.ensure_future(self.demo.wait())
+        try:
+            await asyncio.wait({checking, demo_exit}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            demo_exit.cancel()
+            checking.cancel()
+            await asyncio.gather(checking, demo_exit, return_exceptions=True)
+        if not checking.cancelled():
+            checking.result()
+            return
+        raise CheckError(
+            f"{self.steps.current}: the demo exited with status {self.demo.returncode}"
+        )
 
     @property
     def _simulator_port(self) -> int:
@@ -569,9 +604,16 @@ async def _ipcom(port: int, devices: Path, *arguments: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=_credentials_env(),
+        start_new_session=True,
+        preexec_fn=parent_death_signal(),
     )
-    async with asyncio.timeout(30):
-        out, err = await process.communicate()
+    try:
+        async with asyncio.timeout(30):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     if process.returncode != 0:
         raise CheckError(
             f"ipcom {' '.join(arguments)} failed ({process.returncode}): {err.decode().strip()}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -132,15 +131,16 @@ class Demo:
         """Run `work` unless a stop request comes first; whether it ran to the end."""
         task = asyncio.ensure_future(work)
         stopped = asyncio.ensure_future(self._stop.wait())
-        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
             stopped.cancel()
-            task.result()
-            return True
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, DemoError, HassApiError):
-            await task
-        return False
+            task.cancel()
+            await asyncio.gather(task, stopped, return_exceptions=True)
+        if task.cancelled():
+            return False
+        task.result()
+        return True
 
     # Start-up
 
@@ -446,9 +446,12 @@ class Demo:
                 "hass": asyncio.ensure_future(self.hass.wait()),
                 "simulator": asyncio.ensure_future(self.simulator.wait()),
             }
-            await asyncio.wait(waits.values(), return_when=asyncio.FIRST_COMPLETED)
-            for task in waits.values():
-                task.cancel()
+            try:
+                await asyncio.wait(waits.values(), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in waits.values():
+                    task.cancel()
+                await asyncio.gather(*waits.values(), return_exceptions=True)
             if self._stop.is_set():
                 return 0
             if self.simulator.returncode is not None:
@@ -466,6 +469,7 @@ class Demo:
             async with HassApi(self.base_url) as api:
                 if not await self._until_stopped(self._wait_until_answering(api)):
                     return 0
+            self._write_ready_file()
 
     async def _shutdown(self) -> None:
         stopped: list[str] = []
