@@ -54,6 +54,7 @@ WALL_SWITCH_PRESSES = 5
 RELAY_ON = 255
 RELAY_OFF = 0
 
+_PAGE_ERRORS = ("page_error", "console_error")
 _LOG_PROBLEM = re.compile(r"^\S+ \S+ (ERROR|CRITICAL) |^Traceback ")
 
 
@@ -651,7 +652,12 @@ async def _run_browser(options: dict[str, Any], steps: Steps) -> list[dict[str, 
                     continue
                 events.append(event)
                 details = {k: v for k, v in event.items() if k not in ("event", "seconds")}
-                steps.say(f"  browser {event['seconds']:6.2f}s {event['event']} {details or ''}")
+                # The frontend's own errors (such as an aborted view transition) are shown, not
+                # fatal: the checks that follow decide whether the page works.
+                note = " (frontend's own, not fatal)" if event["event"] in _PAGE_ERRORS else ""
+                steps.say(
+                    f"  browser {event['seconds']:6.2f}s {event['event']}{note} {details or ''}"
+                )
             status = await process.wait()
     finally:
         if process.returncode is None:

@@ -87,6 +87,11 @@ class ChildProcess:
             raise RuntimeError(f"{self.name} was not started")
         return await self._process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL the child's whole group now (a second Ctrl-C: no more patience)."""
+        if self._process is not None:
+            _signal_group(self.pid, signal.SIGKILL)
+
     async def stop(self, grace: float, first_signal: int = signal.SIGTERM) -> int | None:
         """Ask the child's whole group to stop; kill it if it is not gone after `grace` seconds.
 

@@ -124,8 +124,8 @@ class Demo:
             self._stop.set()
             return
         for child in (self.hass, self.simulator):
-            if child is not None and child.running:
-                os.killpg(child.pid, signal.SIGKILL)
+            if child is not None:
+                child.kill()
 
     async def _until_stopped(self, work: Awaitable[object]) -> bool:
         """Run `work` unless a stop request comes first; whether it ran to the end."""
