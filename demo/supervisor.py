@@ -209,6 +209,8 @@ class Demo:
             str(port),
             "--devices",
             str(self.options.devices),
+            # Its log then tells every wall-switch press and every write it receives.
+            "--verbose",
         ]
         if self.options.activity:
             argv.append("--activity")
@@ -430,7 +432,8 @@ class Demo:
             f"  - see what the installation sees: {cli} watch",
             "  - Settings > Devices & services > IPCom: devices, diagnostics, options",
             "",
-            f"  Logs: {_shown(self.config.hass_log)}, {_shown(self.config.path / 'simulator.log')}",
+            f"  Logs: {_shown(self.config.hass_log)}, "
+            f"{_shown(self.config.path / 'simulator.log')} (every press and write)",
             "  Ctrl-C stops Home Assistant and the simulator.",
             "",
         ]
