@@ -1,6 +1,6 @@
 """How the command line shows devices and their state, as text and as JSON.
 
-The JSON shapes are documented in docs/cli.md and kept stable: scripts parse
+The JSON shapes are documented in the README (the command line section) and kept stable: scripts parse
 them, so fields are only ever added, never renamed or removed.
 """
 
@@ -91,7 +91,7 @@ def unmapped_on(device_map: DeviceMap, snapshot: StateSnapshot) -> list[tuple[in
 
 
 def device_json(device: Device, snapshot: StateSnapshot | None = None) -> dict[str, Any]:
-    """One device as JSON; with a snapshot, its state too (see docs/cli.md)."""
+    """One device as JSON; with a snapshot, its state too (see the README)."""
     document: dict[str, Any] = {
         "key": device.key,
         "type": kind(device),
