@@ -1,7 +1,8 @@
 """How the command line shows devices and their state, as text and as JSON.
 
-The JSON shapes are documented in the README (the command line section) and kept stable: scripts parse
-them, so fields are only ever added, never renamed or removed.
+The JSON shapes are documented in the README's command line section and kept
+stable: scripts parse them, so fields are only ever added, never renamed or
+removed.
 """
 
 from __future__ import annotations

@@ -12,11 +12,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_PORT, CONF_USERNAME, EVENT_H
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import (
     device_registry as dr,
-)
-from homeassistant.helpers import (
     entity_registry as er,
-)
-from homeassistant.helpers import (
     issue_registry as ir,
 )
 from pytest_homeassistant_custom_component.common import MockConfigEntry

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 from homeassistant.components.light import (
     ATTR_BRIGHTNESS,
+    DOMAIN as LIGHT_DOMAIN,
     SERVICE_TURN_OFF,
     SERVICE_TURN_ON,
-)
-from homeassistant.components.light import (
-    DOMAIN as LIGHT_DOMAIN,
 )
 from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant, State
