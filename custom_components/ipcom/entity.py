@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Any
 
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from ipcom.protocol import RELAY_OFF, RELAY_ON
 
 from .const import DOMAIN
 from .coordinator import IPComCoordinator
@@ -93,3 +96,20 @@ class IPComEntity(CoordinatorEntity[IPComCoordinator]):
     @callback
     def _async_update_from_snapshot(self) -> None:
         """Hook for platforms that derive attributes from the new snapshot."""
+
+
+class IPComRelayEntity(IPComEntity):
+    """An entity that switches one relay output on and off (a lamp, a socket)."""
+
+    @property
+    def is_on(self) -> bool:
+        """Any non-zero value counts as on."""
+        return self.coordinator.data.is_on(self.module, self.output)
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Energise the relay."""
+        await self.coordinator.async_set_value(self.module, self.output, RELAY_ON)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Release the relay."""
+        await self.coordinator.async_set_value(self.module, self.output, RELAY_OFF)

@@ -13,10 +13,10 @@ from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util.color import brightness_to_value, value_to_brightness
 
 from ipcom.devices import Light
-from ipcom.protocol import DIMMER_MAX, RELAY_OFF, RELAY_ON
+from ipcom.protocol import DIMMER_MAX
 
 from .coordinator import IPComConfigEntry, IPComCoordinator
-from .entity import IPComEntity
+from .entity import IPComRelayEntity
 
 PARALLEL_UPDATES = 0
 
@@ -47,7 +47,7 @@ async def async_setup_entry(
     )
 
 
-class IPComRelayLight(IPComEntity, LightEntity):
+class IPComRelayLight(IPComRelayEntity, LightEntity):
     """A lamp on a relay output."""
 
     _attr_color_mode = ColorMode.ONOFF
@@ -56,19 +56,6 @@ class IPComRelayLight(IPComEntity, LightEntity):
         """Describe the lamp `light` of the device map."""
         super().__init__(coordinator, light.key, light.name, light.module, light.output, light.area)
         self._attr_supported_color_modes = {self._attr_color_mode}
-
-    @property
-    def is_on(self) -> bool:
-        """Any non-zero value counts as on."""
-        return self.coordinator.data.is_on(self.module, self.output)
-
-    async def async_turn_on(self, **kwargs: Any) -> None:
-        """Energise the relay."""
-        await self.coordinator.async_set_value(self.module, self.output, RELAY_ON)
-
-    async def async_turn_off(self, **kwargs: Any) -> None:
-        """Release the relay."""
-        await self.coordinator.async_set_value(self.module, self.output, RELAY_OFF)
 
 
 @dataclass

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from homeassistant.components.switch import SwitchEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ipcom.devices import Switch
-from ipcom.protocol import RELAY_OFF, RELAY_ON
 
 from .coordinator import IPComConfigEntry, IPComCoordinator
-from .entity import IPComEntity
+from .entity import IPComRelayEntity
 
 PARALLEL_UPDATES = 0
 
@@ -29,7 +26,7 @@ async def async_setup_entry(
     )
 
 
-class IPComSwitch(IPComEntity, SwitchEntity):
+class IPComSwitch(IPComRelayEntity, SwitchEntity):
     """A relay output."""
 
     def __init__(self, coordinator: IPComCoordinator, switch: Switch) -> None:
@@ -37,16 +34,3 @@ class IPComSwitch(IPComEntity, SwitchEntity):
         super().__init__(
             coordinator, switch.key, switch.name, switch.module, switch.output, switch.area
         )
-
-    @property
-    def is_on(self) -> bool:
-        """Any non-zero value counts as on."""
-        return self.coordinator.data.is_on(self.module, self.output)
-
-    async def async_turn_on(self, **kwargs: Any) -> None:
-        """Energise the relay."""
-        await self.coordinator.async_set_value(self.module, self.output, RELAY_ON)
-
-    async def async_turn_off(self, **kwargs: Any) -> None:
-        """Release the relay."""
-        await self.coordinator.async_set_value(self.module, self.output, RELAY_OFF)
