@@ -365,16 +365,42 @@ class IPComClient:
         """Connect and run the handshake, always from scratch in single-key mode."""
         address = f"{self._host}:{self._port}"
         try:
-            sock = socket.create_connection((self._host, self._port), self._socket_timeout)
+            sock = self._connect()
         except OSError as err:
             raise IPComConnectionError(f"cannot connect to {address}: {err}") from err
-        with self._lock:
-            self._connecting = sock
         try:
             return self._handshake(sock, address)
         finally:
             with self._lock:
                 self._connecting = None
+
+    def _connect(self) -> socket.socket:
+        """Open the TCP connection as `socket.create_connection` does, where `stop` sees it.
+
+        Each socket is registered before it connects, so `stop` can shut a
+        connect or a handshake that would otherwise block for the whole socket
+        timeout; a socket registered after `stop` looked is never used.
+        """
+        errors: list[OSError] = []
+        for family, kind, protocol, _, address in socket.getaddrinfo(
+            self._host, self._port, type=socket.SOCK_STREAM
+        ):
+            sock = socket.socket(family, kind, protocol)
+            with self._lock:
+                self._connecting = sock
+                stopping = self._shutdown.is_set()
+            if stopping:
+                sock.close()
+                raise OSError("the client is stopping")
+            try:
+                sock.settimeout(self._socket_timeout)
+                sock.connect(address)
+            except OSError as err:
+                sock.close()
+                errors.append(err)
+                continue
+            return sock
+        raise errors[0] if errors else OSError(f"no address found for {self._host}")
 
     def _handshake(self, sock: socket.socket, address: str) -> _Session:
         """Authenticate on a fresh socket; close it on any failure."""

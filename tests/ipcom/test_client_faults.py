@@ -7,6 +7,7 @@ hoping a loaded machine produces it.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,11 +15,15 @@ from typing import Any
 
 import pytest
 
+from ipcom import cipher, messages
 from ipcom.client import IPComClient
-from ipcom.protocol import SET_OUTPUTS_LENGTH
-from ipcom.simulator import Simulator
+from ipcom.models import ConnectionState
+from ipcom.protocol import CONNECT_REQUEST_LENGTH, CONNECT_RESPONSE_STATUS, SET_OUTPUTS_LENGTH
+from ipcom.simulator import DEFAULT_PUBLIC_KEY, Simulator
 
 WAIT = 10.0
+STOP_BOUND = 2.0
+"""A liveness bound, generous on purpose: the client promises well under a second."""
 
 
 def make_client(simulator: Simulator) -> IPComClient:
@@ -94,3 +99,118 @@ def test_write_whose_link_is_replaced_before_it_is_booked_is_not_forgotten(
         f"{simulator.get_value(2, 3)}"
     )
     assert interfered.is_set()
+
+
+def client_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("ipcom-client-")]
+
+
+class Listener:
+    """A raw server: the first connection gets a handshake, later ones are never answered."""
+
+    def __init__(self, backlog: int = 5) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0), backlog=backlog)
+        self.port: int = self.socket.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+
+    def accept_and_handshake(self) -> socket.socket:
+        conn, _ = self.socket.accept()
+        self.accepted.append(conn)
+        request = b""
+        while len(request) < CONNECT_REQUEST_LENGTH:
+            request += conn.recv(CONNECT_REQUEST_LENGTH - len(request))
+        response = messages.encode_connect_response(CONNECT_RESPONSE_STATUS, DEFAULT_PUBLIC_KEY)
+        conn.sendall(cipher.encrypt(response, cipher.single_key_masks()))
+        return conn
+
+    def close(self) -> None:
+        for conn in self.accepted:
+            conn.close()
+        self.socket.close()
+
+
+def slow_client(port: int) -> IPComClient:
+    """Handshakes and connects may block longer than any wait here: only `stop` ends them."""
+    return IPComClient(
+        "127.0.0.1",
+        port,
+        "demo",
+        "demo",
+        poll_interval=0.05,
+        socket_timeout=WAIT + 5,
+        stale_after=1.0,
+        reconnect_base=0.05,
+        reconnect_max=0.2,
+    )
+
+
+def test_a_reconnect_that_connects_while_stop_runs_does_not_outlive_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`stop` must reach a socket that connected while it was looking for one.
+
+    The reconnect's TCP connect is held until `stop` has given up joining the
+    receive thread; the device then never answers the handshake. The thread
+    must end at once rather than wait out the socket timeout in a handshake
+    that nobody will ever shut.
+    """
+    listener = Listener()
+    client = slow_client(listener.port)
+    real_connect = socket.socket.connect
+    in_reconnect = threading.Event()
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        real_connect(sock, address)
+        if address[1] == listener.port and listener.accepted:
+            in_reconnect.set()
+            wait_until(lambda: client.connection_state is ConnectionState.DISCONNECTED)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    accepting = threading.Thread(target=listener.accept_and_handshake)
+    accepting.start()
+    try:
+        client.start_persistent_connection()
+        accepting.join()
+        listener.accepted[0].close()
+        assert in_reconnect.wait(WAIT)
+
+        client.stop_persistent_connection()
+
+        assert wait_until(lambda: not client_threads()), "the reconnect outlived stop"
+    finally:
+        client.stop_persistent_connection()
+        listener.close()
+        wait_until(lambda: not client_threads())
+
+
+def test_stop_ends_a_reconnect_whose_connect_hangs() -> None:
+    """An installation that stopped answering SYNs: `stop` must not wait out the connect."""
+    listener = Listener()
+    client = slow_client(listener.port)
+    accepting = threading.Thread(target=listener.accept_and_handshake)
+    accepting.start()
+    client.start_persistent_connection()
+    accepting.join()
+    # A new listener on the port with a backlog of 0 and one connection
+    # nobody accepts: the kernel drops every further SYN, so the reconnect's
+    # connect hangs.
+    listener.socket.close()
+    unanswered = socket.create_server(("127.0.0.1", listener.port), backlog=0)
+    queued = socket.socket()
+    try:
+        queued.settimeout(WAIT)
+        queued.connect(("127.0.0.1", listener.port))
+        listener.accepted[0].close()
+        assert wait_until(lambda: not client.connected)
+
+        started = time.monotonic()
+        client.stop_persistent_connection()
+
+        assert time.monotonic() - started < STOP_BOUND
+        assert not client_threads()
+    finally:
+        client.stop_persistent_connection()
+        queued.close()
+        unanswered.close()
+        listener.close()
+        wait_until(lambda: not client_threads(), WAIT + 5)
