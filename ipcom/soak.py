@@ -1,0 +1,815 @@
+"""Soak: the client against a misbehaving installation for minutes, then an audit.
+
+A seeded schedule injects every fault the simulator knows (dropped
+connections, a hung device, slow, split, glued and unknown replies, restarts
+on the same port) while a workload writes outputs through the client and
+presses wall switches on the installation. Afterwards, with the faults off and
+the link quiet, the audit checks what a months-long session depends on:
+
+- every write the client accepted (the call did not raise) shows on the
+  installation, unless a later write or press to the same output superseded
+  it or the client reported it through `on_write_abandoned`: nothing is lost
+  in silence;
+- the client's latest snapshot equals the installation's state;
+- stopping the client and the simulator leaves no thread and no descriptor
+  behind, and resident memory did not grow beyond a bound.
+
+Warnings are expected under injected faults (lost links, gave-up writes,
+protocol errors the simulator counts) and are only counted; an ERROR record
+from the ``ipcom`` loggers or an exception that escapes a thread fails the run.
+
+Run it as ``scripts/soak [--seconds N] [--seed S]``; the last line printed is
+the machine-readable summary, and the exit status is 1 when anything was
+lost, stale or leaked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import logging
+import random
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from .client import IPComClient
+from .errors import IPComConnectionError
+from .models import ConnectionEvent, ConnectionState, StateSnapshot
+from .protocol import (
+    COMMAND_INTERVAL,
+    DIMMER_MAX,
+    DIMMER_MIN,
+    KEEPALIVE_INTERVAL,
+    MODULE_COUNT,
+    OUTPUTS_PER_MODULE,
+    POLL_INTERVAL,
+    RECONNECT_BASE,
+    RECONNECT_MAX,
+    RELAY_OFF,
+    RELAY_ON,
+    SOCKET_TIMEOUT,
+)
+from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
+
+DEFAULT_SECONDS: Final = 600.0
+
+STALE_AFTER: Final = 3.0
+"""Silence (about eight missed polls) after which the client drops a link.
+
+The only client setting that differs from the vendor timing: the library's
+5 s default would merely make each frozen-device outage two seconds longer.
+"""
+
+CLIENT_TIMING: Final[Mapping[str, float]] = {
+    "poll_interval": POLL_INTERVAL,
+    "command_interval": COMMAND_INTERVAL,
+    "keepalive_interval": KEEPALIVE_INTERVAL,
+    "socket_timeout": SOCKET_TIMEOUT,
+    "stale_after": STALE_AFTER,
+    "reconnect_base": RECONNECT_BASE,
+    "reconnect_max": RECONNECT_MAX,
+}
+"""The client runs with the intervals of a real installation (PROTOCOL.md section 5)."""
+
+RELAY_MODULES: Final = (1, 2, 3)
+DIMMER_MODULE: Final = 6
+WORKLOAD_MODULES: Final = (*RELAY_MODULES, DIMMER_MODULE)
+"""Few modules, so that writes and presses often share a module's frame."""
+
+WRITE_GAP: Final = 0.4
+PRESS_GAP: Final = 2.5
+FAULT_GAP: Final = 5.0
+"""Mean seconds between writes, wall-switch presses and fault injections."""
+SEVERAL_OUTPUTS_SHARE: Final = 0.2
+"""The share of write calls that set several outputs of a module at once."""
+
+FAULT_WEIGHTS: Final[Mapping[str, int]] = {
+    "drop": 3,
+    "freeze": 2,
+    "delay": 2,
+    "chunks": 2,
+    "glue": 2,
+    "unknown": 2,
+    "unknown_glued": 2,
+    "restart": 1,
+}
+FREEZE_SECONDS: Final = (0.5, 8.0)
+KNOB_SECONDS: Final = (2.0, 10.0)
+MAX_REPLY_DELAY: Final = 1.0
+MAX_CHUNK: Final = 64
+RESTART_DOWN_SECONDS: Final = (0.5, 6.0)
+REBIND_LIMIT: Final = 30.0
+"""How long a restart keeps trying to bind the same port again."""
+
+CONNECT_LIMIT: Final = RECONNECT_MAX + 2 * SOCKET_TIMEOUT + 10.0
+"""Once the faults end, the longest the client may take to be connected again."""
+SETTLE_STABLE: Final = 2.0
+SETTLE_LIMIT: Final = 30.0
+"""The audit waits until the client's view and the installation agree for
+`SETTLE_STABLE` seconds in a row, at most `SETTLE_LIMIT` seconds."""
+
+MAX_RSS_GROWTH_KIB: Final = 16 * 1024
+"""Resident memory growth counted as a leak: far above allocator noise."""
+
+PROGRESS_EVERY: Final = 60.0
+_TICK: Final = 0.5
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_INTERRUPTED: Final = 130
+
+_LOGGER_NAME: Final = "ipcom"
+
+
+def _print(line: str) -> None:
+    print(f"soak: {line}", flush=True)
+
+
+# Bookkeeping of writes and presses
+
+
+@dataclass
+class _OutputHistory:
+    """What happened to one output, ordered by the ledger's sequence numbers."""
+
+    written: int | None = None
+    written_at: int = 0
+    pressed_at: int = 0
+    abandoned: int | None = None
+    abandoned_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LostWrite:
+    """An accepted write the installation does not show and nobody reported."""
+
+    module: int
+    output: int
+    written: int
+    actual: int
+
+
+class Ledger:
+    """The last accepted write and the last press of every output.
+
+    The workload calls `accepted` and `pressed` from one thread, so their
+    sequence numbers order writes and presses exactly. Abandon reports come
+    from client threads; each takes the current sequence number, so a report
+    covers the write it names only if that write was accepted before it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sequence = 0
+        self._outputs: dict[tuple[int, int], _OutputHistory] = {}
+        self.abandon_reports = 0
+
+    def accepted(self, module: int, values: Mapping[int, int]) -> None:
+        """The client accepted writes of these outputs of one module."""
+        with self._lock:
+            self._sequence += 1
+            for output, value in values.items():
+                history = self._outputs.setdefault((module, output), _OutputHistory())
+                history.written = value
+                history.written_at = self._sequence
+
+    def pressed(self, module: int, output: int) -> None:
+        """A wall switch was pressed: it supersedes every earlier write to its output."""
+        with self._lock:
+            self._sequence += 1
+            self._outputs.setdefault((module, output), _OutputHistory()).pressed_at = self._sequence
+
+    def abandoned(self, module: int, output: int, value: int) -> None:
+        """The client's `on_write_abandoned` listener."""
+        with self._lock:
+            self.abandon_reports += 1
+            history = self._outputs.setdefault((module, output), _OutputHistory())
+            history.abandoned = value
+            history.abandoned_at = self._sequence
+
+    def audit(self, state: StateSnapshot) -> tuple[list[LostWrite], int, int]:
+        """Compare the installation's `state` with the writes that must show in it.
+
+        Returns the lost writes, how many outputs were checked and how many
+        had their last write superseded by a press or covered by a report.
+        """
+        lost: list[LostWrite] = []
+        checked = excused = 0
+        with self._lock:
+            for (module, output), history in sorted(self._outputs.items()):
+                if history.written is None:
+                    continue
+                superseded = history.pressed_at > history.written_at
+                reported = (
+                    history.abandoned == history.written
+                    and history.abandoned_at >= history.written_at
+                )
+                if superseded or reported:
+                    excused += 1
+                    continue
+                checked += 1
+                actual = state.get_value(module, output)
+                if actual != history.written:
+                    lost.append(LostWrite(module, output, history.written, actual))
+        return lost, checked, excused
+
+
+class OutageMeter:
+    """The client's `on_connection_state` listener: counts outages, keeps the longest."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._longest = 0.0
+        self.outages = 0
+
+    def __call__(self, event: ConnectionEvent) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if event.state is ConnectionState.CONNECTED:
+                if self._down_since is not None:
+                    self._longest = max(self._longest, now - self._down_since)
+                    self._down_since = None
+            elif self._down_since is None:
+                self._down_since = now
+                self.outages += 1
+
+    def longest(self) -> float:
+        """The longest outage so far, counting one that is still going on."""
+        with self._lock:
+            ongoing = 0.0 if self._down_since is None else time.monotonic() - self._down_since
+            return max(self._longest, ongoing)
+
+
+class LogCounter(logging.Handler):
+    """Counts WARNING and ERROR records and keeps the last few errors for the report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.warnings = 0
+        self.errors = 0
+        self.recent_errors: deque[str] = deque(maxlen=5)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+            self.recent_errors.append(f"{record.name}: {record.getMessage()}")
+        else:
+            self.warnings += 1
+
+
+# Faults
+
+
+class FaultInjector:
+    """Switches the simulator's fault knobs on for a while and off again.
+
+    One fault of each kind at a time; kinds overlap freely. A restart stops
+    the simulator (its installation state survives) and starts it again on
+    the same port when the fault ends.
+    """
+
+    def __init__(self, simulator: Simulator, rng: random.Random) -> None:
+        self._simulator = simulator
+        self._rng = rng
+        self._ends: dict[str, float] = {}
+        self.injected: Counter[str] = Counter()
+
+    def inject(self, now: float) -> None:
+        """Start one fault, picked by the seeded schedule."""
+        kinds = list(FAULT_WEIGHTS)
+        kind = self._rng.choices(kinds, weights=[FAULT_WEIGHTS[k] for k in kinds])[0]
+        duration = self._rng.uniform(*KNOB_SECONDS)
+        if kind in self._ends:
+            return
+        simulator = self._simulator
+        if kind == "drop":
+            simulator.drop_connections()
+        elif kind == "unknown":
+            simulator.inject_unknown()
+        elif kind == "unknown_glued":
+            simulator.inject_unknown(glued=True)
+        elif kind == "freeze":
+            simulator.freeze()
+            self._ends[kind] = now + self._rng.uniform(*FREEZE_SECONDS)
+        elif kind == "delay":
+            simulator.reply_delay = self._rng.uniform(0.0, MAX_REPLY_DELAY)
+            self._ends[kind] = now + duration
+        elif kind == "chunks":
+            simulator.chunk_size = self._rng.randint(1, MAX_CHUNK)
+            self._ends[kind] = now + duration
+        elif kind == "glue":
+            simulator.glue_replies = True
+            self._ends[kind] = now + duration
+        else:
+            simulator.stop()
+            self._ends[kind] = now + self._rng.uniform(*RESTART_DOWN_SECONDS)
+        self.injected[kind] += 1
+
+    def next_end(self) -> float:
+        """When the next running fault ends (infinity when none runs)."""
+        return min(self._ends.values(), default=float("inf"))
+
+    def end_due(self, now: float) -> None:
+        """End the faults whose time is up."""
+        for kind, end in list(self._ends.items()):
+            if end <= now:
+                self._end(kind)
+
+    def end_all(self) -> None:
+        """End every running fault: the device answers promptly and whole again."""
+        for kind in list(self._ends):
+            self._end(kind)
+
+    def _end(self, kind: str) -> None:
+        del self._ends[kind]
+        simulator = self._simulator
+        if kind == "freeze":
+            simulator.unfreeze()
+        elif kind == "delay":
+            simulator.reply_delay = 0.0
+        elif kind == "chunks":
+            simulator.chunk_size = None
+        elif kind == "glue":
+            simulator.glue_replies = False
+        elif kind == "restart":
+            _restart(simulator)
+
+
+def _restart(simulator: Simulator) -> None:
+    """Start a stopped simulator on its old port, waiting out a port still in use."""
+    deadline = time.monotonic() + REBIND_LIMIT
+    while True:
+        try:
+            simulator.start()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(_TICK)
+        else:
+            return
+
+
+# The workload
+
+
+class Workload:
+    """Random writes through the client and presses on the installation."""
+
+    def __init__(
+        self, client: IPComClient, simulator: Simulator, ledger: Ledger, rng: random.Random
+    ) -> None:
+        self._client = client
+        self._simulator = simulator
+        self._ledger = ledger
+        self._rng = rng
+        self.accepted = 0
+        self.refused = 0
+        self.presses = 0
+
+    def _value(self, module: int) -> int:
+        if module == DIMMER_MODULE:
+            return self._rng.randint(DIMMER_MIN, DIMMER_MAX)
+        return self._rng.choice((RELAY_OFF, RELAY_ON))
+
+    def write(self) -> None:
+        """One write call: a relay, a dimmer level, or several outputs in one frame."""
+        rng = self._rng
+        module = rng.choice(WORKLOAD_MODULES)
+        outputs = range(1, OUTPUTS_PER_MODULE + 1)
+        several = rng.random() < SEVERAL_OUTPUTS_SHARE
+        count = rng.randint(2, 4) if several else 1
+        values = {output: self._value(module) for output in rng.sample(outputs, count)}
+        try:
+            if several:
+                self._client.set_outputs(module, values)
+            else:
+                ((output, value),) = values.items()
+                if module == DIMMER_MODULE:
+                    self._client.set_dimmer(module, output, value)
+                else:
+                    self._client.set_value(module, output, value)
+        except IPComConnectionError:
+            self.refused += 1
+            return
+        self.accepted += 1
+        self._ledger.accepted(module, values)
+
+    def press(self) -> None:
+        """Press a wall switch; the installation changes while the link may be down."""
+        module = self._rng.choice(WORKLOAD_MODULES)
+        output = self._rng.randint(1, OUTPUTS_PER_MODULE)
+        self._ledger.pressed(module, output)
+        self._simulator.press(module, output)
+        self.presses += 1
+
+
+# Resources
+
+
+def _rss_kib() -> int:
+    """Resident set size of this process in KiB (0 where /proc is missing)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _open_descriptors() -> int:
+    """Open file descriptors of this process (0 where /proc is missing)."""
+    with contextlib.suppress(OSError):
+        return sum(1 for _ in Path("/proc/self/fd").iterdir())
+    return 0
+
+
+@contextlib.contextmanager
+def _captured_logs(verbose: bool) -> Iterator[LogCounter]:
+    """Count the records of the ``ipcom`` loggers instead of printing thousands of warnings."""
+    logger = logging.getLogger(_LOGGER_NAME)
+    counter = LogCounter()
+    previous = (logger.level, logger.propagate)
+    logger.addHandler(counter)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = verbose
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(previous[0])
+        logger.propagate = previous[1]
+
+
+@contextlib.contextmanager
+def _thread_crashes() -> Iterator[list[str]]:
+    """Record exceptions that escape any thread (a crashed loop is a bug)."""
+    crashes: list[str] = []
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        name = args.thread.name if args.thread is not None else "?"
+        crashes.append(f"{name}: {args.exc_type.__name__}: {args.exc_value}")
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield crashes
+    finally:
+        threading.excepthook = previous
+
+
+# The run
+
+
+@dataclass
+class SoakReport:
+    """Every figure the soak prints; `failures` says what went wrong, if anything."""
+
+    seconds: float
+    seed: int
+    writes: int = 0
+    refused: int = 0
+    presses: int = 0
+    abandoned: int = 0
+    lost: list[LostWrite] = field(default_factory=list)
+    checked_outputs: int = 0
+    excused_outputs: int = 0
+    settled: bool = False
+    stale_snapshot: bool = False
+    reconnects: int = 0
+    outages: int = 0
+    longest_outage: float = 0.0
+    leaked_threads: list[str] = field(default_factory=list)
+    leaked_descriptors: int = 0
+    rss_growth_kib: int = 0
+    warnings_logged: int = 0
+    errors_logged: int = 0
+    recent_errors: list[str] = field(default_factory=list)
+    stop_seconds: float = 0.0
+    faults: Counter[str] = field(default_factory=Counter)
+    statistics_abandoned: int = 0
+    detail: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[str]:
+        """The reasons the run failed; empty when it passed."""
+        reasons: list[str] = []
+        if self.lost:
+            reasons.append(f"{len(self.lost)} accepted write(s) lost in silence")
+        if self.abandoned != self.statistics_abandoned:
+            reasons.append(
+                f"the client counted {self.statistics_abandoned} abandoned writes "
+                f"but reported {self.abandoned}"
+            )
+        if not self.settled:
+            reasons.append("the client and the installation never agreed once the faults ended")
+        if self.stale_snapshot:
+            reasons.append("the client's snapshot differs from the installation")
+        if self.leaked_threads:
+            reasons.append(f"threads left running: {', '.join(self.leaked_threads)}")
+        if self.leaked_descriptors > 0:
+            reasons.append(f"{self.leaked_descriptors} file descriptor(s) left open")
+        if self.rss_growth_kib > MAX_RSS_GROWTH_KIB:
+            reasons.append(f"resident memory grew by {self.rss_growth_kib} KiB")
+        if self.errors_logged:
+            reasons.append(f"{self.errors_logged} error(s) logged or raised in threads")
+        return reasons
+
+    def summary(self) -> str:
+        """The last line: the figures the issue asks for, in a fixed form."""
+        return (
+            f"soak: seconds={self.seconds:g} writes={self.writes} abandoned={self.abandoned} "
+            f"lost_writes={len(self.lost)} stale_snapshot={int(self.stale_snapshot)} "
+            f"reconnects={self.reconnects} longest_outage_s={self.longest_outage:.1f} "
+            f"leaked_threads={len(self.leaked_threads)} rss_growth_kb={self.rss_growth_kib} "
+            f"errors_logged={self.errors_logged}"
+        )
+
+
+def _live_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.is_alive()}
+
+
+def _wait(condition: Callable[[], bool], limit: float) -> bool:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _agrees(client: IPComClient, simulator: Simulator) -> bool:
+    """The client is connected, sees the installation's state and has no write pending."""
+    snapshot = client.get_latest_snapshot()
+    if not client.connected or snapshot is None or snapshot != simulator.snapshot():
+        return False
+    return all(
+        client.get_expected_value(module, output) == snapshot.get_value(module, output)
+        for module in range(1, MODULE_COUNT + 1)
+        for output in range(1, OUTPUTS_PER_MODULE + 1)
+    )
+
+
+def _settle(client: IPComClient, simulator: Simulator) -> bool:
+    """Wait until the client and the installation agree for a while, within bounds."""
+    if not _wait(lambda: client.connected, CONNECT_LIMIT):
+        return False
+    deadline = time.monotonic() + SETTLE_LIMIT
+    agreed_since: float | None = None
+    while (now := time.monotonic()) < deadline:
+        if not _agrees(client, simulator):
+            agreed_since = None
+        elif agreed_since is None:
+            agreed_since = now
+        elif now - agreed_since >= SETTLE_STABLE:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+class _Schedule:
+    """When the next write, press and fault are due: exponential gaps from seeded streams."""
+
+    def __init__(self, start: float, workload: random.Random, faults: random.Random) -> None:
+        self._workload = workload
+        self._faults = faults
+        self.write = start + workload.expovariate(1 / WRITE_GAP)
+        self.press = start + workload.expovariate(1 / PRESS_GAP)
+        self.fault = start + faults.expovariate(1 / FAULT_GAP)
+        self._start = start
+
+    def restart(self, start: float) -> None:
+        """Shift the schedule to begin at `start` (once the client is connected)."""
+        shift = start - self._start
+        self._start = start
+        self.write += shift
+        self.press += shift
+        self.fault += shift
+
+    def next_write(self) -> None:
+        self.write += self._workload.expovariate(1 / WRITE_GAP)
+
+    def next_press(self) -> None:
+        self.press += self._workload.expovariate(1 / PRESS_GAP)
+
+    def next_fault(self) -> None:
+        self.fault += self._faults.expovariate(1 / FAULT_GAP)
+
+
+def _drive(
+    seconds: float,
+    workload: Workload,
+    faults: FaultInjector,
+    schedule: _Schedule,
+    progress: Callable[[float], None],
+) -> None:
+    """Run the workload and the faults until the soak's time is up."""
+    start = time.monotonic()
+    end = start + seconds
+    next_progress = start + PROGRESS_EVERY
+    while (now := time.monotonic()) < end:
+        faults.end_due(now)
+        if now >= schedule.fault:
+            faults.inject(now)
+            schedule.next_fault()
+        if now >= schedule.write:
+            workload.write()
+            schedule.next_write()
+        if now >= schedule.press:
+            workload.press()
+            schedule.next_press()
+        if now >= next_progress:
+            progress(now - start)
+            next_progress += PROGRESS_EVERY
+        wake = min(schedule.write, schedule.press, schedule.fault, faults.next_end(), end)
+        time.sleep(min(max(wake - time.monotonic(), 0.0), _TICK))
+
+
+def run_soak(seconds: float, seed: int, *, verbose: bool = False) -> SoakReport:
+    """Soak a client against a faulty simulator for `seconds`, then audit; see the module doc."""
+    report = SoakReport(seconds=seconds, seed=seed)
+    gc.collect()
+    threads_before = _live_threads()
+    descriptors_before = _open_descriptors()
+    with _captured_logs(verbose) as logs, _thread_crashes() as crashes:
+        simulator = Simulator(
+            username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD, dimmer_modules={DIMMER_MODULE}
+        )
+        simulator.start()
+        try:
+            rss_before = _soak(report, simulator)
+        finally:
+            simulator.stop()
+        gc.collect()
+        report.rss_growth_kib = _rss_kib() - rss_before
+        report.leaked_threads = sorted(thread.name for thread in _live_threads() - threads_before)
+        report.leaked_descriptors = _open_descriptors() - descriptors_before
+        report.warnings_logged = logs.warnings
+        report.errors_logged = logs.errors + len(crashes)
+        report.recent_errors = [*logs.recent_errors, *crashes]
+    return report
+
+
+def _soak(report: SoakReport, simulator: Simulator) -> int:
+    """Connect, drive the workload under faults, settle, audit and stop the client.
+
+    Returns the resident memory once connected, the baseline of the growth.
+    """
+    ledger = Ledger()
+    meter = OutageMeter()
+    client = IPComClient(
+        simulator.host, simulator.port, DEFAULT_USERNAME, DEFAULT_PASSWORD, **CLIENT_TIMING
+    )
+    unsubscribe_meter = client.on_connection_state(meter)
+    client.on_write_abandoned(ledger.abandoned)
+    workload = Workload(client, simulator, ledger, random.Random(f"workload-{report.seed}"))
+    faults = FaultInjector(simulator, random.Random(f"faults-{report.seed}"))
+    schedule = _Schedule(
+        time.monotonic(),
+        random.Random(f"workload-timing-{report.seed}"),
+        random.Random(f"fault-timing-{report.seed}"),
+    )
+
+    def progress(elapsed: float) -> None:
+        _print(
+            f"t={elapsed:.0f}s writes={workload.accepted} refused={workload.refused} "
+            f"presses={workload.presses} abandoned={ledger.abandon_reports} "
+            f"reconnects={client.statistics.reconnects} faults={faults.injected.total()}"
+        )
+
+    rss_before = _rss_kib()
+    try:
+        client.start_persistent_connection()
+        client.wait_for_snapshot(SOCKET_TIMEOUT)
+        gc.collect()
+        rss_before = _rss_kib()
+        schedule.restart(time.monotonic())
+        _drive(report.seconds, workload, faults, schedule, progress)
+        faults.end_all()
+        report.settled = _settle(client, simulator)
+        _audit(report, client, simulator, ledger)
+    finally:
+        faults.end_all()
+        unsubscribe_meter()
+        stopping = time.monotonic()
+        client.stop_persistent_connection()
+        report.stop_seconds = time.monotonic() - stopping
+        report.writes = workload.accepted
+        report.refused = workload.refused
+        report.presses = workload.presses
+        report.abandoned = ledger.abandon_reports
+        report.outages = meter.outages
+        report.longest_outage = meter.longest()
+        report.faults = faults.injected
+    return rss_before
+
+
+def _audit(report: SoakReport, client: IPComClient, simulator: Simulator, ledger: Ledger) -> None:
+    """Compare the installation with the accepted writes and with the client's view."""
+    state = simulator.snapshot()
+    report.stale_snapshot = client.get_latest_snapshot() != state
+    report.lost, report.checked_outputs, report.excused_outputs = ledger.audit(state)
+    statistics = client.statistics
+    report.statistics_abandoned = statistics.writes_abandoned
+    report.reconnects = statistics.reconnects
+    report.detail = [
+        f"client: snapshots={statistics.snapshots_received} polls={statistics.polls_sent} "
+        f"frames={statistics.writes_sent} confirmed={statistics.writes_confirmed} "
+        f"resent={statistics.writes_resent} abandoned={statistics.writes_abandoned} "
+        f"dropped_bytes={statistics.dropped_bytes} "
+        f"unknown_messages={statistics.unknown_messages}",
+        f"simulator: connections={simulator.connections_accepted} "
+        f"polls={simulator.polls_received} ignored_while_frozen={simulator.ignored_messages} "
+        f"protocol_errors={simulator.protocol_errors}",
+    ]
+
+
+def _print_report(report: SoakReport) -> None:
+    faults = " ".join(f"{kind}={report.faults[kind]}" for kind in FAULT_WEIGHTS)
+    _print(f"faults injected: {faults}")
+    _print(
+        f"workload: writes accepted={report.writes} refused_while_down={report.refused} "
+        f"presses={report.presses}; outputs checked={report.checked_outputs} "
+        f"superseded_or_reported={report.excused_outputs}"
+    )
+    for line in report.detail:
+        _print(line)
+    _print(
+        f"outages={report.outages} stop_s={report.stop_seconds:.2f} "
+        f"leaked_descriptors={report.leaked_descriptors} "
+        f"warnings_logged={report.warnings_logged} (expected under faults)"
+    )
+    for loss in report.lost:
+        _print(
+            f"LOST write of {loss.written} to {loss.module}.{loss.output}: "
+            f"the installation shows {loss.actual}"
+        )
+    for error in report.recent_errors:
+        _print(f"error: {error}")
+    for failure in report.failures:
+        _print(f"FAILED: {failure}")
+    _print(f"replay with: scripts/soak --seconds {report.seconds:g} --seed {report.seed}")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the soak from the command line; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="scripts/soak",
+        description=(
+            "Run the ipcom client against a simulator that misbehaves on a seeded schedule, "
+            "then check that no accepted write was lost and nothing leaked."
+        ),
+    )
+    parser.add_argument(
+        "--seconds",
+        type=_positive,
+        default=DEFAULT_SECONDS,
+        help=f"how long to inject faults (default {DEFAULT_SECONDS:g}); "
+        f"the audit adds at most {CONNECT_LIMIT + SETTLE_LIMIT:g} s",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of the schedule (default: random, printed)"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print the library's log records"
+    )
+    args = parser.parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    seed: int = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    _print(
+        f"seed={seed} seconds={args.seconds:g} client timing: "
+        + " ".join(f"{name}={value:g}" for name, value in CLIENT_TIMING.items())
+    )
+    try:
+        report = run_soak(args.seconds, seed, verbose=args.verbose)
+    except KeyboardInterrupt:
+        _print(f"interrupted; replay with: scripts/soak --seconds {args.seconds:g} --seed {seed}")
+        return EXIT_INTERRUPTED
+    _print_report(report)
+    print(report.summary(), flush=True)
+    return EXIT_FAILED if report.failures else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

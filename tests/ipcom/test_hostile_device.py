@@ -1,0 +1,473 @@
+"""The client against broken or hostile devices: raw TCP servers written here.
+
+Each server listens on 127.0.0.1 only, runs one behaviour per connection in
+its own thread, and is closed (every thread joined) at the end of the test.
+The client must answer each of them with a clear error or a recovery, keep
+its memory bounded and never hang in `stop_persistent_connection`.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ipcom import cipher, messages
+from ipcom.client import IPComClient
+from ipcom.errors import IPComConnectionError
+from ipcom.messages import DEFAULT_MAX_BUFFER
+from ipcom.protocol import (
+    CLIENT_MESSAGE_LENGTHS,
+    CONNECT_REQUEST_LENGTH,
+    CONNECT_RESPONSE_LENGTH,
+    CONNECT_RESPONSE_STATUS,
+    DEVICE_MESSAGE_LENGTHS,
+    MESSAGE_VERSION,
+    PUBLIC_KEY_LENGTH,
+    SNAPSHOT_PAYLOAD_LENGTH,
+    STATUS_COMMAND,
+)
+from ipcom.simulator import DEFAULT_PUBLIC_KEY
+
+WAIT = 10.0
+STOP_BOUND = 2.0
+"""A liveness bound, generous on purpose: the client promises well under a second."""
+SOCKET_TIMEOUT = 1.0
+FLOOD_BYTES = 8 * 1024 * 1024
+DISTINCT = 7
+"""The value of every output in the snapshots of a device that behaves again."""
+
+DUAL_MASKS = cipher.dual_key_masks(DEFAULT_PUBLIC_KEY)
+SINGLE_MASKS = cipher.single_key_masks()
+
+Behaviour = Callable[[socket.socket, threading.Event], None]
+
+
+class Device:
+    """A TCP server on 127.0.0.1 that runs one behaviour for every connection."""
+
+    def __init__(self, behaviours: list[Behaviour]) -> None:
+        """The n-th connection gets `behaviours[n]`; later ones get the last one."""
+        self._behaviours = behaviours
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port: int = self._listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.connections = 0
+        self._threads: list[threading.Thread] = []
+        self._accept_thread = threading.Thread(target=self._accept, name="hostile-accept")
+        self._accept_thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            behaviour = self._behaviours[min(self.connections, len(self._behaviours) - 1)]
+            self.connections += 1
+            thread = threading.Thread(
+                target=self._run, args=(conn, behaviour), name=f"hostile-{self.connections}"
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _run(self, conn: socket.socket, behaviour: Behaviour) -> None:
+        conn.settimeout(0.05)
+        try:
+            behaviour(conn, self.stop)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self._accept_thread.join(WAIT)
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(WAIT)
+            assert not thread.is_alive(), f"{thread.name} did not stop"
+
+    def wait_for_connections(self, count: int) -> None:
+        deadline = time.monotonic() + WAIT
+        while self.connections < count:
+            assert time.monotonic() < deadline, f"{self.connections} of {count} connections"
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def device() -> Iterator[Callable[..., Device]]:
+    devices: list[Device] = []
+
+    def start(*behaviours: Behaviour) -> Device:
+        server = Device(list(behaviours))
+        devices.append(server)
+        return server
+
+    yield start
+    for server in devices:
+        server.close()
+
+
+@pytest.fixture
+def clients() -> Iterator[Callable[[Device], IPComClient]]:
+    made: list[IPComClient] = []
+
+    def make(server: Device, **overrides: float) -> IPComClient:
+        settings = {
+            "poll_interval": 0.05,
+            "command_interval": 0.02,
+            "keepalive_interval": 5.0,
+            "socket_timeout": SOCKET_TIMEOUT,
+            "stale_after": 1.0,
+            "reconnect_base": 0.05,
+            "reconnect_max": 0.2,
+        }
+        settings.update(overrides)
+        client = IPComClient("127.0.0.1", server.port, "demo", "demo", **settings)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        stop_promptly(client)
+
+
+def stop_promptly(client: IPComClient) -> None:
+    started = time.monotonic()
+    client.stop_persistent_connection()
+    assert time.monotonic() - started < STOP_BOUND
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def client_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("ipcom-client-")]
+
+
+# Pieces of behaviour
+
+
+def receive_exactly(conn: socket.socket, count: int, stop: threading.Event) -> bytes:
+    data = b""
+    while len(data) < count and not stop.is_set():
+        try:
+            chunk = conn.recv(count - len(data))
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def connect_response(public_key: bytes = DEFAULT_PUBLIC_KEY) -> bytes:
+    plain = messages.encode_connect_response(CONNECT_RESPONSE_STATUS, public_key)
+    return cipher.encrypt(plain, SINGLE_MASKS)
+
+
+def handshake(conn: socket.socket, stop: threading.Event) -> None:
+    receive_exactly(conn, CONNECT_REQUEST_LENGTH, stop)
+    conn.sendall(connect_response())
+
+
+def answer_polls(conn: socket.socket, stop: threading.Event) -> None:
+    """Behave: a snapshot with every output at `DISTINCT` for every poll."""
+    decoder = messages.StreamDecoder(DUAL_MASKS, CLIENT_MESSAGE_LENGTHS)
+    snapshot = cipher.encrypt(
+        messages.encode_snapshot([DISTINCT] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS
+    )
+    while not stop.is_set():
+        try:
+            data = conn.recv(4096)
+        except TimeoutError:
+            continue
+        if not data:
+            return
+        for message in decoder.feed(data):
+            if message.command == STATUS_COMMAND:
+                conn.sendall(snapshot)
+
+
+def good_device(conn: socket.socket, stop: threading.Event) -> None:
+    handshake(conn, stop)
+    answer_polls(conn, stop)
+
+
+def silent(conn: socket.socket, stop: threading.Event) -> None:
+    """Accept and never answer (nor read)."""
+    stop.wait()
+
+
+def send_all(conn: socket.socket, data: bytes, stop: threading.Event) -> None:
+    """Send everything unless told to stop; the client may stop reading for a while."""
+    view = memoryview(data)
+    while view and not stop.is_set():
+        try:
+            sent = conn.send(view)
+        except TimeoutError:
+            continue
+        view = view[sent:]
+
+
+def garbage_byte() -> int:
+    """A byte that, repeated, decodes to no known message and never looks like a snapshot start."""
+    sync = cipher.encrypt(bytes([STATUS_COMMAND, MESSAGE_VERSION]), DUAL_MASKS)
+    for candidate in range(256):
+        command, version = cipher.decrypt(bytes([candidate, candidate]), DUAL_MASKS)
+        known = command in DEVICE_MESSAGE_LENGTHS and version == MESSAGE_VERSION
+        if not known and candidate not in sync:
+            return candidate
+    raise AssertionError("no garbage byte for this key")
+
+
+def snapshot_with(client: IPComClient, value: int) -> bool:
+    snapshot = client.get_latest_snapshot()
+    return snapshot is not None and snapshot.values == (value,) * SNAPSHOT_PAYLOAD_LENGTH
+
+
+# After the handshake
+
+
+def test_endless_garbage_is_dropped_within_the_buffer_bound_and_the_link_survives(
+    device: Callable[..., Device], clients: Callable[..., IPComClient]
+) -> None:
+    flood = bytes([garbage_byte()]) * FLOOD_BYTES
+
+    def flooding(conn: socket.socket, stop: threading.Event) -> None:
+        handshake(conn, stop)
+        send_all(conn, flood, stop)
+        answer_polls(conn, stop)
+
+    client = clients(device(flooding))
+    client.start_persistent_connection()
+
+    wait_until(lambda: snapshot_with(client, DISTINCT))
+
+    statistics = client.statistics
+    # Every flood byte reached the decoder before the first real snapshot; all
+    # but what the bounded buffer may still hold were dropped.
+    assert statistics.dropped_bytes >= FLOOD_BYTES - DEFAULT_MAX_BUFFER
+    assert statistics.unknown_messages > 0
+    assert statistics.reconnects == 0
+    assert client.connected
+
+
+def test_a_device_flooding_snapshots_unasked_keeps_the_client_running(
+    device: Callable[..., Device], clients: Callable[..., IPComClient]
+) -> None:
+    snapshots = [
+        cipher.encrypt(messages.encode_snapshot([value] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS)
+        for value in range(50)
+    ]
+
+    def flooding(conn: socket.socket, stop: threading.Event) -> None:
+        handshake(conn, stop)
+        while not stop.is_set():
+            send_all(conn, b"".join(snapshots), stop)
+
+    server = device(flooding)
+    client = clients(server)
+    client.start_persistent_connection()
+
+    wait_until(lambda: client.statistics.snapshots_received > 2000)
+
+    assert client.connected
+    assert client.statistics.dropped_bytes == 0
+    stop_promptly(client)
+    assert not client_threads()
+
+
+def test_oversized_garbage_then_recovery(
+    device: Callable[..., Device], clients: Callable[..., IPComClient]
+) -> None:
+    garbage = random.Random(6).randbytes(1024 * 1024)
+
+    def garbling(conn: socket.socket, stop: threading.Event) -> None:
+        handshake(conn, stop)
+        send_all(conn, garbage, stop)
+        answer_polls(conn, stop)
+
+    client = clients(device(garbling))
+    client.start_persistent_connection()
+
+    wait_until(lambda: snapshot_with(client, DISTINCT))
+
+    assert client.statistics.dropped_bytes > 0
+    assert client.connected
+
+
+# During the handshake
+
+
+def handshake_error(client: IPComClient) -> str:
+    with pytest.raises(IPComConnectionError) as caught:
+        client.start_persistent_connection()
+    assert not client.connected
+    assert not client_threads()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "length",
+    [
+        0,
+        1,
+        2,
+        1 + len(CONNECT_RESPONSE_STATUS) + PUBLIC_KEY_LENGTH // 2,
+        CONNECT_RESPONSE_LENGTH - 1,
+    ],
+    ids=["nothing", "one-byte", "two-bytes", "half-a-public-key", "one-byte-short"],
+)
+def test_a_short_connect_response_then_close_is_a_clear_error(
+    device: Callable[..., Device], clients: Callable[..., IPComClient], length: int
+) -> None:
+    def short(conn: socket.socket, stop: threading.Event) -> None:
+        receive_exactly(conn, CONNECT_REQUEST_LENGTH, stop)
+        conn.sendall(connect_response()[:length])
+
+    client = clients(device(short))
+
+    message = handshake_error(client)
+
+    assert message == (
+        f"handshake with 127.0.0.1:{client.port} failed: connection closed after {length} "
+        f"bytes of the {CONNECT_RESPONSE_LENGTH}-byte connect response"
+    )
+
+
+def test_a_short_public_key_then_silence_times_out(
+    device: Callable[..., Device], clients: Callable[..., IPComClient]
+) -> None:
+    def short_then_silent(conn: socket.socket, stop: threading.Event) -> None:
+        receive_exactly(conn, CONNECT_REQUEST_LENGTH, stop)
+        conn.sendall(connect_response()[: 1 + len(CONNECT_RESPONSE_STATUS) + 64])
+        stop.wait()
+
+    client = clients(device(short_then_silent))
+
+    message = handshake_error(client)
+
+    assert message.startswith(f"no answer to the connect request from 127.0.0.1:{client.port}")
+
+
+def test_an_oversized_connect_response_is_refused(
+    device: Callable[..., Device], clients: Callable[..., IPComClient]
+) -> None:
+    rng = random.Random(3)
+    while True:
+        garbage = rng.randbytes(1024 * 1024)
+        if cipher.decrypt(garbage[:CONNECT_RESPONSE_LENGTH], SINGLE_MASKS)[0] != 1:
+            break
+
+    def oversized(conn: socket.socket, stop: threading.Event) -> None:
+        receive_exactly(conn, CONNECT_REQUEST_LENGTH, stop)
+        send_all(conn, garbage, stop)
+
+    client = clients(device(oversized))
+
+    message = handshake_error(client)
+
+    assert message.startswith(f"handshake with 127.0.0.1:{client.port} failed: connect response")
+
+
+def test_extra_bytes_after_the_connect_response_are_dropped(
+    device: Callable[..., Device], clients: Callable[..., IPComClient]
+) -> None:
+    extra = bytes([garbage_byte()]) * 200
+
+    def long_response(conn: socket.socket, stop: threading.Event) -> None:
+        receive_exactly(conn, CONNECT_REQUEST_LENGTH, stop)
+        conn.sendall(connect_response() + extra)
+        answer_polls(conn, stop)
+
+    client = clients(device(long_response))
+    client.start_persistent_connection()
+
+    wait_until(lambda: snapshot_with(client, DISTINCT))
+
+    assert client.statistics.dropped_bytes == len(extra)
+
+
+def test_a_device_that_accepts_and_never_answers_times_out(
+    device: Callable[..., Device], clients: Callable[..., IPComClient]
+) -> None:
+    client = clients(device(silent))
+
+    started = time.monotonic()
+    message = handshake_error(client)
+
+    assert message == (
+        f"no answer to the connect request from 127.0.0.1:{client.port} within {SOCKET_TIMEOUT:g} s"
+    )
+    assert time.monotonic() - started < SOCKET_TIMEOUT + STOP_BOUND
+
+
+@pytest.mark.parametrize("received", [0, CONNECT_REQUEST_LENGTH // 2, CONNECT_REQUEST_LENGTH])
+def test_a_device_that_closes_mid_handshake_is_a_clear_error(
+    device: Callable[..., Device], clients: Callable[..., IPComClient], received: int
+) -> None:
+    def closing(conn: socket.socket, stop: threading.Event) -> None:
+        receive_exactly(conn, received, stop)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+    client = clients(device(closing))
+
+    message = handshake_error(client)
+
+    # A reset can beat the end of the client's connect; either way it says so.
+    assert message.startswith(
+        (
+            f"handshake with 127.0.0.1:{client.port} failed: ",
+            f"cannot connect to 127.0.0.1:{client.port}: ",
+        )
+    )
+
+
+# Stopping never hangs
+
+
+def test_stop_during_a_reconnect_to_a_device_that_never_answers(
+    device: Callable[..., Device], clients: Callable[..., IPComClient]
+) -> None:
+    def good_then_gone(conn: socket.socket, stop: threading.Event) -> None:
+        handshake(conn, stop)
+        receive_exactly(conn, 2, stop)
+
+    server = device(good_then_gone, silent)
+    client = clients(server, socket_timeout=30.0)
+    client.start_persistent_connection()
+
+    server.wait_for_connections(2)
+    wait_until(lambda: not client.connected)
+
+    stop_promptly(client)
+    assert not client_threads()
+
+
+def test_stop_during_a_flood_of_garbage(
+    device: Callable[..., Device], clients: Callable[..., IPComClient]
+) -> None:
+    flood = bytes([garbage_byte()]) * (256 * 1024)
+
+    def flooding(conn: socket.socket, stop: threading.Event) -> None:
+        handshake(conn, stop)
+        while not stop.is_set():
+            send_all(conn, flood, stop)
+
+    client = clients(device(flooding))
+    client.start_persistent_connection()
+    wait_until(lambda: client.statistics.dropped_bytes > 4 * len(flood))
+
+    stop_promptly(client)
+    assert not client_threads()
