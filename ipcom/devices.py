@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,6 +200,10 @@ def load_device_map(path: str | os.PathLike[str]) -> DeviceMap:
         raise DeviceMapError([_describe_yaml_error(source, err)]) from None
     except yaml.YAMLError as err:
         raise DeviceMapError([f"{source}: invalid YAML: {err}"]) from None
+    except ValueError:
+        raise DeviceMapError(
+            [f"{source}: invalid YAML: a number is too long to read (more than 4300 digits)"]
+        ) from None
     return parse_device_map(document, source)
 
 
@@ -224,7 +229,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 continue
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    problem=f"the key {key!r} appears twice in the same mapping",
+                    problem=f"the key {_show(key)} appears twice in the same mapping",
                     problem_mark=key_node.start_mark,
                 )
             seen.add(key)
@@ -246,9 +251,9 @@ def _describe_yaml_error(source: str, err: yaml.MarkedYAMLError) -> str:
 def _whole_number(low: int, high: int) -> Callable[[object], int]:
     def validate(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise vol.Invalid(f"must be a whole number {low}..{high}, got {value!r}")
+            raise vol.Invalid(f"must be a whole number {low}..{high}, got {_show(value)}")
         if not low <= value <= high:
-            raise vol.Invalid(f"must be {low}..{high}, got {value}")
+            raise vol.Invalid(f"must be {low}..{high}, got {_show(value)}")
         return value
 
     return validate
@@ -256,7 +261,7 @@ def _whole_number(low: int, high: int) -> Callable[[object], int]:
 
 def _text(value: object) -> str:
     if not isinstance(value, str):
-        raise vol.Invalid(f"must be text, got {value!r}")
+        raise vol.Invalid(f"must be text, got {_show(value)}")
     if not value.strip():
         raise vol.Invalid("must not be empty")
     return value.strip()
@@ -267,14 +272,14 @@ def _optional_text(value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise vol.Invalid(f"must be text, got {value!r}")
+        raise vol.Invalid(f"must be text, got {_show(value)}")
     return value.strip() or None
 
 
 def _one_of(*choices: str, what: str, why: str = "") -> Callable[[object], str]:
     def validate(value: object) -> str:
         if value not in choices:
-            reason = f"unknown {what} {value!r}; expected {_either(choices)}"
+            reason = f"unknown {what} {_show(value)}; expected {_either(choices)}"
             raise vol.Invalid(f"{reason} ({why})" if why else reason)
         return str(value)
 
@@ -283,10 +288,10 @@ def _one_of(*choices: str, what: str, why: str = "") -> Callable[[object], str]:
 
 def _travel_time(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise vol.Invalid(f"must be a number of seconds, got {value!r}")
+        raise vol.Invalid(f"must be a number of seconds, got {_show(value)}")
     if not 0 < value <= MAX_TRAVEL_TIME:
         raise vol.Invalid(
-            f"must be more than 0 and at most {MAX_TRAVEL_TIME:g} seconds, got {value:g}"
+            f"must be more than 0 and at most {MAX_TRAVEL_TIME:g} seconds, got {_show(value)}"
         )
     return float(value)
 
@@ -377,8 +382,36 @@ class _Entry:
         return bool(self.data["type"] == TYPE_DIMMER)
 
 
+class _ShortRepr(reprlib.Repr):
+    """Reprs of values read from the file, cut short.
+
+    A hostile or broken file must not turn a problem message into megabytes
+    (a YAML alias bomb) or into a crash (Python refuses to print integers of
+    more than 4300 digits, and the standard `repr_int` does not guard that).
+    """
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > _MAX_SHOWN_INT_BITS:
+            return f"<a whole number of {x.bit_length()} bits>"
+        return repr(x)
+
+
+_MAX_SHOWN_INT_BITS: Final = 128
+_SHORT_REPR: Final = _ShortRepr(
+    maxlevel=2, maxtuple=4, maxlist=4, maxdict=4, maxset=4, maxstring=60, maxother=60
+)
+
+
 def _show(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else repr(value)
+    """A value from the file as a problem message shows it: short, never failing."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return _SHORT_REPR.repr(value)
+
+
+def _show_key(key: object) -> str:
+    """A key path segment: text as written, anything else as `_show` renders it."""
+    return key if isinstance(key, str) else _show(key)
 
 
 def _pretty(key: str) -> str:
@@ -420,7 +453,7 @@ class _Parser:
     def _read_sections(self, document: Mapping[Any, Any]) -> None:
         for name, section in document.items():
             if name not in SECTIONS:
-                self._problem(str(name), f"unknown section; expected {_either(SECTIONS)}")
+                self._problem(_show_key(name), f"unknown section; expected {_either(SECTIONS)}")
             elif section is None:
                 continue
             elif not isinstance(section, Mapping):
@@ -432,9 +465,9 @@ class _Parser:
                     self._read_entry(name, key, settings)
 
     def _read_entry(self, section: str, key: object, settings: object) -> None:
-        path = f"{section}.{key}"
+        path = f"{section}.{_show_key(key)}"
         if not isinstance(key, str) or not key.strip():
-            self._problem(path, f"a device key must be text, got {key!r}")
+            self._problem(path, f"a device key must be text, got {_show(key)}")
             return
         if key in self._owners:
             self._problem(
@@ -444,7 +477,7 @@ class _Parser:
         self._owners[key] = path
         if not isinstance(settings, Mapping):
             self._problem(
-                path, f"must be a mapping of settings (module, output, ...), got {settings!r}"
+                path, f"must be a mapping of settings (module, output, ...), got {_show(settings)}"
             )
             self._broken.add(key)
             return
