@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.config_entries import SOURCE_IMPORT
+from homeassistant.config_entries import SOURCE_IMPORT, ConfigEntryState
 from homeassistant.const import (
     CONF_HOST,
     CONF_PASSWORD,
@@ -54,7 +54,7 @@ from .coordinator import (
     IPComConfigEntry,
     IPComCoordinator,
     IPComRuntimeData,
-    async_load_device_map,
+    async_load_entry_device_map,
     create_client,
 )
 from .entity import device_identifier, module_identifier, output_unique_id
@@ -130,10 +130,9 @@ async def _async_import_yaml(hass: HomeAssistant, imported: dict[str, Any]) -> N
 
 async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bool:
     """Load the device map, connect to the installation and set up the platforms."""
-    devices_file = entry.data.get(CONF_DEVICES_FILE, DEFAULT_DEVICES_FILE)
     issue_id = f"{ISSUE_INVALID_DEVICES_FILE}_{entry.entry_id}"
     try:
-        device_map = await async_load_device_map(hass, devices_file)
+        device_map = await async_load_entry_device_map(hass, entry)
     except DeviceMapError as err:
         ir.async_create_issue(
             hass,
@@ -181,6 +180,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
             translation_placeholders={"target": target, "error": str(err)},
         ) from err
 
+    entry.async_on_unload(coordinator.async_stop)
     entry.runtime_data = IPComRuntimeData(client, device_map, coordinator)
 
     async def _async_stop_client(_event: Event) -> None:
@@ -196,11 +196,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bool:
-    """Remove the entities and shut the client down, joining all of its threads."""
-    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
-    if unloaded:
-        await entry.runtime_data.coordinator.async_stop()
-    return unloaded
+    """Remove the entities; the client is then shut down by its unload callback.
+
+    The callback also runs when the setup fails after the client started, so
+    no client thread outlives a failed setup either.
+    """
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> None:
@@ -277,7 +278,16 @@ def _async_remove_stale_entries(
 async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: IPComConfigEntry, device: dr.DeviceEntry
 ) -> bool:
-    """Let the user delete a device only once the device map no longer has it."""
-    return not device.identifiers & expected_device_identifiers(
-        entry.entry_id, entry.runtime_data.device_map
-    )
+    """Let the user delete a device only once the device map no longer has it.
+
+    An entry that is not loaded has no device map in memory, so its file is
+    read instead; while that file cannot be read, every device is kept.
+    """
+    if entry.state is ConfigEntryState.LOADED:
+        device_map = entry.runtime_data.device_map
+    else:
+        try:
+            device_map = await async_load_entry_device_map(hass, entry)
+        except DeviceMapError:
+            return False
+    return not device.identifiers & expected_device_identifiers(entry.entry_id, device_map)

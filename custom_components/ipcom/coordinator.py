@@ -18,7 +18,7 @@ from ipcom.devices import DeviceMap, load_device_map
 from ipcom.errors import IPComConnectionError
 from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
 
-from .const import CONNECT_TIMEOUT, DOMAIN
+from .const import CONF_DEVICES_FILE, CONNECT_TIMEOUT, DEFAULT_DEVICES_FILE, DOMAIN
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,6 +57,13 @@ def devices_file_path(hass: HomeAssistant, devices_file: str) -> str:
 async def async_load_device_map(hass: HomeAssistant, devices_file: str) -> DeviceMap:
     """Read and validate a devices file without blocking the event loop."""
     return await hass.async_add_executor_job(load_device_map, devices_file_path(hass, devices_file))
+
+
+async def async_load_entry_device_map(hass: HomeAssistant, entry: IPComConfigEntry) -> DeviceMap:
+    """Read and validate the devices file a config entry names."""
+    return await async_load_device_map(
+        hass, entry.data.get(CONF_DEVICES_FILE, DEFAULT_DEVICES_FILE)
+    )
 
 
 class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
@@ -99,7 +106,12 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
 
         Raises the client's errors unchanged; the caller turns them into the
         right config entry state. On failure the client is stopped again.
+
+        Connection events count from the very start: a link lost, or
+        credentials rejected on reconnect, while the first snapshot is awaited
+        must still start the grace timer or the reauthentication.
         """
+        self._running = True
         self._unsubscribe = [
             self.client.on_state_snapshot(self._snapshot_from_client_thread),
             self.client.on_connection_state(self._connection_event_from_client_thread),
@@ -112,8 +124,6 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         except BaseException:
             await self.async_stop()
             raise
-        self._running = True
-        self.link_up = self.client.connected
         self.async_set_updated_data(snapshot)
 
     async def async_stop(self) -> None:
@@ -133,7 +143,7 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         return snapshot
 
     def _snapshot_from_client_thread(self, snapshot: StateSnapshot) -> None:
-        self._call_in_loop(self.async_set_updated_data, snapshot)
+        self._call_in_loop(self._async_handle_snapshot, snapshot)
 
     def _connection_event_from_client_thread(self, event: ConnectionEvent) -> None:
         self._call_in_loop(self._async_handle_connection_event, event)
@@ -141,6 +151,12 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
     def _call_in_loop(self, target: Callable[..., Any], *args: Any) -> None:
         """The single bridge from client threads into Home Assistant's event loop."""
         self.hass.loop.call_soon_threadsafe(target, *args)
+
+    @callback
+    def _async_handle_snapshot(self, snapshot: StateSnapshot) -> None:
+        """Ignore a snapshot that was still on its way to the loop when the client stopped."""
+        if self._running:
+            self.async_set_updated_data(snapshot)
 
     @callback
     def _async_handle_connection_event(self, event: ConnectionEvent) -> None:
@@ -168,7 +184,7 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
     def _async_grace_expired(self, _now: Any) -> None:
         self._cancel_grace = None
         self.connected = False
-        _LOGGER.warning(
+        _LOGGER.info(
             "Connection to %s lost for more than %s s; its entities are unavailable",
             self._target,
             self._unavailable_after,

@@ -13,16 +13,14 @@ from ipcom.protocol import MODULE_COUNT, OUTPUT_VALUE_MAX, OUTPUTS_PER_MODULE
 
 from .const import (
     CONF_CONFIG_ENTRY_ID,
-    CONF_DEVICES_FILE,
     CONF_MODULE,
     CONF_OUTPUT,
     CONF_VALUE,
-    DEFAULT_DEVICES_FILE,
     DOMAIN,
     SERVICE_RELOAD_DEVICES,
     SERVICE_SET_OUTPUT,
 )
-from .coordinator import IPComConfigEntry, async_load_device_map
+from .coordinator import IPComConfigEntry, async_load_entry_device_map
 
 SET_OUTPUT_SCHEMA = vol.Schema(
     {
@@ -73,7 +71,7 @@ async def _async_reload_devices(call: ServiceCall) -> None:
     hass = call.hass
     entry = _get_entry(hass, call)
     try:
-        await async_load_device_map(hass, entry.data.get(CONF_DEVICES_FILE, DEFAULT_DEVICES_FILE))
+        await async_load_entry_device_map(hass, entry)
     except DeviceMapError as err:
         raise ServiceValidationError(
             translation_domain=DOMAIN,

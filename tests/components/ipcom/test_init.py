@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
@@ -19,12 +20,14 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ipcom import async_remove_config_entry_device
 from custom_components.ipcom.const import CONF_DEVICES_FILE, DOMAIN
-from ipcom.models import ConnectionState
+from ipcom.client import IPComClient
+from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
 from ipcom.simulator import Simulator
 
 from .conftest import (
     ENTRY_ID,
     ENTRY_TITLE,
+    WAIT_TIMEOUT,
     async_edit_devices_file,
     async_write_text,
     get_coordinator,
@@ -152,6 +155,53 @@ async def test_rejected_on_reconnect_starts_reauth(
     assert simulator.auth_failures == 1
 
 
+async def test_rejected_while_starting_starts_reauth(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, simulator: Simulator
+) -> None:
+    """Credentials rejected on a reconnect before the setup finished still ask for new ones."""
+    wait_for_snapshot = IPComClient.wait_for_snapshot
+
+    def snapshot_then_lose_credentials(client: IPComClient, timeout: float) -> StateSnapshot:
+        snapshot = wait_for_snapshot(client, timeout)
+        gave_up = threading.Event()
+
+        def note(event: ConnectionEvent) -> None:
+            if event.authentication_failed:
+                gave_up.set()
+
+        client.on_connection_state(note)
+        simulator.set_credentials("admin", "changed")
+        simulator.drop_connections()
+        assert gave_up.wait(WAIT_TIMEOUT)
+        return snapshot
+
+    mock_config_entry.add_to_hass(hass)
+    with patch.object(IPComClient, "wait_for_snapshot", snapshot_then_lose_credentials):
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+
+    coordinator = get_coordinator(hass)
+    assert not coordinator.link_up
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == SOURCE_REAUTH
+    await wait_until(hass, lambda: not coordinator.connected, "the grace running out")
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+
+
+async def test_failed_setup_after_start_stops_the_client(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, simulator: Simulator
+) -> None:
+    """A setup that fails once the client runs leaves no thread and no connection behind."""
+    mock_config_entry.add_to_hass(hass)
+    with patch("custom_components.ipcom._async_register_devices", side_effect=RuntimeError("boom")):
+        assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+    assert simulator.connections_accepted == 1
+    assert client_loop_threads() == []
+    simulator.wait_until(lambda sim: sim.active_connections == 0, description="disconnect")
+
+
 async def test_invalid_devices_file(
     hass: HomeAssistant,
     mock_config_entry: MockConfigEntry,
@@ -267,6 +317,28 @@ async def test_devices_leaving_the_map_are_removed(
     assert device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_hallway")})
     # The same output under a new key keeps its entity: the unique id is the output.
     assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2") is not None
+
+
+async def test_device_removal_while_not_loaded(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    devices_file: Path,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """An entry that is not loaded decides from its file; an unreadable file keeps every device."""
+    entry = init_integration
+    hall = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_hall")})
+    assert hall is not None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert not await async_remove_config_entry_device(hass, entry, hall)
+    await async_edit_devices_file(
+        hass, devices_file, "  hall:\n    module: 1\n", "  hallway:\n    module: 1\n"
+    )
+    assert await async_remove_config_entry_device(hass, entry, hall)
+    await async_write_text(hass, devices_file, "lights: [")
+    assert not await async_remove_config_entry_device(hass, entry, hall)
 
 
 async def test_entities_of_moved_outputs_are_removed(
