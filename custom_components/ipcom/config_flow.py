@@ -12,7 +12,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlowWithReload,
 )
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -51,14 +51,20 @@ from .coordinator import IPComConfigEntry, async_load_device_map, create_client
 
 _LOGGER = logging.getLogger(__name__)
 
+
+def _number_box(minimum: float, maximum: float, step: float, unit: str = "") -> NumberSelector:
+    """A number typed into a box: ranges here are too wide, or too fine, for a slider."""
+    config = NumberSelectorConfig(min=minimum, max=maximum, step=step, mode=NumberSelectorMode.BOX)
+    if unit:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
 CONNECTION_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_HOST): TextSelector(),
         vol.Required(CONF_PORT, default=DEFAULT_PORT): vol.All(
-            NumberSelector(
-                NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
-            ),
-            vol.Coerce(int),
+            _number_box(1, 65535, 1), vol.Coerce(int)
         ),
         vol.Required(CONF_DEVICES_FILE, default=DEFAULT_DEVICES_FILE): TextSelector(),
     }
@@ -81,37 +87,15 @@ USER_SCHEMA = CONNECTION_SCHEMA.extend(CREDENTIALS_SCHEMA.schema)
 OPTIONS_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_POLL_INTERVAL, default=DEFAULT_POLL_INTERVAL): vol.All(
-            NumberSelector(
-                NumberSelectorConfig(
-                    min=MIN_POLL_INTERVAL,
-                    max=MAX_POLL_INTERVAL,
-                    step=50,
-                    unit_of_measurement="ms",
-                    mode=NumberSelectorMode.BOX,
-                )
-            ),
+            _number_box(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL, 50, UnitOfTime.MILLISECONDS),
             vol.Coerce(int),
         ),
         vol.Required(CONF_UNAVAILABLE_AFTER, default=DEFAULT_UNAVAILABLE_AFTER): vol.All(
-            NumberSelector(
-                NumberSelectorConfig(
-                    min=MIN_UNAVAILABLE_AFTER,
-                    max=MAX_UNAVAILABLE_AFTER,
-                    step=1,
-                    unit_of_measurement="s",
-                    mode=NumberSelectorMode.BOX,
-                )
-            ),
+            _number_box(MIN_UNAVAILABLE_AFTER, MAX_UNAVAILABLE_AFTER, 1, UnitOfTime.SECONDS),
             vol.Coerce(int),
         ),
-        vol.Required(CONF_REVERSE_PAUSE, default=DEFAULT_REVERSE_PAUSE): NumberSelector(
-            NumberSelectorConfig(
-                min=MIN_REVERSE_PAUSE,
-                max=MAX_REVERSE_PAUSE,
-                step=0.1,
-                unit_of_measurement="s",
-                mode=NumberSelectorMode.BOX,
-            )
+        vol.Required(CONF_REVERSE_PAUSE, default=DEFAULT_REVERSE_PAUSE): _number_box(
+            MIN_REVERSE_PAUSE, MAX_REVERSE_PAUSE, 0.1, UnitOfTime.SECONDS
         ),
     }
 )
@@ -345,7 +329,7 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONNECTION_SCHEMA, user_input or entry.data
             ),
             errors=errors,
-            description_placeholders=placeholders,
+            description_placeholders={**CREDENTIAL_LIMITS, **placeholders},
         )
 
 

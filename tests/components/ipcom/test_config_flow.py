@@ -340,6 +340,30 @@ async def test_reconfigure_cannot_connect(
     assert mock_config_entry.data[CONF_PORT] == simulator.port
 
 
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_reconfigure_with_unusable_stored_credentials(
+    hass: HomeAssistant, simulator: Simulator, mock_config_entry: MockConfigEntry
+) -> None:
+    """Stored credentials the protocol cannot carry are named with the limits in the message."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, CONF_USERNAME: "u" * 22}
+    )
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_HOST: simulator.host,
+            CONF_PORT: simulator.port,
+            CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
+        },
+    )
+    assert result["errors"] == {"base": "invalid_credentials_format"}
+    assert result["description_placeholders"]["max_username"] == "21"
+    assert result["description_placeholders"]["max_password"] == "22"
+    assert simulator.connections_accepted == 0
+
+
 async def test_options_flow(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
     """Options are stored and the entry reloads with them."""
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
