@@ -234,7 +234,7 @@ def _async_register_devices(
         )
 
 
-def expected_device_identifiers(entry_id: str, device_map: DeviceMap) -> set[tuple[str, str]]:
+def _expected_device_identifiers(entry_id: str, device_map: DeviceMap) -> set[tuple[str, str]]:
     """The device registry identifiers the current device map accounts for."""
     identifiers = {(DOMAIN, entry_id)}
     identifiers.update(module_identifier(entry_id, module) for module in device_map.modules())
@@ -268,7 +268,7 @@ def _async_remove_stale_entries(
             entity_registry.async_remove(entity_entry.entity_id)
 
     device_registry = dr.async_get(hass)
-    identifiers = expected_device_identifiers(entry.entry_id, device_map)
+    identifiers = _expected_device_identifiers(entry.entry_id, device_map)
     for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
         if not device.identifiers & identifiers:
             _LOGGER.debug("Removing device %s: it left the device map", device.name)
@@ -290,4 +290,4 @@ async def async_remove_config_entry_device(
             device_map = await async_load_entry_device_map(hass, entry)
         except DeviceMapError:
             return False
-    return not device.identifiers & expected_device_identifiers(entry.entry_id, device_map)
+    return not device.identifiers & _expected_device_identifiers(entry.entry_id, device_map)

@@ -49,14 +49,12 @@ def create_client(
     )
 
 
-def devices_file_path(hass: HomeAssistant, devices_file: str) -> str:
-    """Where a devices file lives: relative paths start at the configuration directory."""
-    return hass.config.path(devices_file)
-
-
 async def async_load_device_map(hass: HomeAssistant, devices_file: str) -> DeviceMap:
-    """Read and validate a devices file without blocking the event loop."""
-    return await hass.async_add_executor_job(load_device_map, devices_file_path(hass, devices_file))
+    """Read and validate a devices file without blocking the event loop.
+
+    A relative path starts at the configuration directory; an absolute one is kept.
+    """
+    return await hass.async_add_executor_job(load_device_map, hass.config.path(devices_file))
 
 
 async def async_load_entry_device_map(hass: HomeAssistant, entry: IPComConfigEntry) -> DeviceMap:

@@ -25,7 +25,9 @@ from custom_components.ipcom.const import (
     CONF_POLL_INTERVAL,
     CONF_REVERSE_PAUSE,
     CONF_UNAVAILABLE_AFTER,
+    DOMAIN,
 )
+from ipcom.models import ConnectionEvent, ConnectionState
 from ipcom.simulator import Simulator
 
 from .conftest import get_coordinator, press_wall_switch, wait_for_state, wait_until
@@ -179,3 +181,21 @@ async def test_refresh_without_snapshot(
         pytest.raises(UpdateFailed),
     ):
         await coordinator._async_update_data()
+
+
+async def test_news_arriving_after_stop_is_ignored(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """What client threads sent just before the stop changes nothing once it has begun."""
+    coordinator = get_coordinator(hass)
+    before = coordinator.data
+    coordinator._connection_event_from_client_thread(
+        ConnectionEvent(ConnectionState.DISCONNECTED, "rejected", authentication_failed=True)
+    )
+    coordinator._snapshot_from_client_thread(before.with_value(1, 1, 255))
+    await coordinator.async_stop()
+    await hass.async_block_till_done()
+
+    assert coordinator.link_up
+    assert coordinator.data is before
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
