@@ -237,6 +237,13 @@ async def wait_until(
     await hass.async_block_till_done()
 
 
+async def lose_link(hass: HomeAssistant, simulator: Simulator) -> None:
+    """Stop the installation and wait until Home Assistant knows the link is down."""
+    coordinator = get_coordinator(hass)
+    simulator.stop()
+    await wait_until(hass, lambda: not coordinator.link_up, "the link going down")
+
+
 async def press_wall_switch(
     hass: HomeAssistant, simulator: Simulator, module: int, output: int
 ) -> int:

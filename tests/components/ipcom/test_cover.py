@@ -166,6 +166,20 @@ async def wait_for(hass: HomeAssistant, condition: Callable[[], bool], what: str
     await hass.async_block_till_done()
 
 
+async def freeze_link(hass: HomeAssistant, simulator: Simulator) -> None:
+    """Silence the installation and wait until Home Assistant sees the link down."""
+    coordinator = get_coordinator(hass)
+    simulator.freeze()
+    await wait_for(hass, lambda: not coordinator.link_up, "the link to drop")
+
+
+async def thaw_link(hass: HomeAssistant, simulator: Simulator) -> None:
+    """Let the installation answer again and wait until the link is back up."""
+    coordinator = get_coordinator(hass)
+    simulator.unfreeze()
+    await wait_for(hass, lambda: coordinator.link_up, "the link to return")
+
+
 async def settle(hass: HomeAssistant, simulator: Simulator, values: dict[Address, int]) -> None:
     """Wait until the installation shows `values` and Home Assistant has seen them."""
     for (module, output), value in values.items():
@@ -825,9 +839,7 @@ async def test_unavailable_while_disconnected(
     interlock: Interlock,
 ) -> None:
     """Covers follow the connection; commands fail while it is down, nothing is queued."""
-    coordinator = get_coordinator(hass)
-    simulator.freeze()
-    await wait_for(hass, lambda: not coordinator.link_up, "the link to drop")
+    await freeze_link(hass, simulator)
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, SERVICE_OPEN_COVER, LIVING)
     assert err.value.translation_key == "not_connected"
@@ -835,8 +847,8 @@ async def test_unavailable_while_disconnected(
     await advance(hass, freezer, 2)
     assert state_of(hass, LIVING).state == STATE_UNAVAILABLE
 
-    simulator.unfreeze()
-    await wait_for(hass, lambda: coordinator.connected, "the link to return")
+    await thaw_link(hass, simulator)
+    assert get_coordinator(hass).connected
     assert state_of(hass, LIVING).state == STATE_UNKNOWN
     assert simulator.get_value(*LIVING_UP) == OFF
     interlock.check()
@@ -853,9 +865,7 @@ async def test_end_of_run_stop_is_retried_after_a_lost_link(
     """A run whose end falls in a connection loss is stopped once the link is back."""
     await call(hass, SERVICE_OPEN_COVER, LIVING)
     await settle(hass, simulator, {LIVING_UP: ON})
-    coordinator = get_coordinator(hass)
-    simulator.freeze()
-    await wait_for(hass, lambda: not coordinator.link_up, "the link to drop")
+    await freeze_link(hass, simulator)
 
     with caplog.at_level(logging.WARNING):
         await advance(hass, freezer, 22)
@@ -866,8 +876,7 @@ async def test_end_of_run_stop_is_retried_after_a_lost_link(
         await advance(hass, freezer, 5)
     assert "could not be stopped" not in caplog.text
 
-    simulator.unfreeze()
-    await wait_for(hass, lambda: coordinator.link_up, "the link to return")
+    await thaw_link(hass, simulator)
     await advance(hass, freezer, 5)
     await settle(hass, simulator, {LIVING_UP: OFF})
     state = state_of(hass, LIVING)
@@ -961,16 +970,13 @@ async def test_start_after_the_rest_needs_the_link(
     await settle(hass, simulator, {LIVING_UP: ON})
     await call(hass, SERVICE_CLOSE_COVER, LIVING)
     await settle(hass, simulator, {LIVING_UP: OFF})
-    coordinator = get_coordinator(hass)
-    simulator.freeze()
-    await wait_for(hass, lambda: not coordinator.link_up, "the link to drop")
+    await freeze_link(hass, simulator)
 
     with caplog.at_level(logging.WARNING):
         await advance(hass, freezer, 2)
     assert "did not start after its reversal rest" in caplog.text
 
-    simulator.unfreeze()
-    await wait_for(hass, lambda: coordinator.link_up, "the link to return")
+    await thaw_link(hass, simulator)
     await advance(hass, freezer, 5)
     assert simulator.get_value(*LIVING_DOWN) == OFF
     interlock.check()

@@ -27,7 +27,7 @@ from ipcom.simulator import Simulator
 from .conftest import (
     ENTRY_ID,
     assert_written,
-    get_coordinator,
+    lose_link,
     press_wall_switch,
     set_installation_output,
     wait_until,
@@ -202,9 +202,7 @@ async def test_dimmer_ignores_unusable_restored_level(
 @pytest.mark.usefixtures("init_integration")
 async def test_command_while_disconnected(hass: HomeAssistant, simulator: Simulator) -> None:
     """A command made while the link is down fails at once with a translated error."""
-    coordinator = get_coordinator(hass)
-    simulator.stop()
-    await wait_until(hass, lambda: not coordinator.link_up, "link down")
+    await lose_link(hass, simulator)
     with pytest.raises(HomeAssistantError) as err:
         await turn_on(hass, RELAY)
     assert err.value.translation_domain == DOMAIN

@@ -20,7 +20,7 @@ from .conftest import (
     assert_written,
     async_edit_devices_file,
     async_write_text,
-    get_coordinator,
+    lose_link,
     set_installation_output,
     wait_until,
 )
@@ -90,9 +90,7 @@ async def test_set_output_entry_not_loaded(
 @pytest.mark.usefixtures("init_integration")
 async def test_set_output_while_disconnected(hass: HomeAssistant, simulator: Simulator) -> None:
     """A write while the link is down fails and is not queued."""
-    coordinator = get_coordinator(hass)
-    simulator.stop()
-    await wait_until(hass, lambda: not coordinator.link_up, "link down")
+    await lose_link(hass, simulator)
     with pytest.raises(HomeAssistantError) as err:
         await set_output(hass, ENTRY_ID, 1, 1, 255)
     assert err.value.translation_key == "not_connected"

@@ -20,7 +20,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from ipcom.simulator import Simulator
 
-from .conftest import assert_written, get_coordinator, press_wall_switch, wait_until
+from .conftest import assert_written, lose_link, press_wall_switch, wait_until
 
 SOCKET = "switch.garden_socket"
 
@@ -76,8 +76,8 @@ async def test_commands(hass: HomeAssistant, simulator: Simulator) -> None:
 @pytest.mark.usefixtures("init_integration")
 async def test_command_while_disconnected(hass: HomeAssistant, simulator: Simulator) -> None:
     """Nothing is queued while the link is down."""
-    coordinator = get_coordinator(hass)
-    simulator.stop()
-    await wait_until(hass, lambda: not coordinator.link_up, "link down")
-    with pytest.raises(HomeAssistantError, match="Not connected"):
+    await lose_link(hass, simulator)
+    with pytest.raises(HomeAssistantError) as err:
         await call(hass, SERVICE_TURN_OFF, SOCKET)
+    assert err.value.translation_key == "not_connected"
+    assert simulator.writes() == []
