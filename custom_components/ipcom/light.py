@@ -122,5 +122,5 @@ class IPComDimmerLight(IPComRelayLight, RestoreEntity):
             level = brightness_to_percent(kwargs[ATTR_BRIGHTNESS])
         else:
             level = self._last_level or DIMMER_MAX
-        self._last_level = level
         await self.coordinator.async_set_value(self.module, self.output, level)
+        self._last_level = level

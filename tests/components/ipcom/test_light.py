@@ -27,6 +27,7 @@ from ipcom.simulator import Simulator
 from .conftest import (
     ENTRY_ID,
     assert_written,
+    get_coordinator,
     lose_link,
     press_wall_switch,
     set_installation_output,
@@ -159,6 +160,24 @@ async def test_dimmer_turn_on_restores_last_level(
     await turn_off(hass, DIMMER)
     assert_written(simulator, 6, 1, 0)
     await wait_until(hass, lambda: hass.states.get(DIMMER).state == STATE_OFF, "dimmer off")
+
+    await turn_on(hass, DIMMER)
+    assert_written(simulator, 6, 1, 40)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_failed_command_does_not_change_the_last_level(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A brightness refused while the link was down is not what 'turn on' restores later."""
+    await set_installation_output(hass, simulator, 6, 1, 40)
+    await set_installation_output(hass, simulator, 6, 1, 0)
+    await lose_link(hass, simulator)
+    with pytest.raises(HomeAssistantError):
+        await turn_on(hass, DIMMER, **{ATTR_BRIGHTNESS: 255})
+    simulator.start()
+    coordinator = get_coordinator(hass)
+    await wait_until(hass, lambda: coordinator.link_up, "the link coming back")
 
     await turn_on(hass, DIMMER)
     assert_written(simulator, 6, 1, 40)
