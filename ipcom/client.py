@@ -137,6 +137,11 @@ class IPComClient:
         self._reconnect_max = max(reconnect_max, reconnect_base)
 
         self._lock = threading.RLock()
+        self._event_lock = threading.RLock()
+        """Held from a state change until its listeners have run, so they see changes in order.
+
+        Always taken before `_lock`, never while holding it.
+        """
         self._send_lock = threading.Lock()
         self._snapshot_ready = threading.Condition(self._lock)
         self._shutdown = threading.Event()
@@ -219,15 +224,35 @@ class IPComClient:
         with self._lock:
             if self._running:
                 return
-        self._shutdown.clear()
-        self._auto_reconnect = auto_reconnect
-        session = self._open_session()
-        with self._lock:
             self._running = True
-            expired = self._install_session(session)
+            self._shutdown.clear()
+            self._auto_reconnect = auto_reconnect
+        try:
+            session = self._open_session()
+        except BaseException:
+            with self._lock:
+                self._running = False
+            raise
+        with self._event_lock:
+            with self._lock:
+                if self._shutdown.is_set():
+                    session.sock.close()
+                    raise IPComConnectionError(
+                        f"stopped while connecting to {self._host}:{self._port}"
+                    )
+                expired = self._install_session(session)
+                self._threads = self._start_loops()
+                event = self._change_state(ConnectionState.CONNECTED, "connected")
+            self._announce(event)
         self._report_abandoned(expired)
-        self._threads = [
-            threading.Thread(target=loop, name=f"ipcom-client-{name}-{self._host}:{self._port}")
+
+    def _start_loops(self) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(
+                target=loop,
+                name=f"ipcom-client-{name}-{self._host}:{self._port}",
+                daemon=True,
+            )
             for name, loop in (
                 ("receive", self._receive_loop),
                 ("poll", self._poll_loop),
@@ -235,34 +260,36 @@ class IPComClient:
                 ("keepalive", self._keepalive_loop),
             )
         ]
-        for thread in self._threads:
-            thread.daemon = True
+        for thread in threads:
             thread.start()
-        self._set_state(ConnectionState.CONNECTED, "connected")
+        return threads
 
     def stop_persistent_connection(self) -> None:
-        """Say goodbye to the installation, close the socket and join every loop."""
+        """Say goodbye to the installation, close the socket and join every loop.
+
+        Also ends a `start_persistent_connection` still connecting in another
+        thread, which then raises `IPComConnectionError`.
+        """
         with self._lock:
             if not self._running:
                 return
             self._running = False
+            self._shutdown.set()
             session = self._session
-        self._shutdown.set()
+            connecting = self._connecting
+            threads, self._threads = self._threads, []
         self._command_wakeup.set()
         self._poll_wakeup.set()
         if session is not None:
             disconnect = cipher.encrypt(messages.encode_disconnect_request(), session.masks)
             self._send(session, disconnect, quiet=True)
             self._retire_session(session)
-        with self._lock:
-            connecting = self._connecting
         if connecting is not None:
             self._shut_socket(connecting)
         current = threading.current_thread()
-        for thread in self._threads:
+        for thread in threads:
             if thread is not current:
                 thread.join(STOP_JOIN_TIMEOUT)
-        self._threads = []
         if session is not None:
             self._close_socket(session)
         with self._lock:
@@ -459,13 +486,10 @@ class IPComClient:
         return bytes(received)
 
     def _install_session(self, session: _Session) -> list[AbandonedWrite]:
-        """Make `session` current, re-queue writes a dropped link caught.
-
-        Returns the writes that waited too long for the reconnect.
-        """
+        """Make `session` current; returns the writes that waited too long for it."""
         self._session = session
         self._counters.connected_since = time.time()
-        expired = self._writes.carry_over(time.monotonic())
+        expired = self._writes.expire(time.monotonic())
         self._counters.writes_abandoned += len(expired)
         if self._writes.has_queued:
             self._command_wakeup.set()
@@ -474,14 +498,20 @@ class IPComClient:
     def _retire_session(self, session: _Session) -> None:
         """Mark a session dead and wake its reader; only the reader closes the socket."""
         with self._lock:
-            if session.closed:
+            if not self._mark_retired(session):
                 return
-            session.closed = True
-            self._counters.dropped_bytes += session.decoder.dropped_bytes
-            self._counters.unknown_messages += session.decoder.unknown_messages
-            if self._session is session:
-                self._session = None
         self._shut_socket(session.sock)
+
+    def _mark_retired(self, session: _Session) -> bool:
+        """Take `session` out of service (under `_lock`); False if it already was."""
+        if session.closed:
+            return False
+        session.closed = True
+        self._counters.dropped_bytes += session.decoder.dropped_bytes
+        self._counters.unknown_messages += session.decoder.unknown_messages
+        if self._session is session:
+            self._session = None
+        return True
 
     @staticmethod
     def _shut_socket(sock: socket.socket) -> None:
@@ -494,25 +524,53 @@ class IPComClient:
             session.sock.close()
 
     def _drop_link(self, session: _Session, reason: str) -> None:
-        """Close a session that failed; the receive loop reconnects."""
-        with self._lock:
-            if session.closed or self._shutdown.is_set():
-                return
-            self._counters.last_error = reason
-            self._counters.connected_since = None
+        """Close a session that failed; the receive loop reconnects.
+
+        The session is retired and RECONNECTING announced before its socket
+        is shut: the reader cannot start a reconnect (whose CONNECTED would
+        otherwise be overtaken by this RECONNECTING) until the socket is shut.
+        Writes the link caught are queued again, to go out on the next
+        session or be reported abandoned if it does not come in time.
+        """
+        with self._event_lock:
+            with self._lock:
+                if self._shutdown.is_set() or not self._mark_retired(session):
+                    return
+                self._counters.last_error = reason
+                self._counters.connected_since = None
+                expired = self._writes.carry_over(time.monotonic())
+                self._counters.writes_abandoned += len(expired)
+                event = self._change_state(ConnectionState.RECONNECTING, reason)
+            self._announce(event)
         _LOGGER.info("Lost the link to %s:%s: %s", self._host, self._port, reason)
-        self._retire_session(session)
-        self._set_state(ConnectionState.RECONNECTING, reason)
+        self._shut_socket(session.sock)
+        self._report_abandoned(expired)
 
     def _set_state(
         self, state: ConnectionState, reason: str, *, authentication_failed: bool = False
     ) -> None:
+        with self._event_lock:
+            with self._lock:
+                event = self._change_state(
+                    state, reason, authentication_failed=authentication_failed
+                )
+            self._announce(event)
+
+    def _change_state(
+        self, state: ConnectionState, reason: str, *, authentication_failed: bool = False
+    ) -> ConnectionEvent | None:
+        """Record a state change (under both locks); the event to announce, if any."""
+        if self._state is state:
+            return None
+        self._state = state
+        return ConnectionEvent(state, reason, authentication_failed=authentication_failed)
+
+    def _announce(self, event: ConnectionEvent | None) -> None:
+        """Run the connection listeners, holding `_event_lock` but not `_lock`."""
+        if event is None:
+            return
         with self._lock:
-            if self._state is state:
-                return
-            self._state = state
             listeners = list(self._connection_listeners)
-        event = ConnectionEvent(state, reason, authentication_failed=authentication_failed)
         for listener in listeners:
             self._call_listener(listener, event)
 
@@ -573,9 +631,9 @@ class IPComClient:
                 delay = 0.0
                 continue
             self._drop_link(session, reason)
+            self._close_socket(session)
             if self._shutdown.is_set():
                 return
-            self._close_socket(session)
             session = None
             while session is None and self._auto_reconnect:
                 if self._shutdown.wait(delay):
@@ -603,15 +661,17 @@ class IPComClient:
                 self._counters.last_error = str(err)
             _LOGGER.debug("Reconnect failed, next try in %.1f s: %s", next_delay, err)
             return None, next_delay
-        with self._lock:
-            if self._shutdown.is_set():
-                session.sock.close()
-                return None, next_delay
-            self._counters.reconnects += 1
-            expired = self._install_session(session)
+        with self._event_lock:
+            with self._lock:
+                if self._shutdown.is_set():
+                    session.sock.close()
+                    return None, next_delay
+                self._counters.reconnects += 1
+                expired = self._install_session(session)
+                event = self._change_state(ConnectionState.CONNECTED, "reconnected")
+            self._announce(event)
         self._report_abandoned(expired)
         _LOGGER.info("Reconnected to %s:%s", self._host, self._port)
-        self._set_state(ConnectionState.CONNECTED, "reconnected")
         self._poll_wakeup.set()
         return session, next_delay
 
@@ -699,7 +759,7 @@ class IPComClient:
     def _flush_writes(self) -> None:
         with self._lock:
             session = self._session
-            if session is None or self._state is not ConnectionState.CONNECTED:
+            if session is None:
                 expired = self._writes.expire(time.monotonic())
                 self._counters.writes_abandoned += len(expired)
                 batch: Batch = {}

@@ -7,6 +7,7 @@ hoping a loaded machine produces it.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -17,9 +18,11 @@ import pytest
 
 from ipcom import cipher, messages
 from ipcom.client import IPComClient
+from ipcom.errors import IPComConnectionError
 from ipcom.models import ConnectionState
 from ipcom.protocol import CONNECT_REQUEST_LENGTH, CONNECT_RESPONSE_STATUS, SET_OUTPUTS_LENGTH
 from ipcom.simulator import DEFAULT_PUBLIC_KEY, Simulator
+from ipcom.writes import WriteTracker
 
 WAIT = 10.0
 STOP_BOUND = 2.0
@@ -113,12 +116,22 @@ class Listener:
         self.port: int = self.socket.getsockname()[1]
         self.accepted: list[socket.socket] = []
 
-    def accept_and_handshake(self) -> socket.socket:
+    def accept(self) -> socket.socket:
         conn, _ = self.socket.accept()
         self.accepted.append(conn)
+        return conn
+
+    def accept_and_handshake(self) -> socket.socket:
+        return self.handshake(self.accept())
+
+    @staticmethod
+    def handshake(conn: socket.socket) -> socket.socket:
         request = b""
         while len(request) < CONNECT_REQUEST_LENGTH:
-            request += conn.recv(CONNECT_REQUEST_LENGTH - len(request))
+            chunk = conn.recv(CONNECT_REQUEST_LENGTH - len(request))
+            if not chunk:
+                raise ConnectionResetError("the client closed before its connect request")
+            request += chunk
         response = messages.encode_connect_response(CONNECT_RESPONSE_STATUS, DEFAULT_PUBLIC_KEY)
         conn.sendall(cipher.encrypt(response, cipher.single_key_masks()))
         return conn
@@ -214,3 +227,126 @@ def test_stop_ends_a_reconnect_whose_connect_hangs() -> None:
         unanswered.close()
         listener.close()
         wait_until(lambda: not client_threads(), WAIT + 5)
+
+
+def test_a_drop_that_is_announced_after_the_reconnect_does_not_strand_the_client(
+    client: IPComClient, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poll loop finds the link stale; the reconnect finishes before it says so.
+
+    The state must end CONNECTED, as the link is: a RECONNECTING announced
+    after the new session's CONNECTED strands the client, whose writes then
+    raise "not connected" until the next outage.
+    """
+    real_shut = client._shut_socket
+    held = threading.Event()
+
+    def shut(sock: socket.socket) -> None:
+        if threading.current_thread().name.startswith("ipcom-client-poll") and not held.is_set():
+            held.set()
+            reconnects = client.statistics.reconnects
+            simulator.unfreeze()
+            real_shut(sock)
+            assert wait_until(lambda: client.statistics.reconnects > reconnects)
+            return
+        real_shut(sock)
+
+    monkeypatch.setattr(client, "_shut_socket", shut)
+    events: list[ConnectionState] = []
+    client.on_connection_state(lambda event: events.append(event.state))
+
+    simulator.freeze()
+    assert wait_until(held.is_set)
+    polls = simulator.polls_received
+    simulator.wait_for_polls(polls + 3, timeout=WAIT)
+
+    assert client.connection_state is ConnectionState.CONNECTED
+    assert events[-1] is ConnectionState.CONNECTED
+    client.turn_on(3, 3)
+    simulator.wait_for_value(3, 3, 255, timeout=WAIT)
+
+
+def test_a_socket_dropped_while_stop_begins_is_closed(
+    client: IPComClient, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receive loop retires a dead link just as `stop` starts: it must still close it."""
+    real_drop = client._drop_link
+    dropped: list[socket.socket] = []
+    stopper = threading.Thread(target=client.stop_persistent_connection)
+
+    def drop_link(session: Any, reason: str) -> None:
+        real_drop(session, reason)
+        if threading.current_thread().name.startswith("ipcom-client-receive") and not dropped:
+            dropped.append(session.sock)
+            stopper.start()
+            assert wait_until(client._shutdown.is_set)
+            stopping.set()
+
+    monkeypatch.setattr(client, "_drop_link", drop_link)
+    stopping = threading.Event()
+    simulator.drop_connections()
+    assert stopping.wait(WAIT)
+    stopper.join(WAIT)
+
+    assert not client_threads()
+    assert dropped[0].fileno() == -1, "the dropped socket was left to the garbage collector"
+
+
+def test_a_write_caught_by_a_lasting_outage_is_reported_abandoned(
+    simulator: Simulator,
+) -> None:
+    """The link drops with a write in flight and stays down: the caller must hear of it."""
+    connection = make_client(simulator)
+    connection._writes = WriteTracker(retain_seconds=0.3)
+    abandoned: list[tuple[int, int, int]] = []
+    given_up = threading.Event()
+
+    def on_abandoned(*write: int) -> None:
+        abandoned.append(write)
+        given_up.set()
+
+    connection.on_write_abandoned(on_abandoned)
+    connection.start_persistent_connection()
+    try:
+        connection.wait_for_snapshot(WAIT)
+        simulator.freeze()
+        connection.turn_on(4, 2)
+        assert wait_until(lambda: connection.statistics.writes_sent >= 1)
+        simulator.stop()
+
+        assert given_up.wait(WAIT), "a write lost with the link was never reported"
+        assert abandoned == [(4, 2, 255)]
+    finally:
+        connection.stop_persistent_connection()
+
+
+def test_stop_while_start_is_connecting_ends_the_start() -> None:
+    """`stop` from another thread must not return while `start` goes on to start the loops."""
+    listener = Listener()
+    client = slow_client(listener.port)
+    outcome: list[Exception | None] = []
+
+    def start() -> None:
+        try:
+            client.start_persistent_connection()
+        except IPComConnectionError as err:
+            outcome.append(err)
+        else:
+            outcome.append(None)
+
+    starter = threading.Thread(target=start)
+    starter.start()
+    try:
+        conn = listener.accept()
+
+        client.stop_persistent_connection()
+        with contextlib.suppress(OSError):
+            listener.handshake(conn)
+        starter.join(WAIT)
+
+        assert outcome and isinstance(outcome[0], IPComConnectionError)
+        assert not client_threads()
+    finally:
+        client.stop_persistent_connection()
+        listener.close()
+        starter.join(WAIT)
