@@ -472,11 +472,21 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                 lines.put((sys.stdout, text))
         previous[:] = [snapshot]
 
+    refused: list[CommandError] = []
+
     def on_connection(event: ConnectionEvent) -> None:
         if event.state is ConnectionState.RECONNECTING:
             lines.put((sys.stderr, f"ipcom: connection lost ({event.reason}); reconnecting"))
         elif event.state is ConnectionState.CONNECTED:
             lines.put((sys.stderr, f"ipcom: connected to {settings.address} again"))
+        elif event.authentication_failed:
+            refused.append(
+                CommandError(
+                    f"{settings.address} rejected the username or password on reconnecting",
+                    EXIT_AUTHENTICATION,
+                )
+            )
+            stop.set()
 
     with _stop_on_signals() as stop:
         client = _client(settings)
@@ -496,6 +506,12 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                     print(line, file=stream, flush=True)
         finally:
             client.stop_persistent_connection()
+    with contextlib.suppress(queue.Empty):
+        while True:
+            stream, line = lines.get_nowait()
+            print(line, file=stream, flush=True)
+    if refused:
+        raise refused[0]
     return EXIT_OK
 
 

@@ -833,6 +833,21 @@ def test_watch_that_cannot_connect(spawn: Any) -> None:
     assert watch.read_line(watch.err_fd).startswith(f"ipcom: cannot connect to 127.0.0.1:{port}")
 
 
+def test_watch_ends_when_a_reconnect_is_refused(simulator: Simulator, spawn: Any) -> None:
+    """The password changed while watching: the client stops retrying, so watch must not idle on."""
+    watch = spawn("watch", *FAST, **watch_environment(simulator))
+    watch.read_line(watch.err_fd)
+
+    simulator.set_credentials("demo", "changed")
+    simulator.drop_connections()
+    code = watch.popen.wait(TIMEOUT)
+
+    _, _, err = watch.finish(signal.SIGINT)
+    assert code == 4
+    assert f"127.0.0.1:{simulator.port} rejected the username or password" in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_simulate_serves_the_device_map_until_stopped(
     run: Any, spawn: Any, monkeypatch: pytest.MonkeyPatch, signum: int
