@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .client import IPComClient
 from .models import StateSnapshot
-from .protocol import POLL_INTERVAL
+from .protocol import OUTPUTS_PER_MODULE, POLL_INTERVAL, RELAY_OFF, RELAY_ON
 from .simulator import ReceivedWrite, Simulator
 
 WAIT = 15.0
@@ -130,8 +130,8 @@ def measure_polls(bench: Bench, client: IPComClient) -> Figure:
 def measure_command_latency(bench: Bench, client: IPComClient) -> list[Figure]:
     samples: list[float] = []
     for index in range(20 if bench.quick else 60):
-        output = index % 8 + 1
-        value = 0 if bench.simulator.get_value(8, output) else 255
+        output = index % OUTPUTS_PER_MODULE + 1
+        value = RELAY_OFF if bench.simulator.get_value(8, output) else RELAY_ON
         bench.received.clear()
         sent = time.perf_counter()
         client.set_value(8, output, value)
@@ -170,13 +170,18 @@ def measure_burst_frames(bench: Bench, client: IPComClient) -> Figure:
     worst = 0
     lost = 0
     for round_number in range(5 if bench.quick else 10):
-        value = 255 if round_number % 2 == 0 else 0
+        value = RELAY_ON if round_number % 2 == 0 else RELAY_OFF
         time.sleep(0.5)
         bench.simulator.clear_writes()
-        for output in range(1, 9):
+        for output in range(1, OUTPUTS_PER_MODULE + 1):
             client.set_value(10, output, value)
+        target = (value,) * OUTPUTS_PER_MODULE
+
+        def landed(target: tuple[int, ...] = target) -> bool:
+            return bench.simulator.get_module_values(10) == target
+
         try:
-            wait_until(lambda v=value: bench.simulator.get_module_values(10) == (v,) * 8, 5.0)  # type: ignore[misc]
+            wait_until(landed, 5.0)
         except TimeoutError:
             lost += 1
         time.sleep(0.3)

@@ -43,6 +43,7 @@ from .protocol import (
     RELAY_ON,
 )
 from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
+from .writes import shows
 
 EXIT_OK: Final = 0
 EXIT_USAGE: Final = 2
@@ -162,7 +163,9 @@ def _build_parser() -> argparse.ArgumentParser:
         command(name, _cmd_switch, text).add_argument("device", help="device key")
     dim = command("dim", _cmd_dim, "Set a dimmable light to a level in percent.")
     dim.add_argument("device", help="device key of a dimmable light")
-    dim.add_argument("percent", type=_ranged(DIMMER_MIN, DIMMER_MAX), help="0..100")
+    dim.add_argument(
+        "percent", type=_ranged(DIMMER_MIN, DIMMER_MAX), help=f"{DIMMER_MIN}..{DIMMER_MAX}"
+    )
     for name, text in (
         ("open", "Open a shutter (the down relay is switched off first)."),
         ("close", "Close a shutter (the up relay is switched off first)."),
@@ -173,10 +176,15 @@ def _build_parser() -> argparse.ArgumentParser:
     raw_commands = raw.add_subparsers(dest="raw_command", required=True, metavar="ACTION")
     raw_set = raw_commands.add_parser("set", help="set one output to a raw value")
     _add_common_options(raw_set)
-    raw_set.add_argument("module", type=_ranged(1, MODULE_COUNT), help="1..16")
-    raw_set.add_argument("output", type=_ranged(1, OUTPUTS_PER_MODULE), help="1..8")
+    raw_set.add_argument("module", type=_ranged(1, MODULE_COUNT), help=f"1..{MODULE_COUNT}")
     raw_set.add_argument(
-        "value", type=_ranged(0, OUTPUT_VALUE_MAX), help="0..255 (relay: 0/255, dimmer: 0..100)"
+        "output", type=_ranged(1, OUTPUTS_PER_MODULE), help=f"1..{OUTPUTS_PER_MODULE}"
+    )
+    raw_set.add_argument(
+        "value",
+        type=_ranged(RELAY_OFF, OUTPUT_VALUE_MAX),
+        help=f"{RELAY_OFF}..{OUTPUT_VALUE_MAX} (relay: {RELAY_OFF}/{RELAY_ON}, "
+        f"dimmer: {DIMMER_MIN}..{DIMMER_MAX})",
     )
     simulate = command("simulate", _cmd_simulate, "Run a simulated installation until Ctrl-C.")
     simulate.add_argument(
@@ -186,7 +194,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument(
         "--activity-interval",
-        type=_positive,
+        type=positive_seconds,
         default=argparse.SUPPRESS,
         metavar="SECONDS",
         help=f"mean pause between presses (default {ACTIVITY_INTERVAL:g})",
@@ -219,14 +227,14 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_positive,
+        type=positive_seconds,
         default=suppress,
         metavar="SECONDS",
         help=f"how long to wait for the installation (default {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
         "--poll-interval",
-        type=_positive,
+        type=positive_seconds,
         default=suppress,
         metavar="SECONDS",
         help=f"status poll period (default {POLL_INTERVAL:g}, as the vendor application)",
@@ -249,7 +257,8 @@ def _ranged(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def _positive(text: str) -> float:
+def positive_seconds(text: str) -> float:
+    """Parse a duration argument: a number of seconds above zero."""
     try:
         value = float(text)
     except ValueError:
@@ -375,11 +384,6 @@ def _connected(settings: _Connection, *, auto_reconnect: bool = False) -> Iterat
         client.stop_persistent_connection()
 
 
-def _shows(written: int, actual: int) -> bool:
-    """Whether a snapshot value confirms a write (any non-zero relay reads as on)."""
-    return actual == written or (written == RELAY_ON and actual != RELAY_OFF)
-
-
 def _write_and_confirm(
     client: IPComClient,
     settings: _Connection,
@@ -404,8 +408,7 @@ def _write_and_confirm(
             changed.clear()
             snapshot = client.get_latest_snapshot()
             if snapshot is not None and all(
-                _shows(value, snapshot.get_value(module, output))
-                for output, value in values.items()
+                shows(value, snapshot.get_value(module, output)) for output, value in values.items()
             ):
                 return snapshot
             remaining = deadline - time.monotonic()

@@ -36,6 +36,7 @@ from .protocol import (
     CLIENT_MESSAGE_LENGTHS,
     CONNECT_REQUEST_LENGTH,
     CONNECT_RESPONSE_STATUS,
+    DIMMER_MAX,
     DISCONNECT_COMMAND,
     KEEPALIVE_COMMAND,
     MESSAGE_VERSION,
@@ -69,7 +70,7 @@ DEFAULT_PUBLIC_KEY = _default_public_key()
 
 DEFAULT_USERNAME = "demo"
 DEFAULT_PASSWORD = "demo"
-DEFAULT_DIMMER_LEVEL = 100
+DEFAULT_DIMMER_LEVEL = DIMMER_MAX
 """The level a dimmer switches on to when a press finds no earlier level."""
 
 UNKNOWN_COMMAND = UNKNOWN_DEVICE_COMMANDS[0]

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from .cli import EXIT_INTERRUPTED, positive_seconds
 from .client import IPComClient
 from .errors import IPComConnectionError
 from .models import ConnectionEvent, ConnectionState, StateSnapshot
@@ -123,7 +124,6 @@ _TICK: Final = 0.5
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
-EXIT_INTERRUPTED: Final = 130
 
 _LOGGER_NAME: Final = "ipcom"
 
@@ -765,16 +765,6 @@ def _print_report(report: SoakReport) -> None:
     _print(f"replay with: scripts/soak --seconds {report.seconds:g} --seed {report.seed}")
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the soak from the command line; return the exit status."""
     parser = argparse.ArgumentParser(
@@ -786,7 +776,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--seconds",
-        type=_positive,
+        type=positive_seconds,
         default=DEFAULT_SECONDS,
         help=f"how long to inject faults (default {DEFAULT_SECONDS:g}); "
         f"the audit adds at most {CONNECT_LIMIT + SETTLE_LIMIT:g} s",
