@@ -315,7 +315,12 @@ class IPComClient:
         return self._subscribe(self._snapshot_listeners, callback)
 
     def on_connection_state(self, callback: ConnectionCallback) -> Callable[[], None]:
-        """Call `callback` (from a client thread) on every connection state change."""
+        """Call `callback` (from a client thread) on every connection state change.
+
+        Events arrive in the order the changes happened: a client thread holds
+        the next change until the listeners are done, so a listener must
+        return promptly and must not call `stop_persistent_connection`.
+        """
         return self._subscribe(self._connection_listeners, callback)
 
     def on_write_abandoned(self, callback: AbandonedCallback) -> Callable[[], None]:
