@@ -24,7 +24,6 @@ from .errors import (
     IPComAuthenticationError,
     IPComConnectionError,
     IPComError,
-    IPComProtocolError,
 )
 from .models import (
     ClientStatistics,
@@ -37,11 +36,8 @@ from .models import (
     validate_value,
 )
 from .protocol import (
-    AUTH_REJECTED,
     COMMAND_INTERVAL,
-    CONNECT_RESPONSE_LENGTH,
     DEFAULT_PORT,
-    DEVICE_MESSAGE_LENGTHS,
     KEEPALIVE_COMMAND,
     KEEPALIVE_INTERVAL,
     POLL_INTERVAL,
@@ -52,6 +48,7 @@ from .protocol import (
     SOCKET_TIMEOUT,
     STATUS_COMMAND,
 )
+from .session import Session, connect, handshake
 from .writes import AbandonedWrite, Batch, WriteTracker
 
 _LOGGER = logging.getLogger(__name__)
@@ -63,21 +60,6 @@ SnapshotCallback = Callable[[StateSnapshot], None]
 ConnectionCallback = Callable[[ConnectionEvent], None]
 AbandonedCallback = Callable[[int, int, int], None]
 _T = TypeVar("_T")
-
-
-@dataclass(eq=False)
-class _Session:
-    """One authenticated connection; replaced whole on every reconnect."""
-
-    number: int
-    sock: socket.socket
-    masks: cipher.MaskTable
-    decoder: messages.StreamDecoder
-    poll_bytes: bytes
-    last_received: float
-    polls_sent: int = 0
-    snapshots_received: int = 0
-    closed: bool = False
 
 
 @dataclass
@@ -151,7 +133,7 @@ class IPComClient:
         self._auto_reconnect = True
         self._running = False
 
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._connecting: socket.socket | None = None
         self._session_count = 0
         self._state = ConnectionState.DISCONNECTED
@@ -393,104 +375,27 @@ class IPComClient:
 
     # Connection handling
 
-    def _open_session(self) -> _Session:
+    def _open_session(self) -> Session:
         """Connect and run the handshake, always from scratch in single-key mode."""
-        address = f"{self._host}:{self._port}"
+        with self._lock:
+            self._session_count += 1
+            number = self._session_count
         try:
-            sock = self._connect()
-        except OSError as err:
-            raise IPComConnectionError(f"cannot connect to {address}: {err}") from err
-        try:
-            return self._handshake(sock, address)
+            sock = connect(self._host, self._port, self._socket_timeout, self._register_connecting)
+            return handshake(
+                sock, number, self._username, self._password, f"{self._host}:{self._port}"
+            )
         finally:
             with self._lock:
                 self._connecting = None
 
-    def _connect(self) -> socket.socket:
-        """Open the TCP connection as `socket.create_connection` does, where `stop` sees it.
-
-        Each socket is registered before it connects, so `stop` can shut a
-        connect or a handshake that would otherwise block for the whole socket
-        timeout; a socket registered after `stop` looked is never used.
-        """
-        errors: list[OSError] = []
-        for family, kind, protocol, _, address in socket.getaddrinfo(
-            self._host, self._port, type=socket.SOCK_STREAM
-        ):
-            sock = socket.socket(family, kind, protocol)
-            with self._lock:
-                self._connecting = sock
-                stopping = self._shutdown.is_set()
-            if stopping:
-                sock.close()
-                raise OSError("the client is stopping")
-            try:
-                sock.settimeout(self._socket_timeout)
-                sock.connect(address)
-            except OSError as err:
-                sock.close()
-                errors.append(err)
-                continue
-            return sock
-        raise errors[0] if errors else OSError(f"no address found for {self._host}")
-
-    def _handshake(self, sock: socket.socket, address: str) -> _Session:
-        """Authenticate on a fresh socket; close it on any failure."""
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(self._socket_timeout)
-            request = messages.encode_connect_request(self._username, self._password)
-            sock.sendall(cipher.encrypt(request, cipher.single_key_masks()))
-            response = self._read_connect_response(sock)
-            public_key = messages.parse_connect_response(response)
-            masks = cipher.dual_key_masks(public_key)
-        except IPComAuthenticationError:
-            sock.close()
-            raise
-        except IPComProtocolError as err:
-            sock.close()
-            raise IPComConnectionError(f"handshake with {address} failed: {err}") from err
-        except TimeoutError as err:
-            sock.close()
-            raise IPComConnectionError(
-                f"no answer to the connect request from {address} within {self._socket_timeout:g} s"
-            ) from err
-        except OSError as err:
-            sock.close()
-            raise IPComConnectionError(f"handshake with {address} failed: {err}") from err
+    def _register_connecting(self, sock: socket.socket) -> bool:
+        """Let `stop` reach a socket that is about to connect; False once stopping."""
         with self._lock:
-            self._session_count += 1
-            number = self._session_count
-        return _Session(
-            number=number,
-            sock=sock,
-            masks=masks,
-            decoder=messages.StreamDecoder(masks, DEVICE_MESSAGE_LENGTHS),
-            poll_bytes=cipher.encrypt(messages.encode_status_request(), masks),
-            last_received=time.monotonic(),
-        )
+            self._connecting = sock
+            return not self._shutdown.is_set()
 
-    def _read_connect_response(self, sock: socket.socket) -> bytes:
-        """Read the connect response, or the rejection bytes and the close after them."""
-        received = bytearray()
-        while len(received) < CONNECT_RESPONSE_LENGTH:
-            try:
-                chunk = sock.recv(CONNECT_RESPONSE_LENGTH - len(received))
-            except TimeoutError:
-                if bytes(received) == AUTH_REJECTED:
-                    break
-                raise
-            if not chunk:
-                break
-            received += chunk
-        if len(received) < CONNECT_RESPONSE_LENGTH and bytes(received) != AUTH_REJECTED:
-            raise IPComProtocolError(
-                f"connection closed after {len(received)} bytes of the "
-                f"{CONNECT_RESPONSE_LENGTH}-byte connect response"
-            )
-        return bytes(received)
-
-    def _install_session(self, session: _Session) -> list[AbandonedWrite]:
+    def _install_session(self, session: Session) -> list[AbandonedWrite]:
         """Make `session` current; returns the writes that waited too long for it."""
         self._session = session
         self._counters.connected_since = time.time()
@@ -500,14 +405,14 @@ class IPComClient:
             self._command_wakeup.set()
         return expired
 
-    def _retire_session(self, session: _Session) -> None:
+    def _retire_session(self, session: Session) -> None:
         """Mark a session dead and wake its reader; only the reader closes the socket."""
         with self._lock:
             if not self._mark_retired(session):
                 return
         self._shut_socket(session.sock)
 
-    def _mark_retired(self, session: _Session) -> bool:
+    def _mark_retired(self, session: Session) -> bool:
         """Take `session` out of service (under `_lock`); False if it already was."""
         if session.closed:
             return False
@@ -523,12 +428,12 @@ class IPComClient:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
 
-    def _close_socket(self, session: _Session) -> None:
+    def _close_socket(self, session: Session) -> None:
         """Release the descriptor; under the send lock so no send can race it."""
         with self._send_lock:
             session.sock.close()
 
-    def _drop_link(self, session: _Session, reason: str) -> None:
+    def _drop_link(self, session: Session, reason: str) -> None:
         """Close a session that failed; the receive loop reconnects.
 
         The session is retired and RECONNECTING announced before its socket
@@ -586,14 +491,14 @@ class IPComClient:
         except Exception:
             _LOGGER.exception("Error in an ipcom listener")
 
-    def _send(self, session: _Session, data: bytes, *, quiet: bool = False) -> None:
+    def _send(self, session: Session, data: bytes, *, quiet: bool = False) -> None:
         """Send one encrypted message; on failure drop the link (unless quiet)."""
         failure, _ = self._transmit(session, data)
         if failure is not None and not quiet:
             self._drop_link(session, failure)
 
     def _transmit(
-        self, session: _Session, data: bytes, *, poll: bool = False
+        self, session: Session, data: bytes, *, poll: bool = False
     ) -> tuple[str | None, int]:
         """Send under the send lock, so polls and frames are counted in wire order.
 
@@ -647,7 +552,7 @@ class IPComClient:
         if session is None and not self._shutdown.is_set():
             self._set_state(ConnectionState.DISCONNECTED, "link lost, not reconnecting")
 
-    def _reconnect(self, delay: float) -> tuple[_Session | None, float]:
+    def _reconnect(self, delay: float) -> tuple[Session | None, float]:
         """Try one reconnect; return the new session (if any) and the next delay."""
         next_delay = min(max(delay * 2, self._reconnect_base), self._reconnect_max)
         try:
@@ -680,7 +585,7 @@ class IPComClient:
         self._poll_wakeup.set()
         return session, next_delay
 
-    def _handle_data(self, session: _Session, data: bytes) -> None:
+    def _handle_data(self, session: Session, data: bytes) -> None:
         with self._lock:
             session.last_received = time.monotonic()
         for message in session.decoder.feed(data):
@@ -689,7 +594,7 @@ class IPComClient:
             elif message.command != KEEPALIVE_COMMAND:
                 _LOGGER.debug("Ignoring message with command id %s", message.command)
 
-    def _handle_snapshot(self, session: _Session, plain: bytes) -> None:
+    def _handle_snapshot(self, session: Session, plain: bytes) -> None:
         try:
             snapshot = StateSnapshot.from_message(plain)
         except IPComError as err:
