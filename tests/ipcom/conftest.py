@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from client_helpers import WAIT, make_client
 
+from ipcom.client import IPComClient
 from ipcom.simulator import Simulator
 
 
@@ -23,3 +25,15 @@ def simulator() -> Iterator[Simulator]:
         yield device
     finally:
         device.stop()
+
+
+@pytest.fixture
+def client(simulator: Simulator) -> Iterator[IPComClient]:
+    """A connected client with fast timing that has seen its first snapshot."""
+    connection = make_client(simulator)
+    connection.start_persistent_connection()
+    try:
+        connection.wait_for_snapshot(WAIT)
+        yield connection
+    finally:
+        connection.stop_persistent_connection()

@@ -6,51 +6,20 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
+from client_helpers import WAIT, make_client, wait_until as wait_for
 
 from ipcom import ConnectionEvent, ConnectionState, StateSnapshot
 from ipcom.client import IPComClient
 from ipcom.errors import IPComAuthenticationError, IPComConnectionError
 from ipcom.simulator import Simulator
 
-WAIT = 10.0
-"""Generous: a loaded two-core machine must not make these tests flaky."""
-
-
-def make_client(simulator: Simulator, **overrides: float) -> IPComClient:
-    settings: dict[str, float] = {
-        "poll_interval": 0.05,
-        "command_interval": 0.02,
-        "keepalive_interval": 0.5,
-        "socket_timeout": 2.0,
-        "stale_after": 1.0,
-        "reconnect_base": 0.05,
-        "reconnect_max": 0.2,
-    }
-    settings.update(overrides)
-    return IPComClient(simulator.host, simulator.port, "demo", "demo", **settings)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def client(simulator: Simulator) -> Iterator[IPComClient]:
-    """A connected client that has seen its first snapshot."""
-    connection = make_client(simulator)
-    connection.start_persistent_connection()
-    try:
-        connection.wait_for_snapshot(WAIT)
-        yield connection
-    finally:
-        connection.stop_persistent_connection()
-
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
+    if not wait_for(condition, timeout):
+        raise AssertionError("condition not reached in time")
 
 
 def latest(client: IPComClient) -> StateSnapshot:

@@ -11,10 +11,10 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from client_helpers import WAIT, make_client, wait_until
 
 from ipcom import cipher, messages
 from ipcom.client import IPComClient
@@ -24,45 +24,8 @@ from ipcom.protocol import CONNECT_REQUEST_LENGTH, CONNECT_RESPONSE_STATUS, SET_
 from ipcom.simulator import DEFAULT_PUBLIC_KEY, Simulator
 from ipcom.writes import WriteTracker
 
-WAIT = 10.0
 STOP_BOUND = 2.0
 """A liveness bound, generous on purpose: the client promises well under a second."""
-
-
-def make_client(simulator: Simulator) -> IPComClient:
-    return IPComClient(
-        simulator.host,
-        simulator.port,
-        "demo",
-        "demo",
-        poll_interval=0.05,
-        command_interval=0.02,
-        keepalive_interval=5.0,
-        socket_timeout=2.0,
-        stale_after=1.0,
-        reconnect_base=0.05,
-        reconnect_max=0.2,
-    )
-
-
-@pytest.fixture
-def client(simulator: Simulator) -> Iterator[IPComClient]:
-    connection = make_client(simulator)
-    connection.start_persistent_connection()
-    try:
-        connection.wait_for_snapshot(WAIT)
-        yield connection
-    finally:
-        connection.stop_persistent_connection()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_write_whose_link_is_replaced_before_it_is_booked_is_not_forgotten(

@@ -1,0 +1,51 @@
+"""Helpers the client tests share: a client tuned for fast tests, and a wait."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ipcom.client import IPComClient
+from ipcom.simulator import Simulator
+
+WAIT = 10.0
+"""Generous: a loaded two-core machine must not make these tests flaky."""
+
+FAST_TIMING: dict[str, float] = {
+    "poll_interval": 0.05,
+    "command_interval": 0.02,
+    "keepalive_interval": 0.5,
+    "socket_timeout": 2.0,
+    "stale_after": 1.0,
+    "reconnect_base": 0.05,
+    "reconnect_max": 0.2,
+}
+"""Intervals short enough that polls, reconnects and staleness happen within a test."""
+
+
+def make_client(simulator: Simulator, **overrides: float) -> IPComClient:
+    """A client for `simulator` with fast timing, not started yet."""
+    timing = FAST_TIMING | overrides
+    return IPComClient(
+        simulator.host,
+        simulator.port,
+        "demo",
+        "demo",
+        poll_interval=timing["poll_interval"],
+        command_interval=timing["command_interval"],
+        keepalive_interval=timing["keepalive_interval"],
+        socket_timeout=timing["socket_timeout"],
+        stale_after=timing["stale_after"],
+        reconnect_base=timing["reconnect_base"],
+        reconnect_max=timing["reconnect_max"],
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """Poll `condition` until it holds; False when `timeout` passed first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
