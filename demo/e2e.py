@@ -67,6 +67,23 @@ def record_process_group(pgid: int) -> None:
         pids.write(f"{pgid}\n")
 
 
+async def spawn(*argv: str, **options: Any) -> asyncio.subprocess.Process:
+    """Start a child in a process group of its own that dies with this test.
+
+    Every child goes through here, so scripts/e2e's last-resort cleanup knows
+    every group and none outlives a killed test.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=parent_death_signal(),
+        **options,
+    )
+    record_process_group(process.pid)
+    return process
+
+
 class CheckError(Exception):
     """A check failed; the message says which and what was seen instead."""
 
@@ -138,16 +155,12 @@ class Observer:
 
     async def start(self) -> None:
         """Start watching; returns once the client holds its first snapshot."""
-        self._process = await asyncio.create_subprocess_exec(
+        self._process = await spawn(
             *self._argv,
-            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=_credentials_env(),
-            start_new_session=True,
-            preexec_fn=parent_death_signal(),
         )
-        record_process_group(self._process.pid)
         assert self._process.stderr is not None
         async with asyncio.timeout(STEP_TIMEOUT):
             while b"watching" not in (line := await self._process.stderr.readline()):
@@ -244,7 +257,7 @@ class DemoProcess:
     async def start(self) -> None:
         """Start the demo and wait until it wrote its ready file."""
         self.ready_file.unlink(missing_ok=True)
-        self._process = await asyncio.create_subprocess_exec(
+        self._process = await spawn(
             sys.executable,
             "-m",
             "demo",
@@ -259,14 +272,10 @@ class DemoProcess:
             "--ready-file",
             str(self.ready_file),
             cwd=ROOT,
-            stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             env=_credentials_env(),
-            start_new_session=True,
-            preexec_fn=parent_death_signal(),
         )
-        record_process_group(self._process.pid)
         self._echo = asyncio.create_task(self._echo_output())
         while not self.ready_file.exists():
             if self._process.returncode is not None:
@@ -592,7 +601,7 @@ async def _installation_values(port: int, devices: Path) -> dict[tuple[int, int]
 
 async def _ipcom(port: int, devices: Path, *arguments: str) -> str:
     """Run one `ipcom` command against the simulator; its standard output."""
-    process = await asyncio.create_subprocess_exec(
+    process = await spawn(
         _ipcom_path(),
         "--host",
         HOST,
@@ -601,12 +610,9 @@ async def _ipcom(port: int, devices: Path, *arguments: str) -> str:
         "--devices",
         str(devices),
         *arguments,
-        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=_credentials_env(),
-        start_new_session=True,
-        preexec_fn=parent_death_signal(),
     )
     try:
         async with asyncio.timeout(30):
@@ -627,18 +633,14 @@ async def _run_browser(options: dict[str, Any], steps: Steps) -> list[dict[str, 
     node = shutil.which("node")
     if node is None:
         raise CheckError("node is not installed")
-    process = await asyncio.create_subprocess_exec(
+    process = await spawn(
         node,
         str(ROOT / "e2e" / "browser.mjs"),
         json.dumps(options),
         cwd=ROOT / "e2e",
-        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=parent_death_signal(),
     )
-    record_process_group(process.pid)
     assert process.stdout is not None
     events: list[dict[str, Any]] = []
     try:
