@@ -1,0 +1,1 @@
+"""Tests of the release engineering: versions, changelog, artefacts, brand, workflows."""
