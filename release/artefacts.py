@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -25,8 +26,13 @@ _WHEEL_MUST_HOLD = ("ipcom/__init__.py", "ipcom/py.typed", "ipcom/simulator.py")
 
 
 def find_uv(root: Path = ROOT) -> str:
-    """The uv that builds: $UV, else uv on PATH, else the one the repository's venv holds."""
-    candidates = [os.environ.get("UV"), shutil.which("uv"), str(root / _UV_IN_REPO)]
+    """The uv that builds: $UV, else uv on PATH, else this venv's (Home Assistant depends on uv)."""
+    candidates = [
+        os.environ.get("UV"),
+        shutil.which("uv"),
+        str(Path(sys.executable).with_name("uv")),
+        str(root / _UV_IN_REPO),
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
