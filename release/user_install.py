@@ -145,6 +145,7 @@ class UserInstall:
                 await self._onboard(api)
             entry_id = await self._add_integration(api)
             await self._check_entities_and_switch(api, entry_id)
+            await self._check_brand(api)
         self._check_installed_library()
         self._check_hass_log()
 
@@ -350,6 +351,21 @@ class UserInstall:
         if (await self._simulator_values()).get((module, output), 0) == 0:
             raise InstallTestError(f"{light} was written but output {module}.{output} is off")
         self.steps.say(f"  {light} on: simulator output {module}.{output} is on")
+
+    async def _check_brand(self, api: HassApi) -> None:
+        """Home Assistant serves the integration's own brand images (2026.3 and newer)."""
+        brand = ROOT / INTEGRATION / "brand"
+        headers = {"Authorization": f"Bearer {api.access_token}"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            for image in ("icon.png", "icon@2x.png", "logo.png", "dark_logo.png"):
+                url = f"{api.base_url}/api/brands/integration/ipcom/{image}"
+                async with session.get(url) as reply:
+                    body = await reply.read()
+                    if reply.status != 200 or body != (brand / image).read_bytes():
+                        raise InstallTestError(f"{url}: {reply.status}, not brand/{image}")
+        self.steps.say(
+            "  Home Assistant serves brand/icon.png, icon@2x.png, logo.png, dark_logo.png"
+        )
 
     async def _pick_off_light(self, by_output: dict[str, Any]) -> tuple[int, int, str]:
         values = await self._simulator_values()
