@@ -37,8 +37,13 @@ USERNAME_PREFIX: Final = "USER:"
 PASSWORD_PREFIX: Final = "PWD:"
 MAX_USERNAME_LENGTH: Final = CREDENTIAL_FIELD_LENGTH - len(USERNAME_PREFIX)
 MAX_PASSWORD_LENGTH: Final = CREDENTIAL_FIELD_LENGTH - len(PASSWORD_PREFIX)
+CONNECT_BUS_FIELD_OFFSET: Final = 2 + 2 * CREDENTIAL_FIELD_LENGTH
+"""Byte 54: the bus number of the connection, then the bus lock at byte 55."""
 CONNECT_BUS_NUMBER: Final = 1
 CONNECT_BUS_LOCK: Final = 0
+CONNECT_STATUS_SUCCESS: Final = 1
+"""Byte 0 of the connect response; any other status means not connected."""
+FIRMWARE_VERSION_LENGTH: Final = 4
 CONNECT_RESPONSE_LENGTH: Final = 135
 CONNECT_RESPONSE_STATUS_LENGTH: Final = 6
 CONNECT_RESPONSE_STATUS: Final = bytes([2, 0, 0, 0, 0, 0])
@@ -70,8 +75,12 @@ OUTPUT_VALUE_MAX: Final = 255
 
 # Section 4: the bus frame carried by a set-outputs request.
 FRAME_BUS_NUMBER: Final = 2
+FRAME_BUS_NUMBER_OTHER: Final = 1
+"""Section 6: the bus byte of a bus 1 that is neither "Minido" nor TriCom's."""
 FRAME_START: Final = 0x23
 FRAME_ADDRESS_BASE: Final = 60
+FRAME_ADDRESS_BASE_BIBUS: Final = 30
+"""Section 6: the module base address on a BiBus."""
 FRAME_SOURCE: Final = 0
 FRAME_DATA_MARKER: Final = 0x01
 FRAME_DATA_LENGTH: Final = 1 + OUTPUTS_PER_MODULE

@@ -6,7 +6,27 @@ single-key handshake, then dual-key messages in both directions. On top of
 the protocol it offers what a test needs and a real device cannot: wall
 switch presses on demand, a record of every write, counters, waits that block
 until something happened, and fault knobs (slow, split, glued or unknown
-replies, a hung device, dropped connections).
+replies, a hung device, dropped connections, a slow bus, a new key for every
+connection).
+
+It is an independent device, not the client's mirror: it reads and writes the
+wire with its own codec (`ipcom.simulator_codec`), and it holds the client to
+PROTOCOL.md where the text is strict:
+
+- every set-outputs frame is answered with a status snapshot taken after the
+  frame took effect, the optional bus latency included (section 4);
+- a frame whose bus byte, `to` address, length field, data marker or checksum
+  is wrong for the simulated bus changes nothing; it is logged, counted as a
+  protocol error, and still answered with a snapshot, since the device
+  answers every request (sections 4 and 6);
+- a dimmer output holds 0..100 (section 4): a frame value above 100 for a
+  dimmer output is clamped to 100 and logged. Clamping rather than ignoring
+  keeps the frame's other seven outputs, and any non-zero value already means
+  "on" (section 4), so a client that writes a relay's 255 gets a light at full;
+- the connect request must name the simulated bus in byte 54 and bus lock 0
+  in byte 55 (sections 3 and 6); otherwise the device answers a connect
+  response with status 0 ("not connected", the vendor's reading of any status
+  but 1) and closes. Rejected credentials get the observed raw `7e e3`.
 
 Threads: one accepts connections, one serves each connection, and an optional
 one plays a household pressing switches. All of them wait on events with short
@@ -18,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import os
 import random
 import socket
 import threading
@@ -28,28 +49,28 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from . import cipher, messages
-from .errors import IPComProtocolError
-from .models import StateSnapshot, validate_address, validate_module, validate_value, value_index
+from . import cipher, messages, simulator_codec as codec
+from .models import StateSnapshot, validate_address, validate_module, validate_value
 from .protocol import (
     AUTH_REJECTED,
     CLIENT_MESSAGE_LENGTHS,
+    CONNECT_BUS_LOCK,
     CONNECT_REQUEST_LENGTH,
-    CONNECT_RESPONSE_STATUS,
     DIMMER_MAX,
     DISCONNECT_COMMAND,
     KEEPALIVE_COMMAND,
     MESSAGE_VERSION,
+    MODULE_COUNT,
     OUTPUTS_PER_MODULE,
     PUBLIC_KEY_LENGTH,
     RELAY_OFF,
     RELAY_ON,
     SET_OUTPUTS_COMMAND,
-    SNAPSHOT_PAYLOAD_LENGTH,
     SOCKET_TIMEOUT,
     STATUS_COMMAND,
     UNKNOWN_DEVICE_COMMANDS,
 )
+from .simulator_codec import BusType
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -72,6 +93,12 @@ DEFAULT_USERNAME = "demo"
 DEFAULT_PASSWORD = "demo"
 DEFAULT_DIMMER_LEVEL = DIMMER_MAX
 """The level a dimmer switches on to when a press finds no earlier level."""
+DEFAULT_FIRMWARE_VERSION = "0000"
+"""What the connect response reports as the IPCom firmware (PROTOCOL.md section 3)."""
+MAX_BUS_LATENCY = 5.0
+"""Longest bus latency the simulator accepts: beyond it a client takes the link for dead."""
+SNAPSHOT_LOG_LENGTH = 16
+"""Snapshots per connection whose timing a `ReceivedWrite` carries."""
 
 UNKNOWN_COMMAND = UNKNOWN_DEVICE_COMMANDS[0]
 UNKNOWN_MESSAGE_PLAIN = bytes([UNKNOWN_COMMAND, MESSAGE_VERSION, 0, 0x10, 0x20, 0x30, 0x40, 0x50])
@@ -92,12 +119,33 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
+class SentSnapshot:
+    """When a snapshot was taken (its values read) and when its last byte was sent.
+
+    Both on the `time.monotonic` clock.
+    """
+
+    taken_at: float
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ReceivedWrite:
-    """A set-outputs request the simulator applied: one module, all eight values."""
+    """A set-outputs frame the simulator applied: one module, the frame's eight values.
+
+    `values` are the frame's bytes; a dimmer stores them clamped to 0..100.
+    `connection` numbers the connection it came on; `applied_at`
+    (`time.monotonic`) is when it took effect, and `snapshots` are the last
+    snapshots that connection had sent before the frame arrived, oldest first,
+    so an audit can tell what the client could have known when it built it.
+    """
 
     module: int
     values: tuple[int, ...]
     timestamp: float
+    connection: int = 0
+    applied_at: float = 0.0
+    snapshots: tuple[SentSnapshot, ...] = ()
 
 
 class _SessionClosedError(Exception):
@@ -110,6 +158,7 @@ class _Session:
 
     sock: socket.socket
     peer: str
+    number: int = 0
     closing: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     established: bool = False
@@ -117,8 +166,12 @@ class _Session:
     received: bytearray = field(default_factory=bytearray)
     held: bytes = b""
     held_since: float = 0.0
+    held_taken: list[float] = field(default_factory=list)
     glued_prefix: bytes = b""
     outbox: list[bytes] = field(default_factory=list)
+    snapshots: deque[SentSnapshot] = field(
+        default_factory=lambda: deque(maxlen=SNAPSHOT_LOG_LENGTH)
+    )
 
     def close(self) -> None:
         """Ask the session to end and wake its thread from a blocking receive."""
@@ -132,6 +185,16 @@ class Simulator:
 
     Thread-safe: every public method may be called from any thread. Several
     clients may be connected at once; they share one installation state.
+
+    The simulated installation is one bus: `bus` (1 or 2, named in byte 54 of
+    every connect request) of type `bus_type`, in a TriCom installation when
+    `tricom`; together they decide the bus byte and base address its frames
+    must carry (PROTOCOL.md section 6). The default is the captured
+    installation: bus 1 "Minido", bus byte 2, base 60. With
+    `new_key_per_connection` every handshake hands out a fresh random public
+    key instead of `public_key`, so a client that keeps an old session's key
+    is not understood. `bus_latency` seconds pass between a frame's arrival
+    and its effect; its snapshot answer follows the effect.
     """
 
     def __init__(
@@ -143,6 +206,12 @@ class Simulator:
         *,
         public_key: bytes = DEFAULT_PUBLIC_KEY,
         dimmer_modules: Iterable[int] = (),
+        bus: int = 1,
+        bus_type: BusType = BusType.MINIDO,
+        tricom: bool = False,
+        new_key_per_connection: bool = False,
+        bus_latency: float = 0.0,
+        firmware_version: str = DEFAULT_FIRMWARE_VERSION,
     ) -> None:
         messages.validate_credentials(username, password)
         if len(public_key) != PUBLIC_KEY_LENGTH:
@@ -150,6 +219,8 @@ class Simulator:
         dimmers = frozenset(dimmer_modules)
         for module in dimmers:
             validate_module(module)
+        self._addressing = codec.addressing(bus, BusType(bus_type), tricom=tricom)
+        codec.success_response(firmware_version, public_key)
         self._host = host
         self._port = port
         self._username = username
@@ -157,11 +228,14 @@ class Simulator:
         self._public_key = bytes(public_key)
         self._dual_masks = cipher.dual_key_masks(self._public_key)
         self._dimmer_modules = dimmers
+        self._bus = bus
+        self._new_key_per_connection = new_key_per_connection
+        self._firmware_version = firmware_version
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._values = [RELAY_OFF] * SNAPSHOT_PAYLOAD_LENGTH
-        self._last_levels: dict[int, int] = {}
+        self._outputs = [[RELAY_OFF] * OUTPUTS_PER_MODULE for _ in range(MODULE_COUNT)]
+        self._last_levels: dict[tuple[int, int], int] = {}
         self._writes: deque[ReceivedWrite] = deque(maxlen=MAX_RECORDED_WRITES)
         self._write_callbacks: list[Callable[[ReceivedWrite], None]] = []
 
@@ -174,6 +248,8 @@ class Simulator:
         self._ignored_messages = 0
 
         self._reply_delay = 0.0
+        self._bus_latency = 0.0
+        self._answer_frames = True
         self._chunk_size: int | None = None
         self._glue_replies = False
         self._frozen = False
@@ -185,6 +261,7 @@ class Simulator:
         self._session_count = 0
         self._activity_stop = threading.Event()
         self._activity_thread: threading.Thread | None = None
+        self.bus_latency = bus_latency
 
     # Life cycle
 
@@ -283,57 +360,71 @@ class Simulator:
         """The modules whose outputs are dimmers (levels 0..100) rather than relays."""
         return self._dimmer_modules
 
+    @property
+    def bus(self) -> int:
+        """The bus this installation simulates, as named in byte 54 of a connect request."""
+        return self._bus
+
+    @property
+    def public_key(self) -> bytes:
+        """The installation's key; each connection's own with `new_key_per_connection`."""
+        return self._public_key
+
     def snapshot(self) -> StateSnapshot:
         """All 128 output values now."""
         with self._lock:
-            return StateSnapshot(tuple(self._values))
+            return StateSnapshot(tuple(value for row in self._outputs for value in row))
 
     def get_value(self, module: int, output: int) -> int:
         """The value of one output."""
         validate_address(module, output)
         with self._lock:
-            return self._values[value_index(module, output)]
+            return self._outputs[module - 1][output - 1]
 
     def get_module_values(self, module: int) -> tuple[int, ...]:
         """The eight values of one module."""
         validate_module(module)
-        start = value_index(module, 1)
         with self._lock:
-            return tuple(self._values[start : start + OUTPUTS_PER_MODULE])
+            return tuple(self._outputs[module - 1])
 
     def set_output(self, module: int, output: int, value: int) -> None:
-        """Change an output as the installation itself would (not a client write)."""
+        """Change an output as the installation itself would (not a client write).
+
+        A dimmer output takes 0..100 only.
+        """
         validate_address(module, output)
         validate_value(value)
+        if module in self._dimmer_modules and value > DIMMER_MAX:
+            raise ValueError(f"output {module}.{output} is a dimmer: 0..{DIMMER_MAX}, got {value}")
         with self._lock:
-            self._store(value_index(module, output), module, value)
+            self._store(module, output, value)
             self._changed.notify_all()
 
-    def press(self, module: int, output: int) -> None:
-        """Press the wall switch of an output.
+    def press(self, module: int, output: int) -> int:
+        """Press the wall switch of an output; return the value it has now.
 
         A relay toggles between off and on; a dimmer toggles between off and
         the last level it had (full when it never had one).
         """
         validate_address(module, output)
-        index = value_index(module, output)
         with self._lock:
-            current = self._values[index]
+            current = self._outputs[module - 1][output - 1]
             if current != RELAY_OFF:
                 value = RELAY_OFF
             elif module in self._dimmer_modules:
-                value = self._last_levels.get(index, DEFAULT_DIMMER_LEVEL)
+                value = self._last_levels.get((module, output), DEFAULT_DIMMER_LEVEL)
             else:
                 value = RELAY_ON
-            self._store(index, module, value)
+            self._store(module, output, value)
             self._changed.notify_all()
         _LOGGER.debug("Switch %d.%d pressed: %d -> %d", module, output, current, value)
+        return value
 
-    def _store(self, index: int, module: int, value: int) -> None:
+    def _store(self, module: int, output: int, value: int) -> None:
         """Set one value; the caller holds the lock."""
-        self._values[index] = value
+        self._outputs[module - 1][output - 1] = value
         if value != RELAY_OFF and module in self._dimmer_modules:
-            self._last_levels[index] = value
+            self._last_levels[module, output] = value
 
     # Observation
 
@@ -349,6 +440,9 @@ class Simulator:
 
     def on_write(self, callback: Callable[[ReceivedWrite], None]) -> Callable[[], None]:
         """Call `callback` from a connection thread after each applied write.
+
+        It runs before the frame's snapshot answer is taken, so what it changes
+        (an output that will not stay on, say) shows in that answer.
 
         Returns a function that unsubscribes it.
         """
@@ -427,12 +521,11 @@ class Simulator:
     def wait_for_value(self, module: int, output: int, value: int, timeout: float = 5.0) -> None:
         """Block until an output has `value`; raise `TimeoutError` otherwise."""
         validate_address(module, output)
-        index = value_index(module, output)
+        row = self._outputs[module - 1]
         with self._changed:
-            if not self._changed.wait_for(lambda: self._values[index] == value, timeout):
+            if not self._changed.wait_for(lambda: row[output - 1] == value, timeout):
                 raise TimeoutError(
-                    f"output {module}.{output} is {self._values[index]}, "
-                    f"not {value}, after {timeout} s"
+                    f"output {module}.{output} is {row[output - 1]}, not {value}, after {timeout} s"
                 )
 
     def wait_for_write(
@@ -483,6 +576,38 @@ class Simulator:
             raise ValueError(f"reply delay must not be negative, got {seconds}")
         with self._lock:
             self._reply_delay = float(seconds)
+
+    @property
+    def bus_latency(self) -> float:
+        """Seconds between a frame's arrival and its effect on the outputs.
+
+        The device handles one request at a time, so a poll that arrives
+        meanwhile is answered after the frame's own reply.
+        """
+        with self._lock:
+            return self._bus_latency
+
+    @bus_latency.setter
+    def bus_latency(self, seconds: float) -> None:
+        if not 0 <= seconds <= MAX_BUS_LATENCY:
+            raise ValueError(f"bus latency must be 0..{MAX_BUS_LATENCY:g} s, got {seconds}")
+        with self._lock:
+            self._bus_latency = float(seconds)
+
+    @property
+    def answer_frames(self) -> bool:
+        """Whether set-outputs frames get their snapshot answer (a real device's habit).
+
+        Off, the device applies frames silently: the fault a client must
+        survive at the cost of one poll period per frame (PROTOCOL.md section 4).
+        """
+        with self._lock:
+            return self._answer_frames
+
+    @answer_frames.setter
+    def answer_frames(self, enabled: bool) -> None:
+        with self._lock:
+            self._answer_frames = enabled
 
     @property
     def chunk_size(self) -> int | None:
@@ -547,11 +672,11 @@ class Simulator:
         reply, in the same send; otherwise alone, within a fraction of a second.
         Only connections past the handshake receive it.
         """
-        raw = cipher.encrypt(UNKNOWN_MESSAGE_PLAIN, self._dual_masks) if data is None else data
         with self._lock:
             for session in self._sessions:
                 if not session.established:
                     continue
+                raw = cipher.encrypt(UNKNOWN_MESSAGE_PLAIN, session.masks) if data is None else data
                 if glued:
                     session.glued_prefix += raw
                 else:
@@ -637,9 +762,11 @@ class Simulator:
     def _start_session(self, sock: socket.socket, address: tuple[object, ...]) -> None:
         sock.settimeout(_TICK)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        session = _Session(sock=sock, peer=f"{address[0]}:{address[1]}")
         with self._lock:
             self._session_count += 1
+            session = _Session(
+                sock=sock, peer=f"{address[0]}:{address[1]}", number=self._session_count
+            )
             session.thread = threading.Thread(
                 target=self._serve,
                 args=(session,),
@@ -683,15 +810,19 @@ class Simulator:
         request_bytes = bytes(session.received[:CONNECT_REQUEST_LENGTH])
         del session.received[:CONNECT_REQUEST_LENGTH]
         try:
-            request = messages.decode_connect_request(
+            request = codec.read_connect_request(
                 cipher.decrypt(request_bytes, cipher.single_key_masks())
             )
-        except IPComProtocolError as err:
+        except codec.WireError as err:
             self._count_protocol_error(f"bad connect request from {session.peer}: {err}")
             return False
         while self.frozen:
             if not self._receive(session):
                 return False
+        return self._admit(session, request)
+
+    def _admit(self, session: _Session, request: codec.DeviceConnectRequest) -> bool:
+        """Check credentials, then the bus; answer as the device would."""
         with self._lock:
             accepted = hmac.compare_digest(
                 request.username.encode(), self._username.encode()
@@ -705,10 +836,21 @@ class Simulator:
             )
             self._send(session, AUTH_REJECTED, None)
             return False
-        response = messages.encode_connect_response(CONNECT_RESPONSE_STATUS, self._public_key)
+        if request.bus != self._bus or request.bus_lock != CONNECT_BUS_LOCK:
+            self._count_protocol_error(
+                f"{session.peer} asked for bus {request.bus} with lock {request.bus_lock}; "
+                f"this is bus {self._bus}, lock {CONNECT_BUS_LOCK}: not connected"
+            )
+            refusal = codec.refusal_response(self._firmware_version)
+            self._send(session, cipher.encrypt(refusal, cipher.single_key_masks()), None)
+            return False
+        public_key = (
+            os.urandom(PUBLIC_KEY_LENGTH) if self._new_key_per_connection else self._public_key
+        )
+        response = codec.success_response(self._firmware_version, public_key)
         self._send(session, cipher.encrypt(response, cipher.single_key_masks()), None)
         with self._lock:
-            session.masks = self._dual_masks
+            session.masks = cipher.dual_key_masks(public_key)
             session.established = True
             self._connections_accepted += 1
             self._changed.notify_all()
@@ -760,16 +902,17 @@ class Simulator:
         if message.command == STATUS_COMMAND:
             with self._lock:
                 self._polls_received += 1
-                values = tuple(self._values)
+                reply = codec.snapshot_message(self._outputs)
+                taken_at = time.monotonic()
                 self._changed.notify_all()
-            self._reply(session, messages.encode_snapshot(values))
+            self._reply(session, reply, taken_at)
         elif message.command == SET_OUTPUTS_COMMAND:
-            self._apply_write(session, message.plain)
+            self._apply_frame(session, message.plain)
         elif message.command == KEEPALIVE_COMMAND:
             with self._lock:
                 self._keepalives_received += 1
                 self._changed.notify_all()
-            self._reply(session, messages.encode_keepalive())
+            self._reply(session, bytes([KEEPALIVE_COMMAND, MESSAGE_VERSION]))
         elif message.command == DISCONNECT_COMMAND:
             with self._lock:
                 self._disconnects_received += 1
@@ -778,21 +921,59 @@ class Simulator:
             return False
         return True
 
-    def _apply_write(self, session: _Session, plain: bytes) -> None:
+    def _apply_frame(self, session: _Session, plain: bytes) -> None:
+        """Let a frame take effect after the bus latency, then answer it with a snapshot."""
+        snapshots = tuple(session.snapshots)
+        latency = self.bus_latency
+        if latency > 0 and session.closing.wait(latency):
+            raise _SessionClosedError
         try:
-            request = messages.decode_set_outputs(plain)
-        except IPComProtocolError as err:
-            self._count_protocol_error(f"bad set-outputs request from {session.peer}: {err}")
-            return
-        write = ReceivedWrite(request.module, request.values, time.time())
-        start = value_index(request.module, 1)
+            frame = codec.read_frame(plain, self._addressing)
+        except codec.WireError as err:
+            self._count_protocol_error(f"set-outputs frame from {session.peer} ignored: {err}")
+        else:
+            self._notify_write(self._store_frame(session, frame, snapshots))
         with self._lock:
-            for offset, value in enumerate(request.values):
-                self._store(start + offset, request.module, value)
+            answer = self._answer_frames
+            reply = codec.snapshot_message(self._outputs)
+            taken_at = time.monotonic()
+        if answer:
+            self._reply(session, reply, taken_at)
+
+    def _store_frame(
+        self, session: _Session, frame: codec.Frame, snapshots: tuple[SentSnapshot, ...]
+    ) -> ReceivedWrite:
+        module = frame.module
+        dimmer = module in self._dimmer_modules
+        with self._lock:
+            for output, value in enumerate(frame.values, start=1):
+                if dimmer and value > DIMMER_MAX:
+                    _LOGGER.warning(
+                        "Client %s wrote %d to dimmer %d.%d; it holds 0..%d, so it is at %d",
+                        session.peer,
+                        value,
+                        module,
+                        output,
+                        DIMMER_MAX,
+                        DIMMER_MAX,
+                    )
+                self._store(module, output, min(value, DIMMER_MAX) if dimmer else value)
+            write = ReceivedWrite(
+                module,
+                frame.values,
+                time.time(),
+                connection=session.number,
+                applied_at=time.monotonic(),
+                snapshots=snapshots,
+            )
             self._writes.append(write)
-            callbacks = list(self._write_callbacks)
             self._changed.notify_all()
-        _LOGGER.debug("Client %s wrote module %d: %s", session.peer, write.module, write.values)
+        _LOGGER.debug("Client %s wrote module %d: %s", session.peer, module, frame.values)
+        return write
+
+    def _notify_write(self, write: ReceivedWrite) -> None:
+        with self._lock:
+            callbacks = list(self._write_callbacks)
         for callback in callbacks:
             try:
                 callback(write)
@@ -805,12 +986,16 @@ class Simulator:
             self._changed.notify_all()
         _LOGGER.warning("Protocol error: %s", reason)
 
-    def _reply(self, session: _Session, plain: bytes) -> None:
-        """Send one reply through the fault knobs: delay, glue, injected prefix, chunks."""
+    def _reply(self, session: _Session, plain: bytes, taken_at: float | None = None) -> None:
+        """Send one reply through the fault knobs: delay, glue, injected prefix, chunks.
+
+        `taken_at` marks a snapshot, logged with the moment its last byte went out.
+        """
         delay = self.reply_delay
         if delay > 0 and session.closing.wait(delay):
             raise _SessionClosedError
         encrypted = cipher.encrypt(plain, session.masks)
+        taken = [] if taken_at is None else [taken_at]
         with self._lock:
             if self._frozen:
                 return
@@ -819,14 +1004,19 @@ class Simulator:
             if self._glue_replies and not session.held:
                 session.held = data
                 session.held_since = time.monotonic()
+                session.held_taken = taken
                 return
             data = session.held + data
+            taken = session.held_taken + taken
             session.held = b""
+            session.held_taken = []
             chunk_size = self._chunk_size
         self._send(session, data, chunk_size)
+        self._log_snapshots(session, taken)
 
     def _flush_pending(self, session: _Session) -> None:
         """Send a held reply that waited long enough and any injected bytes."""
+        taken: list[float] = []
         with self._lock:
             if self._frozen:
                 return
@@ -834,12 +1024,20 @@ class Simulator:
             stale = time.monotonic() - session.held_since >= _GLUE_FLUSH_AFTER
             if session.held and (stale or not self._glue_replies):
                 data = session.held
+                taken = session.held_taken
                 session.held = b""
+                session.held_taken = []
             data += b"".join(session.outbox)
             session.outbox.clear()
             chunk_size = self._chunk_size
         if data:
             self._send(session, data, chunk_size)
+            self._log_snapshots(session, taken)
+
+    @staticmethod
+    def _log_snapshots(session: _Session, taken: list[float]) -> None:
+        sent_at = time.monotonic()
+        session.snapshots.extend(SentSnapshot(taken_at, sent_at) for taken_at in taken)
 
     def _send(self, session: _Session, data: bytes, chunk_size: int | None) -> None:
         """Write all of `data`, in pieces when asked; only the session's thread calls this."""

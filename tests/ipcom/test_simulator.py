@@ -17,7 +17,6 @@ from ipcom.protocol import (
     AUTH_REJECTED,
     CONNECT_RESPONSE_KEY_OFFSET,
     CONNECT_RESPONSE_LENGTH,
-    CONNECT_RESPONSE_STATUS,
     DEVICE_MESSAGE_LENGTHS,
     KEEPALIVE_COMMAND,
     MESSAGE_VERSION,
@@ -124,7 +123,7 @@ def test_handshake_sends_status_and_public_key(simulator: Simulator) -> None:
     try:
         response = raw.handshake()
         plain = cipher.decrypt(response, cipher.single_key_masks())
-        assert plain[1:CONNECT_RESPONSE_KEY_OFFSET] == CONNECT_RESPONSE_STATUS
+        assert plain[:CONNECT_RESPONSE_KEY_OFFSET] == b"\x01\x02" + b"0000" + b"\x00"
         assert plain[CONNECT_RESPONSE_KEY_OFFSET:] == DEFAULT_PUBLIC_KEY
         simulator.wait_until(lambda sim: sim.connections_accepted == 1)
         assert simulator.active_connections == 1
