@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from client_helpers import WAIT, make_client, wait_until
 
 from ipcom import cipher, messages
 from ipcom.errors import IPComAuthenticationError
@@ -28,6 +29,7 @@ from ipcom.simulator import (
     ReceivedWrite,
     Simulator,
 )
+from ipcom.simulator_codec import Addressing, BusType, addressing
 
 TIMEOUT = 10.0
 
@@ -216,6 +218,8 @@ def test_set_outputs_changes_state_and_is_recorded(simulator: Simulator, client:
     unsubscribe = simulator.on_write(seen.append)
     values = (255, 0, 255, 0, 0, 0, 0, 255)
     client.send(messages.encode_set_outputs(3, values))
+    (answer,) = client.read_messages(1)
+    assert StateSnapshot.from_message(answer.plain).get_module_values(3) == values
     write = simulator.wait_for_write(lambda w: w.module == 3)
     assert write.values == values
     assert simulator.get_module_values(3) == values
@@ -235,6 +239,8 @@ def test_bad_checksum_is_counted_and_ignored(simulator: Simulator, client: RawCl
     frame = bytearray(messages.encode_set_outputs(2, (255,) * 8))
     frame[-1] ^= 0xFF
     client.send(bytes(frame))
+    (answer,) = client.read_messages(1)
+    assert StateSnapshot.from_message(answer.plain).get_module_values(2) == (0,) * 8
     simulator.wait_until(lambda sim: sim.protocol_errors == 1)
     assert simulator.get_module_values(2) == (0,) * 8
     assert simulator.writes() == []
@@ -552,3 +558,247 @@ def test_rejects_invalid_configuration() -> None:
         device.reply_delay = -1
     with pytest.raises(ValueError):
         device.start_activity([])
+
+
+# The device PROTOCOL.md revision 2 describes
+
+
+def connect_request(bus: int = 1, lock: int = 0) -> bytes:
+    """A connect request for demo/demo naming `bus` and `lock` in bytes 54 and 55."""
+    fields = b"USER:demo".ljust(26) + b"PWD:demo".ljust(26)
+    return bytes([1, 2]) + fields + bytes([bus, lock])
+
+
+def frame(module: int, values: tuple[int, ...], *, bus_byte: int = 2, base: int = 60) -> bytes:
+    """A set-outputs message built from section 4's layout, for any bus byte and base."""
+    checksum = 1
+    for value in values:
+        checksum ^= value
+    return bytes([4, 1, bus_byte, 0x23, base + module - 1, 0, 10, 1, *values, checksum])
+
+
+def status_of(response: bytes) -> int:
+    """Byte 0 of a connect response: 1 connected, anything else not."""
+    return cipher.decrypt(response, cipher.single_key_masks())[0]
+
+
+def read_answer(client: RawClient) -> StateSnapshot:
+    (answer,) = client.read_messages(1)
+    return StateSnapshot.from_message(answer.plain)
+
+
+def test_every_frame_is_answered_with_a_snapshot_taken_after_it(
+    simulator: Simulator, client: RawClient
+) -> None:
+    simulator.set_output(9, 1, 255)
+    for values in ((255,) * 8, (0, 255, 0, 255, 0, 255, 0, 255)):
+        client.send(frame(2, values))
+        answer = read_answer(client)
+        assert answer.get_module_values(2) == values
+        assert answer == simulator.snapshot()
+    assert simulator.polls_received == 0
+
+
+def test_with_bus_latency_the_answer_still_follows_the_effect() -> None:
+    with Simulator(bus_latency=0.3) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            raw.send(frame(4, (255,) * 8))
+            raw.send(messages.encode_status_request())
+            answers = [StateSnapshot.from_message(m.plain) for m in raw.read_messages(2)]
+        finally:
+            raw.close()
+        assert [answer.get_module_values(4) for answer in answers] == [(255,) * 8] * 2
+        assert device.bus_latency == 0.3
+    with pytest.raises(ValueError):
+        Simulator(bus_latency=-1)
+
+
+def test_a_device_that_does_not_answer_frames_still_applies_them(
+    simulator: Simulator, client: RawClient
+) -> None:
+    simulator.answer_frames = False
+    client.send(frame(5, (7,) * 8))
+    simulator.wait_for_value(5, 8, 7)
+    assert client.poll().get_module_values(5) == (7,) * 8
+    assert simulator.polls_received == 1
+
+
+GOOD = (255, 0, 0, 0, 0, 0, 0, 0)
+
+
+def corrupt(position: int, value: int) -> bytes:
+    message = bytearray(frame(2, GOOD))
+    message[position] = value
+    return bytes(message)
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (frame(2, GOOD, bus_byte=1), "bus byte 1"),
+        (corrupt(3, 0x24), "starts with 0x24"),
+        (frame(0, GOOD), "addresses 59"),
+        (frame(17, GOOD), "addresses 76"),
+        (frame(2, GOOD, base=30), "addresses 31"),
+        (corrupt(5, 1), "from address 1"),
+        (corrupt(6, 9), "length field is 9"),
+        (corrupt(7, 2), "data starts with 0x02"),
+        (corrupt(16, 0), "checksum"),
+    ],
+)
+def test_a_wrong_frame_changes_nothing_is_logged_and_answered(
+    simulator: Simulator,
+    client: RawClient,
+    caplog: pytest.LogCaptureFixture,
+    message: bytes,
+    reason: str,
+) -> None:
+    simulator.set_output(1, 1, 255)
+    before = simulator.snapshot()
+    with caplog.at_level(logging.WARNING, logger="ipcom.simulator"):
+        client.send(message)
+        assert read_answer(client) == before
+    assert simulator.snapshot() == before
+    assert simulator.writes() == []
+    assert simulator.protocol_errors == 1
+    assert reason in caplog.text
+
+
+def test_a_dimmer_holds_at_most_100(
+    simulator: Simulator, client: RawClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="ipcom.simulator"):
+        client.send(frame(6, (255, 101, 100, 42, 0, 0, 0, 0)))
+        answer = read_answer(client)
+    assert answer.get_module_values(6) == (100, 100, 100, 42, 0, 0, 0, 0)
+    assert simulator.get_module_values(6) == (100, 100, 100, 42, 0, 0, 0, 0)
+    assert "wrote 255 to dimmer 6.1" in caplog.text
+    assert "wrote 101 to dimmer 6.2" in caplog.text
+    assert simulator.writes()[0].values == (255, 101, 100, 42, 0, 0, 0, 0)
+    client.send(frame(5, (255, 150, 0, 0, 0, 0, 0, 0)))
+    assert read_answer(client).get_module_values(5)[:2] == (255, 150)
+    with pytest.raises(ValueError, match="dimmer"):
+        simulator.set_output(6, 1, 101)
+
+
+@pytest.mark.parametrize(("bus", "lock"), [(2, 0), (0, 0), (1, 1)])
+def test_a_connect_request_for_another_bus_is_not_connected(
+    simulator: Simulator, bus: int, lock: int
+) -> None:
+    raw = RawClient(simulator.port)
+    try:
+        raw.sock.sendall(cipher.encrypt(connect_request(bus, lock), cipher.single_key_masks()))
+        assert status_of(raw.read_exact(CONNECT_RESPONSE_LENGTH)) == 0
+        assert raw.is_closed_by_peer()
+    finally:
+        raw.close()
+    simulator.wait_until(lambda sim: sim.protocol_errors == 1)
+    assert simulator.connections_accepted == 0
+    assert simulator.auth_failures == 0
+
+
+def test_a_bus_2_installation_wants_bus_2_in_the_connect_request() -> None:
+    with Simulator(bus=2) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.sock.sendall(cipher.encrypt(connect_request(2), cipher.single_key_masks()))
+            response = cipher.decrypt(
+                raw.read_exact(CONNECT_RESPONSE_LENGTH), cipher.single_key_masks()
+            )
+            assert response[0] == 1
+            raw.masks = cipher.dual_key_masks(response[CONNECT_RESPONSE_KEY_OFFSET:])
+            raw.decoder = messages.StreamDecoder(raw.masks, DEVICE_MESSAGE_LENGTHS)
+            raw.send(frame(16, (9,) * 8, bus_byte=2, base=60))
+            assert read_answer(raw).get_module_values(16) == (9,) * 8
+        finally:
+            raw.close()
+        assert device.bus == 2
+        refused = RawClient(device.port)
+        try:
+            refused.send_connect_request()
+            assert status_of(refused.read_exact(CONNECT_RESPONSE_LENGTH)) == 0
+            assert refused.is_closed_by_peer()
+        finally:
+            refused.close()
+
+
+def test_a_bibus_takes_bus_byte_1_and_base_30() -> None:
+    with Simulator(bus_type=BusType.BIBUS) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            raw.send(frame(1, (3,) * 8, bus_byte=1, base=30))
+            assert read_answer(raw).get_module_values(1) == (3,) * 8
+            raw.send(frame(1, (4,) * 8))
+            assert read_answer(raw).get_module_values(1) == (3,) * 8
+        finally:
+            raw.close()
+        assert device.protocol_errors == 1
+
+
+@pytest.mark.parametrize(
+    ("bus", "bus_type", "tricom", "expected"),
+    [
+        (1, BusType.MINIDO, False, Addressing(2, 60)),
+        (1, BusType.OTHER, True, Addressing(2, 60)),
+        (1, BusType.BIBUS, True, Addressing(2, 30)),
+        (1, BusType.BIBUS, False, Addressing(1, 30)),
+        (1, BusType.OTHER, False, Addressing(1, 60)),
+        (2, BusType.OTHER, False, Addressing(2, 60)),
+        (2, BusType.MINIDO, False, Addressing(2, 60)),
+        (2, BusType.BIBUS, False, Addressing(2, 30)),
+    ],
+)
+def test_addressing_follows_the_table_of_section_6(
+    bus: int, bus_type: BusType, tricom: bool, expected: Addressing
+) -> None:
+    assert addressing(bus, bus_type, tricom=tricom) == expected
+
+
+def test_with_a_new_key_per_connection_an_old_key_is_not_understood() -> None:
+    with Simulator(new_key_per_connection=True) as device:
+        first = RawClient(device.port)
+        try:
+            old_key = messages.parse_connect_response(first.handshake())
+        finally:
+            first.close()
+        second = RawClient(device.port)
+        try:
+            new_key = messages.parse_connect_response(second.handshake())
+            assert new_key not in (old_key, DEFAULT_PUBLIC_KEY)
+            second.sock.sendall(
+                cipher.encrypt(messages.encode_status_request(), cipher.dual_key_masks(old_key))
+            )
+            device.wait_until(lambda sim: sim.protocol_errors >= 1)
+            assert device.polls_received == 0
+            assert second.poll() == device.snapshot()
+        finally:
+            second.close()
+
+
+def test_a_write_records_what_its_connection_had_been_sent(
+    simulator: Simulator, client: RawClient
+) -> None:
+    client.poll()
+    client.send(frame(3, (255,) * 8))
+    read_answer(client)
+    (write,) = simulator.writes()
+    assert write.connection == 1
+    (sent,) = write.snapshots
+    assert sent.taken_at <= sent.sent_at <= write.applied_at
+
+
+def test_the_client_follows_a_new_key_after_a_reconnect() -> None:
+    with Simulator(new_key_per_connection=True) as device:
+        client = make_client(device)
+        client.start_persistent_connection()
+        try:
+            client.wait_for_snapshot(WAIT)
+            device.drop_connections()
+            device.wait_until(lambda sim: sim.connections_accepted == 2, WAIT)
+            device.set_output(7, 3, 255)
+            assert wait_until(lambda: client.get_expected_value(7, 3) == 255)
+        finally:
+            client.stop_persistent_connection()
