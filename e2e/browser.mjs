@@ -5,6 +5,9 @@
 //   names        every device name that must be visible on the page
 //   toggle       {entity_id, name}: the light whose toggle is clicked
 //   screenshot   where to save a PNG of the page once the toggle took effect
+//   integrations_screenshot  optional: where to save a PNG of Settings > Devices & services
+//                once the ipcom card shows its brand icon (Home Assistant 2026.3 and newer
+//                serve it from custom_components/ipcom/brand/)
 //   timeout_ms   how long any single wait may take
 //
 // Prints one JSON object per line: {"event": ..., "seconds": ..., ...}. The last line has
@@ -108,6 +111,27 @@ async function run(page) {
     await page.waitForTimeout(500);
     await page.screenshot({ path: options.screenshot, fullPage: true });
     report("screenshot", { path: options.screenshot });
+  }
+
+  if (options.integrations_screenshot) {
+    await page.goto(new URL("/config/integrations/dashboard", options.url).href, {
+      waitUntil: "domcontentloaded",
+      timeout,
+    });
+    await page.waitForFunction(hassReady, null, { timeout, polling: 100 });
+    const icon = page.locator('img[src*="/brands/integration/ipcom/icon"]').first();
+    await icon.waitFor({ state: "visible", timeout });
+    // Visible is not loaded: a brand image that failed still takes its place on the card.
+    await icon.evaluate((img) => img.decode().catch(() => undefined));
+    const size = await icon.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+    if (size[0] === 0) {
+      throw new Error(`the ipcom card's brand icon did not load: ${await icon.getAttribute("src")}`);
+    }
+    await page.screenshot({ path: options.integrations_screenshot });
+    report("integrations_screenshot", {
+      path: options.integrations_screenshot,
+      brand_icon: size.join("x"),
+    });
   }
 }
 
