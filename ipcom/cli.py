@@ -51,6 +51,8 @@ EXIT_CONNECTION: Final = 3
 EXIT_AUTHENTICATION: Final = 4
 EXIT_DEVICES: Final = 5
 EXIT_UNKNOWN_DEVICE: Final = 6
+EXIT_UNCONFIRMED: Final = 7
+"""The write went out but no snapshot showed it in time: the output may not have changed."""
 EXIT_INTERRUPTED: Final = 130
 
 ENV_HOST: Final = "IPCOM_HOST"
@@ -135,8 +137,10 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog=(
             f"Connection settings may also come from {ENV_HOST}, {ENV_PORT}, {ENV_USERNAME} "
             f"and {ENV_PASSWORD}; without {ENV_PASSWORD} the password is asked for. "
-            "Exit codes: 0 success, 2 usage, 3 cannot connect, 4 authentication failed, "
-            "5 invalid devices.yaml, 6 unknown device."
+            f"Exit codes: {EXIT_OK} success, {EXIT_USAGE} usage, {EXIT_CONNECTION} cannot connect "
+            f"or lost the connection, {EXIT_AUTHENTICATION} authentication failed, "
+            f"{EXIT_DEVICES} invalid devices.yaml, {EXIT_UNKNOWN_DEVICE} unknown device, "
+            f"{EXIT_UNCONFIRMED} the installation did not confirm a write within --timeout."
         ),
     )
     _add_common_options(parser)
@@ -230,7 +234,8 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
         type=positive_seconds,
         default=suppress,
         metavar="SECONDS",
-        help=f"how long to wait for the installation (default {DEFAULT_TIMEOUT:g})",
+        help="how long to wait for the installation: to connect, to log in, for its state "
+        f"and for each write to show (default {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
         "--poll-interval",
@@ -370,6 +375,7 @@ def _client(settings: _Connection) -> IPComClient:
         settings.username,
         settings.password,
         poll_interval=settings.poll_interval,
+        socket_timeout=settings.timeout,
     )
 
 
@@ -418,11 +424,14 @@ def _write_and_confirm(
                     f"lost the connection to {settings.address} before it confirmed writing {what}"
                 )
             if abandoned:
-                raise IPComConnectionError(f"{settings.address} did not confirm writing {what}")
+                raise CommandError(
+                    f"{settings.address} did not confirm writing {what}", EXIT_UNCONFIRMED
+                )
             if remaining <= 0:
-                raise IPComConnectionError(
+                raise CommandError(
                     f"{settings.address} did not confirm writing {what} "
-                    f"within {settings.timeout:g} s"
+                    f"within {settings.timeout:g} s",
+                    EXIT_UNCONFIRMED,
                 )
             changed.wait(min(remaining, _WATCH_TICK))
     finally:
@@ -476,12 +485,17 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         previous[:] = [snapshot]
 
     refused: list[CommandError] = []
+    down = threading.Event()
 
     def on_connection(event: ConnectionEvent) -> None:
+        """Subscribed before the start, so an outage while starting is reported too."""
         if event.state is ConnectionState.RECONNECTING:
+            down.set()
             lines.put((sys.stderr, f"ipcom: connection lost ({event.reason}); reconnecting"))
         elif event.state is ConnectionState.CONNECTED:
-            lines.put((sys.stderr, f"ipcom: connected to {settings.address} again"))
+            if down.is_set():
+                down.clear()
+                lines.put((sys.stderr, f"ipcom: connected to {settings.address} again"))
         elif event.authentication_failed:
             refused.append(
                 CommandError(
@@ -494,10 +508,10 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     with _stop_on_signals() as stop:
         client = _client(settings)
         client.on_state_snapshot(on_snapshot)
+        client.on_connection_state(on_connection)
         try:
             client.start_persistent_connection(auto_reconnect=True)
             client.wait_for_snapshot(settings.timeout)
-            client.on_connection_state(on_connection)
             print(
                 f"ipcom: watching {settings.address}; press Ctrl-C to stop",
                 file=sys.stderr,

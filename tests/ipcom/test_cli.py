@@ -381,11 +381,32 @@ def test_write_that_the_installation_never_shows(run: Any, installation: Simulat
     finally:
         unsubscribe()
 
-    assert result.code == 3
+    assert result.code == 7
     assert result.err.startswith(
         f"ipcom: 127.0.0.1:{installation.port} did not confirm writing 255 to 1.4"
     )
-    assert installation.active_connections == 0
+    installation.wait_until(lambda sim: sim.active_connections == 0, TIMEOUT)
+
+
+def test_exit_codes_are_documented_in_the_help(run: Any) -> None:
+    result = run("--help")
+
+    assert result.code == 0
+    help_text = " ".join(result.out.split())
+    assert "3 cannot connect or lost the connection" in help_text
+    assert "7 the installation did not confirm a write within --timeout" in help_text
+
+
+def test_timeout_reaches_the_handshake(run: Any, installation: Simulator) -> None:
+    """A device that accepts and never answers the connect request: --timeout, not 5 s."""
+    installation.freeze()
+    try:
+        result = run("status", "--timeout", "0.5")
+    finally:
+        installation.unfreeze()
+
+    assert result.code == 3
+    assert "within 0.5 s" in result.err
 
 
 def test_connection_lost_before_the_write_is_confirmed(run: Any, installation: Simulator) -> None:
@@ -831,6 +852,27 @@ def test_watch_that_cannot_connect(spawn: Any) -> None:
 
     assert code == 3
     assert watch.read_line(watch.err_fd).startswith(f"ipcom: cannot connect to 127.0.0.1:{port}")
+
+
+def test_watch_reports_an_outage_during_its_start(simulator: Simulator, spawn: Any) -> None:
+    """The link drops after the handshake, before the first snapshot: watch says so."""
+    simulator.reply_delay = 3.0
+    watch = spawn("watch", *FAST, **watch_environment(simulator))
+    simulator.wait_until(lambda device: device.connections_accepted == 1, TIMEOUT)
+    simulator.drop_connections()
+    simulator.reply_delay = 0.0
+
+    lines = [watch.read_line(watch.err_fd) for _ in range(3)]
+    simulator.press(*HALL)
+    change = watch.read_line(watch.out_fd)
+    code, _, err = watch.finish(signal.SIGINT)
+
+    assert f"ipcom: watching 127.0.0.1:{simulator.port}; press Ctrl-C to stop" in lines
+    assert any(line.startswith("ipcom: connection lost (") for line in lines), lines
+    assert f"ipcom: connected to 127.0.0.1:{simulator.port} again" in lines
+    assert change.endswith("hall 1.4 0 -> 255")
+    assert code == 0
+    assert "Traceback" not in err
 
 
 def test_watch_ends_when_a_reconnect_is_refused(simulator: Simulator, spawn: Any) -> None:
