@@ -154,8 +154,11 @@ def bump(new: str, today: dt.date, root: Path = ROOT) -> None:
         raise ReleaseError(f"{new} is not newer than the last release {'.'.join(map(str, newest))}")
     if new_parts < parse_version(current):
         raise ReleaseError(f"{new} is older than the current version {current}")
-    if not any(section.name == UNRELEASED for section in sections):
+    unreleased = next((section for section in sections if section.name == UNRELEASED), None)
+    if unreleased is None:
         raise ReleaseError(f"{CHANGELOG} has no '## [{UNRELEASED}]' section to release")
+    if not unreleased.body:
+        raise ReleaseError(f"{CHANGELOG}: '## [{UNRELEASED}]' is empty; say what {new} changes")
 
     heading = f"## [{UNRELEASED}]"
     changelog = changelog.replace(heading, f"{heading}\n\n## [{new}] - {today.isoformat()}", 1)

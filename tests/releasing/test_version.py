@@ -103,6 +103,13 @@ def test_bump_refuses_a_released_or_older_version(repo: Path) -> None:
         bump("0.3", RELEASE_DAY, repo)
 
 
+def test_bump_refuses_a_release_with_nothing_in_its_notes(repo: Path) -> None:
+    bump("0.2.0", RELEASE_DAY, repo)
+    with pytest.raises(ReleaseError, match=r"is empty; say what 0\.3\.0 changes"):
+        bump("0.3.0", RELEASE_DAY, repo)
+    assert read_versions(repo).agreed == "0.2.0"
+
+
 def test_a_tag_must_name_the_project_version_and_have_notes(repo: Path) -> None:
     current = read_versions(repo).agreed
     with pytest.raises(ReleaseError, match="has no section for"):
