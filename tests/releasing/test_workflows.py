@@ -50,6 +50,7 @@ def test_actionlint_accepts_every_workflow() -> None:
 def test_ci_runs_the_test_command_hassfest_and_hacs_on_every_push_and_pull_request() -> None:
     ci = _workflow("ci.yml")
     assert {"push", "pull_request", "workflow_call"} <= set(ci["on"])
+    assert ci["on"]["push"] == {"branches": ["**"]}
     jobs = ci["jobs"]
     assert "bash .ci/run" in _runs(jobs["test"])
     assert "exec scripts/test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
