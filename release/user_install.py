@@ -1,8 +1,9 @@
 """`scripts/install-test`: install the integration as a user does, and prove it works.
 
 1. Build the library's wheel (and sdist) and check what they hold.
-2. Make a fresh Home Assistant configuration directory holding only a copy of
-   `custom_components/ipcom`, a device map and a minimal configuration.yaml.
+2. Make a fresh Home Assistant configuration directory holding only the integration (the
+   release's `ipcom.zip` unpacked into `custom_components/ipcom`, as HACS does), a device map
+   and a minimal configuration.yaml.
 3. Start the simulator from the built wheel, and Home Assistant from its own venv
    (`.venvs/user`: Home Assistant and nothing of this project's; the library is uninstalled
    before every run) with the wheel reachable as a published package would be: a find-links
@@ -46,7 +47,7 @@ from demo.config_dir import DEVICES_FILE, ConfigDir
 from demo.hass_api import HassApi, HassApiError
 from demo.processes import ChildProcess, free_port
 
-from .artefacts import INTEGRATION, build, integration_files
+from .artefacts import INTEGRATION, build, integration_zip
 from .version import DISTRIBUTION, ROOT, read_versions
 
 HOST = "127.0.0.1"
@@ -190,11 +191,12 @@ class UserInstall:
     # The configuration directory
 
     def _write_config_dir(self) -> None:
+        """The integration as HACS installs it: the release's ipcom.zip unpacked in its folder."""
         self.config.build()
-        target = self.config.path / INTEGRATION
-        for relative in integration_files():
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / INTEGRATION / relative, target / relative)
+        release_zip = integration_zip(self.work / "dist")
+        with zipfile.ZipFile(release_zip) as archive:
+            archive.extractall(self.config.path / INTEGRATION)
+            files = len(archive.namelist())
         self.config.devices_file.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / "devices.yaml", self.config.devices_file)
         (self.config.path / "configuration.yaml").write_text(
@@ -202,7 +204,7 @@ class UserInstall:
         )
         self.steps.say(
             f"configuration directory {self.config.path}: custom_components/ipcom "
-            f"({len(integration_files())} files, copied), {DEVICES_FILE}, configuration.yaml"
+            f"({release_zip.name} unpacked, {files} files), {DEVICES_FILE}, configuration.yaml"
         )
 
     # The two processes
