@@ -58,9 +58,12 @@ _LISTENING = re.compile(r"listening on [^\s:]+:(?P<port>\d+)")
 _INSTALL_LINE = re.compile(rf"Attempting install of {re.escape(DISTRIBUTION)}==")
 # Errors of ipcom or of installing requirements. Home Assistant's default integrations log their
 # own about this machine (no ffmpeg, no libturbojpeg), which say nothing about installing ipcom.
+# Also Home Assistant's warning that ipcom uses something the newest release deprecates: it
+# names the release that will break it.
 _LOG_PROBLEM = re.compile(
     r" (ERROR|CRITICAL) \([^)]*\) \[(custom_components\.ipcom|ipcom|homeassistant\.(util\.package"
     r"|requirements|loader|setup|config_entries))[\].]"
+    r"|Detected that custom integration 'ipcom'"
 )
 
 CONFIGURATION = """\
