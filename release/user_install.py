@@ -456,7 +456,8 @@ class UserInstall:
             raise InstallTestError("Home Assistant's log does not show it installing the library")
         problems = [line for line in lines if _LOG_PROBLEM.search(line)]
         if problems:
-            raise InstallTestError("errors in Home Assistant's log:\n" + "\n".join(problems[:10]))
+            shown = "\n".join(problems[:10])
+            raise InstallTestError(f"ipcom problems in Home Assistant's log:\n{shown}")
         self.steps.say("  Home Assistant's log: it installed the library; no errors")
 
     async def stop(self) -> None:
