@@ -5,6 +5,11 @@ which of them are lights, dimmers, sockets and shutter relays; a wrong
 description switches the wrong relay, so the file is checked thoroughly and
 every problem is reported at once, each naming the file, the key path and
 the reason. A file with any problem never yields a partial map.
+
+Files written for the other public IPCom integration load too: what this
+map does not use (sections, settings, a `type` it does not know) is not a
+problem but a warning on the map, so a switch-over never loses a working
+setup. Only what would drive the wrong hardware is refused.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ _TRAVEL_DOWN: Final = ("travel_time", "travel_time_down")
 _DIRECTION_WORDS: Final = ("up", "down", "op", "neer", "omhoog", "omlaag", "open", "close")
 _KEY_SUFFIX: Final = re.compile(rf"[_\-]({'|'.join(_DIRECTION_WORDS)})$", re.IGNORECASE)
 _NAME_SUFFIX: Final = re.compile(rf"[\s\-:,(]+({'|'.join(_DIRECTION_WORDS)})\)?\s*$", re.IGNORECASE)
+_UP_LETTER: Final = re.compile(r"\s+[mu]$", re.IGNORECASE)
+_DOWN_LETTER: Final = re.compile(r"\s+d$", re.IGNORECASE)
+"""`Rolluik keuken M` (monter, up) / `... D`: relay names in the other integration's files."""
 
 
 class DeviceMapError(IPComError, ValueError):
@@ -53,6 +61,26 @@ class DeviceMapError(IPComError, ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(dict.fromkeys(problems))
         super().__init__("\n".join(self.problems))
+
+
+class DeviceMapNotFoundError(DeviceMapError):
+    """The devices file does not exist; `path` is where it was looked for."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__([f"{path}: file not found"])
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMapWarning:
+    """Something in the file that is not used, or read differently than written."""
+
+    source: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.path}: {self.reason}"
 
 
 class OutputAddress(NamedTuple):
@@ -73,6 +101,7 @@ class Light:
     dimmable: bool
     description: str | None = None
     area: str | None = None
+    icon: str | None = None
 
     @property
     def address(self) -> OutputAddress:
@@ -90,6 +119,7 @@ class Switch:
     output: int
     description: str | None = None
     area: str | None = None
+    icon: str | None = None
 
     @property
     def address(self) -> OutputAddress:
@@ -111,6 +141,7 @@ class Cover:
     travel_time_down: float | None = None
     area: str | None = None
     description: str | None = None
+    icon: str | None = None
 
     @property
     def same_module(self) -> bool:
@@ -128,11 +159,13 @@ class DeviceMap:
     Build it with `load_device_map` or `parse_device_map`, which validate; the
     constructor trusts its arguments. `get` also finds a cover by the key of
     either of its relay entries, because those are the keys installers wrote.
+    `warnings` lists what the file holds that the map does not use.
     """
 
     lights: tuple[Light, ...] = ()
     switches: tuple[Switch, ...] = ()
     covers: tuple[Cover, ...] = ()
+    warnings: tuple[DeviceMapWarning, ...] = field(default=(), compare=False)
     _by_key: dict[str, Device] = field(init=False, repr=False, compare=False)
     _by_address: dict[OutputAddress, Device] = field(init=False, repr=False, compare=False)
 
@@ -187,7 +220,7 @@ def load_device_map(path: str | os.PathLike[str]) -> DeviceMap:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DeviceMapError([f"{source}: file not found"]) from None
+        raise DeviceMapNotFoundError(source) from None
     except IsADirectoryError:
         raise DeviceMapError([f"{source}: is a directory, not a file"]) from None
     except UnicodeDecodeError:
@@ -268,7 +301,7 @@ def _text(value: object) -> str:
 
 
 def _optional_text(value: object) -> str | None:
-    """For descriptions, which existing files often leave empty."""
+    """For labels that existing files often leave empty; empty means not given."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -276,14 +309,31 @@ def _optional_text(value: object) -> str | None:
     return value.strip() or None
 
 
-def _one_of(*choices: str, what: str, why: str = "") -> Callable[[object], str]:
+def _one_of(*choices: str, what: str) -> Callable[[object], str]:
+    """Case-insensitive: files of the other integration write `Dimmer` or `UP`."""
+
     def validate(value: object) -> str:
-        if value not in choices:
-            reason = f"unknown {what} {_show(value)}; expected {_either(choices)}"
-            raise vol.Invalid(f"{reason} ({why})" if why else reason)
-        return str(value)
+        word = value.strip().lower() if isinstance(value, str) else value
+        if word not in choices:
+            raise vol.Invalid(f"unknown {what} {_show(value)}; expected {_either(choices)}")
+        return str(word)
 
     return validate
+
+
+def _type(value: object) -> str:
+    """Any text: a type this map does not know is a warning, never a refusal."""
+    if not isinstance(value, str):
+        raise vol.Invalid(f"must be text, got {_show(value)}")
+    return value.strip().lower()
+
+
+def _icon(value: object) -> str:
+    """Checked in `_known_settings`, which drops an invalid icon with a warning."""
+    return str(value).strip()
+
+
+_ICON: Final = re.compile(r"[a-z0-9_-]+:[a-z0-9_-]+")
 
 
 def _travel_time(value: object) -> float:
@@ -307,12 +357,8 @@ def _required(key: str) -> vol.Required:
 
 
 def _entry_schema(settings: dict[Any, Callable[[object], Any]]) -> vol.Schema:
-    names = tuple(str(marker) for marker in settings)
-
-    def unknown(_value: object) -> None:
-        raise vol.Invalid(f"unknown setting; expected {_either(names)}")
-
-    return vol.Schema({**settings, vol.Extra: unknown})
+    """Unknown settings are dropped here; `_read_entry` reports them as warnings."""
+    return vol.Schema(settings, extra=vol.REMOVE_EXTRA)
 
 
 _ADDRESS: Final[dict[Any, Callable[[object], Any]]] = {
@@ -320,36 +366,23 @@ _ADDRESS: Final[dict[Any, Callable[[object], Any]]] = {
     _required("output"): _whole_number(1, OUTPUTS_PER_MODULE),
 }
 _LABELS: Final[dict[Any, Callable[[object], Any]]] = {
-    vol.Optional("display_name"): _text,
+    vol.Optional("display_name"): _optional_text,
     vol.Optional("description"): _optional_text,
-    vol.Optional("area"): _text,
+    vol.Optional("area"): _optional_text,
+    vol.Optional("icon"): _icon,
 }
 
 _SCHEMAS: Final = {
     LIGHTS: _entry_schema(
-        {
-            **_ADDRESS,
-            vol.Optional("type", default=TYPE_SWITCH): _one_of(
-                TYPE_SWITCH, TYPE_LIGHT, TYPE_DIMMER, what="type"
-            ),
-            **_LABELS,
-        }
+        {**_ADDRESS, vol.Optional("type", default=TYPE_SWITCH): _type, **_LABELS}
     ),
     SWITCHES: _entry_schema(
-        {
-            **_ADDRESS,
-            vol.Optional("type", default=TYPE_SWITCH): _one_of(
-                TYPE_SWITCH, what="type", why="a switch is a relay output"
-            ),
-            **_LABELS,
-        }
+        {**_ADDRESS, vol.Optional("type", default=TYPE_SWITCH): _type, **_LABELS}
     ),
     SHUTTERS: _entry_schema(
         {
             **_ADDRESS,
-            vol.Optional("type", default=TYPE_SWITCH): _one_of(
-                TYPE_SWITCH, what="type", why="a shutter is driven by relays"
-            ),
+            vol.Optional("type", default=TYPE_SWITCH): _type,
             _required("relay_role"): _one_of(ROLE_UP, ROLE_DOWN, what="relay_role"),
             vol.Required(
                 "paired_device", msg="is required: the key of the shutter's other relay"
@@ -372,14 +405,11 @@ class _Entry:
     key: str
     path: str
     data: dict[str, Any]
+    dimmer: bool = False
 
     @property
     def address(self) -> OutputAddress:
         return OutputAddress(self.data["module"], self.data["output"])
-
-    @property
-    def is_dimmer(self) -> bool:
-        return bool(self.data["type"] == TYPE_DIMMER)
 
 
 class _ShortRepr(reprlib.Repr):
@@ -414,10 +444,33 @@ def _show_key(key: object) -> str:
     return key if isinstance(key, str) else _show(key)
 
 
+def _is_icon(value: object) -> bool:
+    return isinstance(value, str) and _ICON.fullmatch(value.strip()) is not None
+
+
 def _pretty(key: str) -> str:
     """A display name for an entry that has none: `living_room` -> `Living room`."""
     words = re.sub(r"[_\-]+", " ", key).strip()
     return words[:1].upper() + words[1:] if words else key
+
+
+def _shared_name(up: str | None, down: str | None) -> str | None:
+    """The shutter's name from its relays' names, without the direction word.
+
+    Names that end in a direction letter each (`... M` or `... U`, and
+    `... D`) lose it only when that makes them equal.
+    """
+    if up is None or down is None:
+        given = up or down
+        return None if given is None else _NAME_SUFFIX.sub("", given).strip()
+    if up == down:
+        return up
+    stripped = _NAME_SUFFIX.sub("", up).strip()
+    if _NAME_SUFFIX.sub("", down).strip() != stripped:
+        up_bare, down_bare = _UP_LETTER.sub("", up), _DOWN_LETTER.sub("", down)
+        if up_bare != up and up_bare == down_bare:
+            return up_bare.strip()
+    return stripped
 
 
 class _Parser:
@@ -426,12 +479,16 @@ class _Parser:
     def __init__(self, source: str) -> None:
         self._source = source
         self._problems: list[str] = []
+        self._warnings: list[DeviceMapWarning] = []
         self._entries: dict[str, list[_Entry]] = {section: [] for section in SECTIONS}
         self._owners: dict[str, str] = {}
         self._broken: set[str] = set()
 
     def _problem(self, path: str, reason: str) -> None:
         self._problems.append(f"{self._source}: {path}: {reason}")
+
+    def _warning(self, path: str, reason: str) -> None:
+        self._warnings.append(DeviceMapWarning(self._source, path, reason))
 
     def parse(self, document: object) -> DeviceMap:
         if document is None:
@@ -453,7 +510,10 @@ class _Parser:
     def _read_sections(self, document: Mapping[Any, Any]) -> None:
         for name, section in document.items():
             if name not in SECTIONS:
-                self._problem(_show_key(name), f"unknown section; expected {_either(SECTIONS)}")
+                self._warning(
+                    _show_key(name),
+                    f"section not used, ignored; this integration reads {_either(SECTIONS)}",
+                )
             elif section is None:
                 continue
             elif not isinstance(section, Mapping):
@@ -481,15 +541,16 @@ class _Parser:
             )
             self._broken.add(key)
             return
+        settings = self._known_settings(section, path, settings)
         try:
-            data = _SCHEMAS[section](dict(settings))
+            data = _SCHEMAS[section](settings)
         except vol.MultipleInvalid as err:
             order = [*map(str, settings), *map(str, _SCHEMAS[section].schema)]
             for error in sorted(err.errors, key=lambda error: order.index(str(error.path[0]))):
                 self._problem(".".join([path, *map(str, error.path)]), error.msg)
             self._broken.add(key)
             return
-        entry = _Entry(section, key, path, data)
+        entry = _Entry(section, key, path, data, dimmer=self._is_dimmer(section, path, data))
         if "travel_time" in data and ("travel_time_up" in data or "travel_time_down" in data):
             self._problem(
                 f"{path}.travel_time",
@@ -498,6 +559,47 @@ class _Parser:
             self._broken.add(key)
             return
         self._entries[section].append(entry)
+
+    def _known_settings(
+        self, section: str, path: str, settings: Mapping[Any, Any]
+    ) -> dict[Any, Any]:
+        """The settings this map reads; the others become warnings.
+
+        An invalid icon is only cosmetic, so it is dropped with a warning too.
+        """
+        known = {str(marker) for marker in _SCHEMAS[section].schema}
+        kept: dict[Any, Any] = {}
+        for name, value in settings.items():
+            if name not in known:
+                self._warning(f"{path}.{_show_key(name)}", "setting not used, ignored")
+            elif name == "icon" and value is not None and not _is_icon(value):
+                self._warning(
+                    f"{path}.icon", f"not an icon such as mdi:lightbulb, ignored: {_show(value)}"
+                )
+            elif name != "icon" or value is not None:
+                kept[name] = value
+        return kept
+
+    def _is_dimmer(self, section: str, path: str, data: dict[str, Any]) -> bool:
+        """Whether a light has `type: dimmer`; any other type is a relay output.
+
+        Types are only read for lights: switches and shutter relays are relay
+        outputs whatever the file says, and a type this map does not know is
+        read as a relay output, as the other integration did.
+        """
+        kind = data["type"]
+        relay_types = (TYPE_SWITCH, TYPE_LIGHT) if section == LIGHTS else (TYPE_SWITCH,)
+        if kind == TYPE_DIMMER and section == LIGHTS:
+            return True
+        if kind not in relay_types:
+            self._warning(
+                f"{path}.type",
+                f"type {_show(kind)} is not used here, read as switch "
+                f"(a relay output); expected {_either((*relay_types, TYPE_DIMMER))}"
+                if section == LIGHTS
+                else f"type {_show(kind)} is not used here: {section} are relay outputs",
+            )
+        return False
 
     def _all_entries(self) -> list[_Entry]:
         return [entry for section in SECTIONS for entry in self._entries[section]]
@@ -514,18 +616,30 @@ class _Parser:
                 )
 
     def _check_module_kinds(self) -> None:
-        dimmers: dict[int, list[str]] = {}
+        """A module with relay entries is a relay module: its dimmers switch on and off.
+
+        A bus module is either an EXO 8 (relays, 0/255) or an EXO DIM (levels
+        0..100). Files of the other integration mix the two on one module,
+        because there `type: dimmer` only gave the entity a brightness (its
+        generator writes it for a dimmable widget on a relay module). Reading
+        such a module as a relay module writes only 0 and 255, which every
+        relay output takes; percent levels would be a guess at hardware the
+        file does not describe.
+        """
+        relays: dict[int, list[str]] = {}
         for entry in self._all_entries():
-            if entry.is_dimmer:
-                dimmers.setdefault(entry.address.module, []).append(entry.path)
+            if not entry.dimmer:
+                relays.setdefault(entry.address.module, []).append(entry.path)
         for entry in self._all_entries():
             module = entry.address.module
-            if not entry.is_dimmer and module in dimmers:
-                self._problem(
-                    f"{entry.path}.module",
-                    f"module {module} mixes relay and dimmer outputs "
-                    f"(dimmers: {', '.join(dimmers[module])}); a module is either a relay "
-                    "module or a dimmer module",
+            if entry.dimmer and module in relays:
+                entry.dimmer = False
+                self._warning(
+                    f"{entry.path}.type",
+                    f"module {module} also has relay outputs ({', '.join(relays[module])}), "
+                    "so it is a relay module and this light only switches on and off; if "
+                    f"module {module} is a dimmer module, give all of its lights type: dimmer "
+                    "and move its other entries to the module they are wired to",
                 )
 
     def _pairs(self) -> list[tuple[_Entry, _Entry]]:
@@ -597,10 +711,7 @@ class _Parser:
         cover_keys.add(key)
         name = self._agreed("name", [(up, "cover_name"), (down, "cover_name")])
         if name is None:
-            for entry in (up, down):
-                if "display_name" in entry.data:
-                    name = _NAME_SUFFIX.sub("", entry.data["display_name"]).strip()
-                    break
+            name = _shared_name(up.data.get("display_name"), down.data.get("display_name"))
         pair = (up, down)
         return Cover(
             key=key,
@@ -617,6 +728,7 @@ class _Parser:
             ),
             area=self._agreed("area", [(up, "area"), (down, "area")]),
             description=up.data.get("description") or down.data.get("description"),
+            icon=up.data.get("icon") or down.data.get("icon"),
         )
 
     def _build(self) -> DeviceMap:
@@ -629,9 +741,10 @@ class _Parser:
                 name=entry.data.get("display_name") or _pretty(entry.key),
                 module=entry.address.module,
                 output=entry.address.output,
-                dimmable=entry.is_dimmer,
+                dimmable=entry.dimmer,
                 description=entry.data.get("description"),
                 area=entry.data.get("area"),
+                icon=entry.data.get("icon"),
             )
             for entry in self._entries[LIGHTS]
         )
@@ -643,9 +756,10 @@ class _Parser:
                 output=entry.address.output,
                 description=entry.data.get("description"),
                 area=entry.data.get("area"),
+                icon=entry.data.get("icon"),
             )
             for entry in self._entries[SWITCHES]
         )
         cover_keys: set[str] = set()
         covers = tuple(self._cover(up, down, cover_keys) for up, down in pairs)
-        return DeviceMap(lights, switches, covers)
+        return DeviceMap(lights, switches, covers, warnings=tuple(self._warnings))

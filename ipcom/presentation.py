@@ -192,6 +192,7 @@ def map_table(device_map: DeviceMap) -> list[str]:
         f"{len(device_map)} devices on {len(device_map.outputs())} outputs; "
         f"modules: {modules}; dimmer modules: {dimmers}"
     )
+    lines.extend(f"warning: {warning}" for warning in device_map.warnings)
     return lines
 
 

@@ -163,7 +163,7 @@ def test_list_json_shape(run: Any) -> None:
 def test_list_reports_every_problem_of_an_invalid_map(run: Any, tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text(
-        "lights:\n  kitchen: {module: 17, output: 1}\n  hall: {module: 1, output: 1, type: x}\n",
+        "lights:\n  kitchen: {module: 17, output: 1}\n  hall: {module: 1, output: 9}\n",
         encoding="utf-8",
     )
 
@@ -173,7 +173,7 @@ def test_list_reports_every_problem_of_an_invalid_map(run: Any, tmp_path: Path) 
     assert result.out == ""
     assert result.err.splitlines() == [
         f"ipcom: {path}: lights.kitchen.module: must be 1..16, got 17",
-        f"ipcom: {path}: lights.hall.type: unknown type 'x'; expected switch, light or dimmer",
+        f"ipcom: {path}: lights.hall.output: must be 1..8, got 9",
     ]
 
 

@@ -13,6 +13,8 @@ from ipcom.devices import (
     Cover,
     DeviceMap,
     DeviceMapError,
+    DeviceMapNotFoundError,
+    DeviceMapWarning,
     Light,
     OutputAddress,
     Switch,
@@ -282,8 +284,8 @@ def test_missing_module_and_output() -> None:
     ]
 
 
-def test_unknown_type() -> None:
-    assert problems(
+def test_unknown_types_are_warnings_and_read_as_relays() -> None:
+    device_map = parse(
         """
 lights:
   kitchen: {module: 1, output: 1, type: lamp}
@@ -293,37 +295,104 @@ shutters:
   a_up: {module: 3, output: 1, type: dimmer, relay_role: up, paired_device: a_down}
   a_down: {module: 3, output: 2, relay_role: down, paired_device: a_up}
 """
-    ) == [
-        "devices.yaml: lights.kitchen.type: unknown type 'lamp'; expected switch, light or dimmer",
-        "devices.yaml: switches.pump.type: unknown type 'dimmer'; expected switch "
-        "(a switch is a relay output)",
-        "devices.yaml: shutters.a_up.type: unknown type 'dimmer'; expected switch "
-        "(a shutter is driven by relays)",
+    )
+
+    assert device_map.lights == (Light("kitchen", "Kitchen", 1, 1, dimmable=False),)
+    assert device_map.dimmer_modules() == frozenset()
+    assert len(device_map.covers) == 1
+    assert [str(warning) for warning in device_map.warnings] == [
+        "devices.yaml: lights.kitchen.type: type 'lamp' is not used here, read as switch "
+        "(a relay output); expected switch, light or dimmer",
+        "devices.yaml: switches.pump.type: type 'dimmer' is not used here: "
+        "switches are relay outputs",
+        "devices.yaml: shutters.a_up.type: type 'dimmer' is not used here: "
+        "shutters are relay outputs",
     ]
 
 
-def test_unknown_settings_sections_and_shapes() -> None:
+def test_type_and_relay_role_are_case_insensitive() -> None:
+    device_map = shutters(
+        shutter("a_up", 3, 1, "UP", "a_down", type="Switch"),
+        shutter("a_down", 3, 2, "Down", "a_up", type="SWITCH"),
+    )
+    lights = parse("lights:\n  dining: {module: 6, output: 1, type: Dimmer}\n")
+
+    assert device_map.covers[0].up == OutputAddress(3, 1)
+    assert device_map.warnings == ()
+    assert lights.lights[0].dimmable
+    assert lights.warnings == ()
+
+
+def test_broken_shapes_are_problems() -> None:
     assert problems(
         """
 lights:
-  kitchen: {module: 1, output: 1, colour: red}
   hall: 3
   4: {module: 1, output: 2}
-  porch: {module: 1, output: 3, display_name: "  ", area: 7}
-garage:
-  door: {module: 2, output: 1}
+  porch: {module: 1, output: 3, area: 7}
 switches: [pump]
 """
     ) == [
-        "devices.yaml: lights.kitchen.colour: unknown setting; "
-        "expected module, output, type, display_name, description or area",
         "devices.yaml: lights.hall: must be a mapping of settings (module, output, ...), got 3",
         "devices.yaml: lights.4: a device key must be text, got 4",
-        "devices.yaml: lights.porch.display_name: must not be empty",
         "devices.yaml: lights.porch.area: must be text, got 7",
-        "devices.yaml: garage: unknown section; expected lights, shutters or switches",
         "devices.yaml: switches: must map device keys to their settings, got list",
     ]
+
+
+def test_unused_sections_and_settings_are_warnings() -> None:
+    device_map = parse(
+        """
+lights:
+  kitchen: {module: 1, output: 1, colour: red, graphic_type: OutputLightBulb}
+  porch: {module: 1, output: 3, display_name: "  ", area: "", icon: not an icon}
+sockets:
+  tv: {module: 2, output: 1}
+5: [whatever]
+"""
+    )
+
+    assert device_map.lights == (
+        Light("kitchen", "Kitchen", 1, 1, dimmable=False),
+        Light("porch", "Porch", 1, 3, dimmable=False),
+    )
+    assert device_map.warnings == (
+        DeviceMapWarning(SOURCE, "lights.kitchen.colour", "setting not used, ignored"),
+        DeviceMapWarning(SOURCE, "lights.kitchen.graphic_type", "setting not used, ignored"),
+        DeviceMapWarning(
+            SOURCE, "lights.porch.icon", "not an icon such as mdi:lightbulb, ignored: 'not an icon'"
+        ),
+        DeviceMapWarning(
+            SOURCE,
+            "sockets",
+            "section not used, ignored; this integration reads lights, shutters or switches",
+        ),
+        DeviceMapWarning(
+            SOURCE,
+            "5",
+            "section not used, ignored; this integration reads lights, shutters or switches",
+        ),
+    )
+
+
+def test_icons_are_kept_for_every_kind_of_device() -> None:
+    device_map = parse(
+        """
+lights:
+  tube: {module: 1, output: 1, icon: mdi:lightbulb-fluorescent-tube}
+switches:
+  tv: {module: 2, output: 1, icon: " mdi:television "}
+  pump: {module: 2, output: 2, icon: null}
+shutters:
+  a_up: {module: 3, output: 1, relay_role: up, paired_device: a_down}
+  a_down: {module: 3, output: 2, relay_role: down, paired_device: a_up, icon: mdi:blinds}
+"""
+    )
+
+    assert device_map.lights[0].icon == "mdi:lightbulb-fluorescent-tube"
+    assert [switch.icon for switch in device_map.switches] == ["mdi:television", None]
+    assert device_map.covers[0].icon == "mdi:blinds"
+    assert device_map.warnings == ()
 
 
 @pytest.mark.parametrize(
@@ -420,20 +489,29 @@ switches:
     ]
 
 
-def test_module_with_relay_and_dimmer_outputs() -> None:
-    assert problems(
+def test_module_with_relay_and_dimmer_outputs_is_a_relay_module() -> None:
+    device_map = parse(
         """
 lights:
   dining: {module: 6, output: 1, type: dimmer}
   hall: {module: 6, output: 2, type: switch}
+  table: {module: 7, output: 1, type: dimmer}
 switches:
   pump: {module: 6, output: 3}
 """
-    ) == [
-        "devices.yaml: lights.hall.module: module 6 mixes relay and dimmer outputs "
-        "(dimmers: lights.dining); a module is either a relay module or a dimmer module",
-        "devices.yaml: switches.pump.module: module 6 mixes relay and dimmer outputs "
-        "(dimmers: lights.dining); a module is either a relay module or a dimmer module",
+    )
+
+    assert [(light.key, light.dimmable) for light in device_map.lights] == [
+        ("dining", False),
+        ("hall", False),
+        ("table", True),
+    ]
+    assert device_map.dimmer_modules() == frozenset({7})
+    assert [str(warning) for warning in device_map.warnings] == [
+        "devices.yaml: lights.dining.type: module 6 also has relay outputs "
+        "(lights.hall, switches.pump), so it is a relay module and this light only switches "
+        "on and off; if module 6 is a dimmer module, give all of its lights type: dimmer and "
+        "move its other entries to the module they are wired to"
     ]
 
 
@@ -487,7 +565,7 @@ shutters:
 """
     )
 
-    assert len(found) == 5
+    assert len(found) == 4
     assert all(problem.startswith("devices.yaml: ") for problem in found)
 
 
@@ -511,6 +589,8 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
         load_device_map(path)
 
     assert caught.value.problems == [f"{path}: file not found"]
+    assert isinstance(caught.value, DeviceMapNotFoundError)
+    assert caught.value.path == str(path)
 
 
 def test_directory_instead_of_a_file(tmp_path: Path) -> None:
@@ -581,3 +661,112 @@ def test_problems_in_a_file_name_the_file(tmp_path: Path) -> None:
         load_device_map(str(path))
 
     assert caught.value.problems == [f"{path}: lights.kitchen.module: must be 1..16, got 17"]
+
+
+# Files written for the other IPCom integration (its format, invented names).
+
+OTHER_INTEGRATION_FORMAT = """
+lights:
+  hall_light:
+    module: 1
+    output: 1
+    type: light
+    display_name: "HALL LIGHT"
+    description: "Ceiling light - hall"
+  study_light:
+    module: 1
+    output: 2
+    type: dimmer
+    display_name: "STUDY LIGHT"
+    description: ""
+  lounge_lamp:
+    module: 6
+    output: 4
+    type: Dimmer
+    display_name: ""
+switches:
+  garden_socket:
+    module: 2
+    output: 5
+    type: switch
+    display_name: "GARDEN SOCKET"
+    graphic_type: OutputSocket
+    device_class: outlet
+  coffee:
+    module: 2
+    output: 6
+    type: switch
+    display_name: "COFFEE"
+    graphic_type: OutputCoffeeMachine
+    icon: mdi:coffee-maker
+sockets:
+  spare: {module: 2, output: 7}
+shutters:
+  shutter_study_d:
+    module: 5
+    output: 7
+    type: switch
+    display_name: "SHUTTER STUDY D"
+    description: "Study shutter - DOWN relay"
+    relay_role: down
+    paired_device: shutter_study_m
+  shutter_study_m:
+    module: 5
+    output: 8
+    type: switch
+    display_name: "SHUTTER STUDY M"
+    description: "Study shutter - UP relay"
+    relay_role: up
+    paired_device: shutter_study_d
+  shutter_attic_d:
+    module: 5
+    output: 1
+    type: switch
+    display_name: "ATTIC SHUTTER"
+    relay_role: down
+    paired_device: shutter_attic_u
+  shutter_attic_u:
+    module: 5
+    output: 2
+    type: switch
+    display_name: "ATTIC SHUTTER"
+    relay_role: up
+    paired_device: shutter_attic_d
+"""
+
+
+def test_other_integration_format_loads_with_warnings() -> None:
+    device_map = parse(OTHER_INTEGRATION_FORMAT)
+
+    assert [(light.key, light.name, light.dimmable) for light in device_map.lights] == [
+        ("hall_light", "HALL LIGHT", False),
+        ("study_light", "STUDY LIGHT", False),
+        ("lounge_lamp", "Lounge lamp", True),
+    ]
+    assert device_map.dimmer_modules() == frozenset({6})
+    assert [(switch.key, switch.icon) for switch in device_map.switches] == [
+        ("garden_socket", None),
+        ("coffee", "mdi:coffee-maker"),
+    ]
+    assert [(cover.key, cover.name, cover.up_key) for cover in device_map.covers] == [
+        ("shutter_study_m", "SHUTTER STUDY", "shutter_study_m"),
+        ("shutter_attic_u", "ATTIC SHUTTER", "shutter_attic_u"),
+    ]
+    assert [warning.path for warning in device_map.warnings] == [
+        "switches.garden_socket.graphic_type",
+        "switches.garden_socket.device_class",
+        "switches.coffee.graphic_type",
+        "sockets",
+        "lights.study_light.type",
+    ]
+
+
+def test_letter_suffixes_are_stripped_only_when_they_make_the_names_equal() -> None:
+    device_map = shutters(
+        shutter("a_m", 3, 1, "up", "a_d", display_name="Garage A"),
+        shutter("a_d", 3, 2, "down", "a_m", display_name="Garage B"),
+        shutter("b_u", 3, 3, "up", "b_d", display_name="Porch u"),
+        shutter("b_d", 3, 4, "down", "b_u", display_name="Porch D"),
+    )
+
+    assert [cover.name for cover in device_map.covers] == ["Garage A", "Porch"]
