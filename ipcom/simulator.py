@@ -47,7 +47,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from . import cipher, messages, simulator_codec as codec
 from .models import StateSnapshot, validate_address, validate_module, validate_value
@@ -73,6 +73,7 @@ from .protocol import (
 from .simulator_codec import BusType
 
 _LOGGER = logging.getLogger(__name__)
+_C = TypeVar("_C", bound=Callable[..., None])
 
 
 def _default_public_key() -> bytes:
@@ -122,11 +123,12 @@ _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 class SentSnapshot:
     """When a snapshot was taken (its values read) and when its last byte was sent.
 
-    Both on the `time.monotonic` clock.
+    Both on the `time.monotonic` clock; `connection` numbers the connection.
     """
 
     taken_at: float
     sent_at: float
+    connection: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +136,18 @@ class ReceivedWrite:
     """A set-outputs frame the simulator applied: one module, the frame's eight values.
 
     `values` are the frame's bytes; a dimmer stores them clamped to 0..100.
-    `connection` numbers the connection it came on; `applied_at`
-    (`time.monotonic`) is when it took effect, and `snapshots` are the last
-    snapshots that connection had sent before the frame arrived, oldest first,
-    so an audit can tell what the client could have known when it built it.
+    `connection` numbers the connection it came on; `received_at` and
+    `applied_at` (`time.monotonic`) are when it was read and when it took
+    effect, and `snapshots` are the last snapshots that connection had sent
+    before the frame arrived, oldest first, so an audit can tell what the
+    client could have known when it built the frame.
     """
 
     module: int
     values: tuple[int, ...]
     timestamp: float
     connection: int = 0
+    received_at: float = 0.0
     applied_at: float = 0.0
     snapshots: tuple[SentSnapshot, ...] = ()
 
@@ -238,6 +242,7 @@ class Simulator:
         self._last_levels: dict[tuple[int, int], int] = {}
         self._writes: deque[ReceivedWrite] = deque(maxlen=MAX_RECORDED_WRITES)
         self._write_callbacks: list[Callable[[ReceivedWrite], None]] = []
+        self._snapshot_callbacks: list[Callable[[SentSnapshot], None]] = []
 
         self._polls_received = 0
         self._connections_accepted = 0
@@ -446,13 +451,23 @@ class Simulator:
 
         Returns a function that unsubscribes it.
         """
+        return self._subscribe(self._write_callbacks, callback)
+
+    def on_snapshot(self, callback: Callable[[SentSnapshot], None]) -> Callable[[], None]:
+        """Call `callback` from a connection thread once each snapshot has been sent.
+
+        Returns a function that unsubscribes it.
+        """
+        return self._subscribe(self._snapshot_callbacks, callback)
+
+    def _subscribe(self, callbacks: list[_C], callback: _C) -> Callable[[], None]:
         with self._lock:
-            self._write_callbacks.append(callback)
+            callbacks.append(callback)
 
         def unsubscribe() -> None:
             with self._lock:
-                if callback in self._write_callbacks:
-                    self._write_callbacks.remove(callback)
+                if callback in callbacks:
+                    callbacks.remove(callback)
 
         return unsubscribe
 
@@ -923,6 +938,7 @@ class Simulator:
 
     def _apply_frame(self, session: _Session, plain: bytes) -> None:
         """Let a frame take effect after the bus latency, then answer it with a snapshot."""
+        received_at = time.monotonic()
         snapshots = tuple(session.snapshots)
         latency = self.bus_latency
         if latency > 0 and session.closing.wait(latency):
@@ -932,7 +948,7 @@ class Simulator:
         except codec.WireError as err:
             self._count_protocol_error(f"set-outputs frame from {session.peer} ignored: {err}")
         else:
-            self._notify_write(self._store_frame(session, frame, snapshots))
+            self._notify_write(self._store_frame(session, frame, received_at, snapshots))
         with self._lock:
             answer = self._answer_frames
             reply = codec.snapshot_message(self._outputs)
@@ -941,7 +957,11 @@ class Simulator:
             self._reply(session, reply, taken_at)
 
     def _store_frame(
-        self, session: _Session, frame: codec.Frame, snapshots: tuple[SentSnapshot, ...]
+        self,
+        session: _Session,
+        frame: codec.Frame,
+        received_at: float,
+        snapshots: tuple[SentSnapshot, ...],
     ) -> ReceivedWrite:
         module = frame.module
         dimmer = module in self._dimmer_modules
@@ -963,6 +983,7 @@ class Simulator:
                 frame.values,
                 time.time(),
                 connection=session.number,
+                received_at=received_at,
                 applied_at=time.monotonic(),
                 snapshots=snapshots,
             )
@@ -1034,10 +1055,20 @@ class Simulator:
             self._send(session, data, chunk_size)
             self._log_snapshots(session, taken)
 
-    @staticmethod
-    def _log_snapshots(session: _Session, taken: list[float]) -> None:
+    def _log_snapshots(self, session: _Session, taken: list[float]) -> None:
+        if not taken:
+            return
         sent_at = time.monotonic()
-        session.snapshots.extend(SentSnapshot(taken_at, sent_at) for taken_at in taken)
+        sent = [SentSnapshot(taken_at, sent_at, session.number) for taken_at in taken]
+        session.snapshots.extend(sent)
+        with self._lock:
+            callbacks = list(self._snapshot_callbacks)
+        for callback in callbacks:
+            for snapshot in sent:
+                try:
+                    callback(snapshot)
+                except Exception:
+                    _LOGGER.exception("Snapshot callback %r failed", callback)
 
     def _send(self, session: _Session, data: bytes, chunk_size: int | None) -> None:
         """Write all of `data`, in pieces when asked; only the session's thread calls this."""

@@ -1,15 +1,20 @@
 """Soak: the client against a misbehaving installation for minutes, then an audit.
 
 A seeded schedule injects every fault the simulator knows (dropped
-connections, a hung device, slow, split, glued and unknown replies, restarts
-on the same port) while a workload writes outputs through the client and
-presses wall switches on the installation. Afterwards, with the faults off and
-the link quiet, the audit checks what a months-long session depends on:
+connections, a hung device, slow, split, glued and unknown replies, a slow
+bus, frames left unanswered, restarts on the same port; every connection gets
+a new key) while a workload writes outputs through the client and presses
+wall switches on the installation. Replies to frames go through the same
+faults as replies to polls. Afterwards, with the faults off and the link
+quiet, the audit checks what a months-long session depends on:
 
 - every write the client accepted (the call did not raise) shows on the
   installation, unless a later write or press to the same output superseded
   it or the client reported it through `on_write_abandoned`: nothing is lost
   in silence;
+- no frame undid a wall-switch press the client could have known about and
+  had not overridden by a later write (`ipcom.soak_presses` defines it
+  precisely), judged live as each frame takes effect;
 - the client's latest snapshot equals the installation's state;
 - stopping the client and the simulator leaves no thread and no descriptor
   behind, and resident memory did not grow beyond a bound.
@@ -58,6 +63,7 @@ from .protocol import (
     SOCKET_TIMEOUT,
 )
 from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
+from .soak_presses import PressAudit, UndonePress
 
 DEFAULT_SECONDS: Final = 600.0
 
@@ -99,11 +105,14 @@ FAULT_WEIGHTS: Final[Mapping[str, int]] = {
     "glue": 2,
     "unknown": 2,
     "unknown_glued": 2,
+    "latency": 2,
+    "mute_frames": 1,
     "restart": 1,
 }
 FREEZE_SECONDS: Final = (0.5, 8.0)
 KNOB_SECONDS: Final = (2.0, 10.0)
 MAX_REPLY_DELAY: Final = 1.0
+MAX_BUS_LATENCY: Final = 0.3
 MAX_CHUNK: Final = 64
 RESTART_DOWN_SECONDS: Final = (0.5, 6.0)
 REBIND_LIMIT: Final = 30.0
@@ -314,6 +323,12 @@ class FaultInjector:
         elif kind == "glue":
             simulator.glue_replies = True
             self._ends[kind] = now + duration
+        elif kind == "latency":
+            simulator.bus_latency = self._rng.uniform(0.0, MAX_BUS_LATENCY)
+            self._ends[kind] = now + duration
+        elif kind == "mute_frames":
+            simulator.answer_frames = False
+            self._ends[kind] = now + duration
         else:
             simulator.stop()
             self._ends[kind] = now + self._rng.uniform(*RESTART_DOWN_SECONDS)
@@ -345,6 +360,10 @@ class FaultInjector:
             simulator.chunk_size = None
         elif kind == "glue":
             simulator.glue_replies = False
+        elif kind == "latency":
+            simulator.bus_latency = 0.0
+        elif kind == "mute_frames":
+            simulator.answer_frames = True
         elif kind == "restart":
             _restart(simulator)
 
@@ -370,11 +389,17 @@ class Workload:
     """Random writes through the client and presses on the installation."""
 
     def __init__(
-        self, client: IPComClient, simulator: Simulator, ledger: Ledger, rng: random.Random
+        self,
+        client: IPComClient,
+        simulator: Simulator,
+        ledger: Ledger,
+        rng: random.Random,
+        presses: PressAudit | None = None,
     ) -> None:
         self._client = client
         self._simulator = simulator
         self._ledger = ledger
+        self._presses = presses or PressAudit(simulator.dimmer_modules)
         self._rng = rng
         self.accepted = 0
         self.refused = 0
@@ -393,6 +418,7 @@ class Workload:
         several = rng.random() < SEVERAL_OUTPUTS_SHARE
         count = rng.randint(2, 4) if several else 1
         values = {output: self._value(module) for output in rng.sample(outputs, count)}
+        attempted_at = time.monotonic()
         try:
             if several:
                 self._client.set_outputs(module, values)
@@ -407,13 +433,16 @@ class Workload:
             return
         self.accepted += 1
         self._ledger.accepted(module, values)
+        self._presses.written(module, values, attempted_at)
 
     def press(self) -> None:
         """Press a wall switch; the installation changes while the link may be down."""
         module = self._rng.choice(WORKLOAD_MODULES)
         output = self._rng.randint(1, OUTPUTS_PER_MODULE)
         self._ledger.pressed(module, output)
-        self._simulator.press(module, output)
+        before = time.monotonic()
+        value = self._simulator.press(module, output)
+        self._presses.pressed(module, output, value, before, time.monotonic())
         self.presses += 1
 
 
@@ -485,6 +514,9 @@ class SoakReport:
     presses: int = 0
     abandoned: int = 0
     lost: list[LostWrite] = field(default_factory=list)
+    undone: list[UndonePress] = field(default_factory=list)
+    raced_presses: int = 0
+    late_writes: int = 0
     checked_outputs: int = 0
     excused_outputs: int = 0
     settled: bool = False
@@ -509,6 +541,8 @@ class SoakReport:
         reasons: list[str] = []
         if self.lost:
             reasons.append(f"{len(self.lost)} accepted write(s) lost in silence")
+        if self.undone:
+            reasons.append(f"{len(self.undone)} wall-switch press(es) undone by a frame")
         if self.abandoned != self.statistics_abandoned:
             reasons.append(
                 f"the client counted {self.statistics_abandoned} abandoned writes "
@@ -532,7 +566,8 @@ class SoakReport:
         """The last line: the figures the issue asks for, in a fixed form."""
         return (
             f"soak: seconds={self.seconds:g} writes={self.writes} abandoned={self.abandoned} "
-            f"lost_writes={len(self.lost)} stale_snapshot={int(self.stale_snapshot)} "
+            f"lost_writes={len(self.lost)} undone_presses={len(self.undone)} "
+            f"stale_snapshot={int(self.stale_snapshot)} "
             f"reconnects={self.reconnects} longest_outage_s={self.longest_outage:.1f} "
             f"leaked_threads={len(self.leaked_threads)} rss_growth_kb={self.rss_growth_kib} "
             f"errors_logged={self.errors_logged}"
@@ -647,7 +682,10 @@ def run_soak(seconds: float, seed: int, *, verbose: bool = False) -> SoakReport:
     descriptors_before = _open_descriptors()
     with _captured_logs(verbose) as logs, _thread_crashes() as crashes:
         simulator = Simulator(
-            username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD, dimmer_modules={DIMMER_MODULE}
+            username=DEFAULT_USERNAME,
+            password=DEFAULT_PASSWORD,
+            dimmer_modules={DIMMER_MODULE},
+            new_key_per_connection=True,
         )
         simulator.start()
         try:
@@ -670,13 +708,18 @@ def _soak(report: SoakReport, simulator: Simulator) -> int:
     Returns the resident memory once connected, the baseline of the growth.
     """
     ledger = Ledger()
+    presses = PressAudit(simulator.dimmer_modules)
+    unsubscribe_frames = simulator.on_write(presses.frame_applied)
+    unsubscribe_snapshots = simulator.on_snapshot(presses.snapshot_sent)
     meter = OutageMeter()
     client = IPComClient(
         simulator.host, simulator.port, DEFAULT_USERNAME, DEFAULT_PASSWORD, **CLIENT_TIMING
     )
     unsubscribe_meter = client.on_connection_state(meter)
     client.on_write_abandoned(ledger.abandoned)
-    workload = Workload(client, simulator, ledger, random.Random(f"workload-{report.seed}"))
+    workload = Workload(
+        client, simulator, ledger, random.Random(f"workload-{report.seed}"), presses
+    )
     faults = FaultInjector(simulator, random.Random(f"faults-{report.seed}"))
     schedule = _Schedule(
         time.monotonic(),
@@ -705,6 +748,11 @@ def _soak(report: SoakReport, simulator: Simulator) -> int:
     finally:
         faults.end_all()
         unsubscribe_meter()
+        unsubscribe_frames()
+        unsubscribe_snapshots()
+        report.undone = list(presses.undone)
+        report.raced_presses = presses.raced
+        report.late_writes = presses.late_writes
         stopping = time.monotonic()
         client.stop_persistent_connection()
         report.stop_seconds = time.monotonic() - stopping
@@ -746,6 +794,10 @@ def _print_report(report: SoakReport) -> None:
         f"presses={report.presses}; outputs checked={report.checked_outputs} "
         f"superseded_or_reported={report.excused_outputs}"
     )
+    _print(
+        f"presses undone={len(report.undone)} switched_back_in_a_race={report.raced_presses} "
+        f"switched_back_by_an_earlier_write={report.late_writes}"
+    )
     for line in report.detail:
         _print(line)
     _print(
@@ -757,6 +809,11 @@ def _print_report(report: SoakReport) -> None:
         _print(
             f"LOST write of {loss.written} to {loss.module}.{loss.output}: "
             f"the installation shows {loss.actual}"
+        )
+    for press in report.undone:
+        _print(
+            f"UNDONE press of {press.module}.{press.output} to {press.pressed}: a frame on "
+            f"connection {press.connection} wrote {press.frame_value}; {press.reason}"
         )
     for error in report.recent_errors:
         _print(f"error: {error}")

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import re
+import socket
+import time
 
 import pytest
 
-from ipcom import soak
+from ipcom import cipher, messages, soak
 from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
+from ipcom.protocol import CONNECT_RESPONSE_LENGTH, SNAPSHOT_LENGTH
+from ipcom.simulator import ReceivedWrite, SentSnapshot, Simulator
+from ipcom.soak_presses import PressAudit
 from ipcom.writes import WriteTracker
 
 SUMMARY = re.compile(
-    r"soak: seconds=\d+ writes=\d+ abandoned=\d+ lost_writes=\d+ stale_snapshot=[01] "
+    r"soak: seconds=\d+ writes=\d+ abandoned=\d+ lost_writes=\d+ undone_presses=\d+ "
+    r"stale_snapshot=[01] "
     r"reconnects=\d+ longest_outage_s=\d+\.\d leaked_threads=\d+ rss_growth_kb=-?\d+ "
     r"errors_logged=\d+"
 )
@@ -90,7 +96,7 @@ def test_a_short_soak_passes_and_prints_the_summary_last(
     assert lines[0].startswith("soak: seed=7 seconds=4 ")
     assert "soak: replay with: scripts/soak --seconds 4 --seed 7" in lines
     assert SUMMARY.fullmatch(lines[-1]), lines[-1]
-    assert " lost_writes=0 stale_snapshot=0 " in lines[-1]
+    assert " lost_writes=0 undone_presses=0 stale_snapshot=0 " in lines[-1]
     assert " leaked_threads=0 " in lines[-1]
 
 
@@ -104,3 +110,139 @@ def test_the_audit_catches_writes_lost_in_silence(monkeypatch: pytest.MonkeyPatc
     assert report.lost
     assert any("lost in silence" in failure for failure in report.failures)
     assert f"lost_writes={len(report.lost)} " in report.summary()
+
+
+# Wall-switch presses
+
+
+def snapshot_at(taken: float, sent: float, connection: int = 1) -> SentSnapshot:
+    return SentSnapshot(taken_at=taken, sent_at=sent, connection=connection)
+
+
+def frame_at(
+    received: float, module: int = 2, values: tuple[int, ...] = (0,) * 8, connection: int = 1
+) -> ReceivedWrite:
+    return ReceivedWrite(
+        module, values, 0.0, connection=connection, received_at=received, applied_at=received
+    )
+
+
+@pytest.fixture
+def audit() -> PressAudit:
+    """An audit whose press of 2.1 (off to on) happened between t=10 and t=10.1."""
+    presses = PressAudit(frozenset({6}), grace=0.35)
+    presses.snapshot_sent(snapshot_at(5.0, 5.0))
+    presses.pressed(2, 1, 255, before=10.0, after=10.1)
+    return presses
+
+
+def test_a_frame_after_a_snapshot_showing_the_press_undoes_it(audit: PressAudit) -> None:
+    audit.snapshot_sent(snapshot_at(10.2, 10.2))
+    audit.frame_applied(frame_at(11.0))
+
+    (undone,) = audit.undone
+    assert (undone.module, undone.output, undone.pressed, undone.frame_value) == (2, 1, 255, 0)
+    assert "sent 0.80 s before the frame" in undone.reason
+    audit.frame_applied(frame_at(12.0))
+    assert len(audit.undone) == 1
+
+
+def test_a_frame_before_any_snapshot_of_its_connection_undoes_a_press(audit: PressAudit) -> None:
+    audit.frame_applied(frame_at(11.0, connection=2))
+
+    (undone,) = audit.undone
+    assert undone.connection == 2
+    assert "before any snapshot of its connection" in undone.reason
+
+
+def test_a_frame_the_client_built_before_it_could_know_is_a_race(audit: PressAudit) -> None:
+    audit.snapshot_sent(snapshot_at(10.2, 10.7))
+    audit.frame_applied(frame_at(10.8))
+
+    assert (audit.undone, audit.raced) == ([], 1)
+
+
+def test_frames_that_agree_with_the_press_or_came_before_it_are_fine(audit: PressAudit) -> None:
+    audit.frame_applied(frame_at(10.05))
+    audit.snapshot_sent(snapshot_at(10.2, 10.2))
+    audit.frame_applied(frame_at(11.0, values=(255,) + (0,) * 7))
+    audit.frame_applied(frame_at(11.5, module=3))
+
+    assert (audit.undone, audit.raced, audit.late_writes) == ([], 0, 0)
+
+
+def test_a_later_write_overrides_the_press(audit: PressAudit) -> None:
+    audit.snapshot_sent(snapshot_at(10.2, 10.2))
+    audit.written(2, {1: 0}, attempted_at=10.5)
+    audit.frame_applied(frame_at(11.0))
+
+    assert audit.undone == []
+
+
+def test_an_earlier_write_that_goes_out_late_is_not_an_undo() -> None:
+    audit = PressAudit(frozenset(), grace=0.35)
+    audit.snapshot_sent(snapshot_at(5.0, 5.0))
+    audit.written(2, {1: 0}, attempted_at=9.0)
+    audit.pressed(2, 1, 255, before=10.0, after=10.1)
+    audit.snapshot_sent(snapshot_at(10.2, 10.2))
+    audit.frame_applied(frame_at(11.0))
+
+    assert (audit.undone, audit.late_writes) == ([], 1)
+
+
+def test_an_earlier_write_the_client_saw_confirmed_does_not_excuse_a_stale_frame() -> None:
+    """The bug of a stale view: the write took effect and showed, then the press, then a frame."""
+    audit = PressAudit(frozenset(), grace=0.35)
+    audit.snapshot_sent(snapshot_at(5.0, 5.0))
+    audit.written(2, {1: 0}, attempted_at=8.0)
+    audit.frame_applied(frame_at(8.1))
+    audit.snapshot_sent(snapshot_at(8.2, 8.2))
+    audit.pressed(2, 1, 255, before=10.0, after=10.1)
+    audit.snapshot_sent(snapshot_at(10.2, 10.2))
+    audit.frame_applied(frame_at(11.0))
+
+    assert len(audit.undone) == 1
+
+
+def test_a_dimmer_is_judged_on_the_value_it_holds() -> None:
+    audit = PressAudit(frozenset({6}), grace=0.35)
+    audit.snapshot_sent(snapshot_at(5.0, 5.0))
+    audit.pressed(6, 1, 100, before=10.0, after=10.1)
+    audit.snapshot_sent(snapshot_at(10.2, 10.2))
+    audit.frame_applied(frame_at(11.0, module=6, values=(255,) + (0,) * 7))
+
+    assert audit.undone == []
+
+
+def test_the_audit_catches_a_stale_frame_on_the_simulator(simulator: Simulator) -> None:
+    """Wired to a real simulator: a frame sent after a snapshot that showed the press."""
+    audit = PressAudit(simulator.dimmer_modules, grace=0.0)
+    simulator.on_write(audit.frame_applied)
+    simulator.on_snapshot(audit.snapshot_sent)
+    before = time.monotonic()
+    value = simulator.press(2, 1)
+    audit.pressed(2, 1, value, before, time.monotonic())
+    with socket.create_connection((simulator.host, simulator.port), timeout=10) as sock:
+        sock.sendall(
+            cipher.encrypt(
+                messages.encode_connect_request("demo", "demo"), cipher.single_key_masks()
+            )
+        )
+        response = receive(sock, CONNECT_RESPONSE_LENGTH)
+        masks = cipher.dual_key_masks(messages.parse_connect_response(response))
+        sock.sendall(cipher.encrypt(messages.encode_status_request(), masks))
+        assert cipher.decrypt(receive(sock, SNAPSHOT_LENGTH), masks)[2 + 8] == 255
+        sock.sendall(cipher.encrypt(messages.encode_set_outputs(2, (0,) * 8), masks))
+        receive(sock, SNAPSHOT_LENGTH)
+
+    (undone,) = audit.undone
+    assert (undone.module, undone.output, undone.pressed, undone.frame_value) == (2, 1, 255, 0)
+
+
+def receive(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        assert chunk
+        data += chunk
+    return data

@@ -1,0 +1,174 @@
+"""The soak's audit of wall-switch presses: a frame must not undo what the household did.
+
+A client writes all eight outputs of a module in every frame, so a frame built
+from a stale view of the module switches back whatever a wall switch changed
+(PROTOCOL.md section 4). A press `p` of output (m, o), leaving it at value
+`P`, is **undone** by a set-outputs frame `F` when all of these hold:
+
+1. `F` took effect after `p` and carries, for (m, o), a value other than `P`
+   (a dimmer's value as stored, clamped to 0..100);
+2. the client accepted no write to (m, o) after `p`: a later write is the
+   user overriding the press, not an undo;
+3. the client could have known `p` when it built `F`: either `F`'s connection
+   had sent no snapshot at all before `F` arrived (a frame built on no
+   snapshot of its session, which a client must never send), or it had sent a
+   snapshot taken after `p` at least `GRACE` seconds before `F` arrived;
+4. `F`'s value for (m, o) is not the client's own earlier write to (m, o)
+   that no snapshot had shown it before `p` (a write accepted before the
+   press, still in the queue or sent with its confirmation lost, that goes
+   out late: the user's command arriving late, not a stale view).
+
+A frame that differs from an open press but fails 3 is a race (it was built
+before the client could know) and is counted apart; one that fails 4 is a
+late write, counted apart too. Either way the press is then closed: the
+installation shows the frame's value from then on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Final
+
+from .protocol import DIMMER_MAX, POLL_INTERVAL
+from .simulator import ReceivedWrite, SentSnapshot
+
+GRACE: Final = POLL_INTERVAL
+"""Time a sent snapshot is given to reach the client and inform its next frame."""
+_RECENT_FRAMES: Final = 32
+"""Frames kept per module, to see whether a write went out before it was recorded."""
+
+Address = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class UndonePress:
+    """A press a frame switched back although the client could have known it."""
+
+    module: int
+    output: int
+    pressed: int
+    frame_value: int
+    connection: int
+    reason: str
+
+
+@dataclass
+class _Write:
+    value: int
+    attempted_at: float
+    delivered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Press:
+    value: int
+    before: float
+    after: float
+    prior_write: _Write | None
+
+
+class PressAudit:
+    """Judges every applied frame against the open presses; thread-safe.
+
+    Feed it from the workload (`written`, `pressed`) and from the simulator
+    (`frame_applied` through `Simulator.on_write`, `snapshot_sent` through
+    `Simulator.on_snapshot`). All times are `time.monotonic`.
+    """
+
+    def __init__(self, dimmer_modules: frozenset[int], grace: float = GRACE) -> None:
+        self._dimmers = dimmer_modules
+        self._grace = grace
+        self._lock = threading.Lock()
+        self._presses: dict[Address, _Press] = {}
+        self._writes: dict[Address, _Write] = {}
+        self._frames: defaultdict[int, deque[ReceivedWrite]] = defaultdict(
+            lambda: deque(maxlen=_RECENT_FRAMES)
+        )
+        self._snapshots: defaultdict[int, list[SentSnapshot]] = defaultdict(list)
+        self.undone: list[UndonePress] = []
+        self.raced = 0
+        self.late_writes = 0
+
+    def _stored(self, module: int, value: int) -> int:
+        return min(value, DIMMER_MAX) if module in self._dimmers else value
+
+    def written(self, module: int, values: dict[int, int], attempted_at: float) -> None:
+        """The client accepted these writes; the call began at `attempted_at`."""
+        with self._lock:
+            for output, value in values.items():
+                write = _Write(value, attempted_at)
+                for frame in self._frames[module]:
+                    if frame.applied_at > attempted_at and frame.values[output - 1] == value:
+                        write.delivered_at = frame.applied_at
+                        break
+                self._writes[module, output] = write
+                self._presses.pop((module, output), None)
+
+    def pressed(self, module: int, output: int, value: int, before: float, after: float) -> None:
+        """A wall switch was pressed between `before` and `after`, leaving `value`."""
+        with self._lock:
+            self._presses[module, output] = _Press(
+                value, before, after, self._writes.get((module, output))
+            )
+
+    def snapshot_sent(self, snapshot: SentSnapshot) -> None:
+        """The simulator sent a snapshot."""
+        with self._lock:
+            self._snapshots[snapshot.connection].append(snapshot)
+
+    def frame_applied(self, frame: ReceivedWrite) -> None:
+        """The simulator applied a frame: judge it against the open presses of its module."""
+        module = frame.module
+        with self._lock:
+            self._frames[module].append(frame)
+            for output, raw in enumerate(frame.values, start=1):
+                value = self._stored(module, raw)
+                write = self._writes.get((module, output))
+                if (
+                    write is not None
+                    and write.delivered_at is None
+                    and write.value == value
+                    and frame.applied_at > write.attempted_at
+                ):
+                    write.delivered_at = frame.applied_at
+                press = self._presses.get((module, output))
+                if press is None or frame.applied_at <= press.after or value == press.value:
+                    continue
+                del self._presses[module, output]
+                self._judge(frame, output, value, press)
+
+    def _judge(self, frame: ReceivedWrite, output: int, value: int, press: _Press) -> None:
+        prior = press.prior_write
+        if prior is not None and prior.value == value and not self._shown(prior, press):
+            self.late_writes += 1
+            return
+        sent = [s for s in self._snapshots[frame.connection] if s.sent_at <= frame.received_at]
+        if not sent:
+            reason = "the frame came before any snapshot of its connection"
+        else:
+            informed = [
+                s
+                for s in sent
+                if s.taken_at > press.after and s.sent_at <= frame.received_at - self._grace
+            ]
+            if not informed:
+                self.raced += 1
+                return
+            ahead = frame.received_at - informed[0].sent_at
+            reason = f"a snapshot showing the press was sent {ahead:.2f} s before the frame"
+        self.undone.append(
+            UndonePress(frame.module, output, press.value, value, frame.connection, reason)
+        )
+
+    def _shown(self, write: _Write, press: _Press) -> bool:
+        """Whether a snapshot taken after `write` took effect, and before `press`, was sent."""
+        delivered = write.delivered_at
+        if delivered is None:
+            return False
+        return any(
+            delivered < snapshot.taken_at < press.before
+            for snapshots in self._snapshots.values()
+            for snapshot in snapshots
+        )
