@@ -40,7 +40,6 @@ from .protocol import (
     PASSWORD_PREFIX,
     PUBLIC_KEY_LENGTH,
     SET_OUTPUTS_COMMAND,
-    SET_OUTPUTS_LENGTH,
     STATUS_COMMAND,
     USERNAME_PREFIX,
 )
@@ -85,44 +84,8 @@ def encode_connect_request(username: str, password: str) -> bytes:
     return request
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectRequest:
-    """A connect request as the device sees it."""
-
-    username: str
-    password: str
-
-    def __repr__(self) -> str:
-        return f"ConnectRequest(username={self.username!r}, password='**********')"
-
-
-def decode_connect_request(plain: bytes) -> ConnectRequest:
-    """Parse a decrypted connect request (the simulator's side of section 3)."""
-    if len(plain) != CONNECT_REQUEST_LENGTH:
-        raise IPComProtocolError(
-            f"connect request must be {CONNECT_REQUEST_LENGTH} bytes, got {len(plain)}"
-        )
-    if plain[0] != CONNECT_COMMAND or plain[1] != CONNECT_VERSION:
-        raise IPComProtocolError(
-            f"connect request starts with {plain[:2].hex(' ')}, "
-            f"expected {CONNECT_COMMAND:02x} {CONNECT_VERSION:02x}"
-        )
-    user_end = HEADER_LENGTH + CREDENTIAL_FIELD_LENGTH
-    fields = (
-        (plain[HEADER_LENGTH:user_end], USERNAME_PREFIX),
-        (plain[user_end : user_end + CREDENTIAL_FIELD_LENGTH], PASSWORD_PREFIX),
-    )
-    values: list[str] = []
-    for raw, prefix in fields:
-        text = raw.decode("ascii", errors="replace")
-        if not text.startswith(prefix):
-            raise IPComProtocolError(f"connect request field does not start with {prefix!r}")
-        values.append(text[len(prefix) :].rstrip(" "))
-    return ConnectRequest(username=values[0], password=values[1])
-
-
 def encode_connect_response(status: bytes, public_key: bytes) -> bytes:
-    """Return the 135-byte connect response plaintext (sent single-key)."""
+    """Return a 135-byte connect response plaintext (sent single-key), for test devices."""
     if len(public_key) != PUBLIC_KEY_LENGTH:
         raise ValueError(f"public key must be {PUBLIC_KEY_LENGTH} bytes")
     response = bytes([CONNECT_COMMAND]) + status + public_key
@@ -196,37 +159,6 @@ def encode_set_outputs(module: int, values: Sequence[int]) -> bytes:
         + bytes([_checksum(data)])
     )
     return bytes([SET_OUTPUTS_COMMAND, MESSAGE_VERSION]) + frame
-
-
-@dataclass(frozen=True, slots=True)
-class SetOutputs:
-    """A decoded set-outputs request: one module, all eight values."""
-
-    module: int
-    values: tuple[int, ...]
-
-
-def decode_set_outputs(plain: bytes) -> SetOutputs:
-    """Parse a set-outputs request, checking frame start, address and checksum."""
-    if len(plain) != SET_OUTPUTS_LENGTH:
-        raise IPComProtocolError(
-            f"set-outputs request must be {SET_OUTPUTS_LENGTH} bytes, got {len(plain)}"
-        )
-    frame = plain[HEADER_LENGTH:]
-    bus, start, target, source, length = frame[:5]
-    data = frame[5:-1]
-    if bus != FRAME_BUS_NUMBER or start != FRAME_START or source != FRAME_SOURCE:
-        raise IPComProtocolError(f"set-outputs frame header {frame[:5].hex(' ')} is not valid")
-    if length != FRAME_LENGTH_FIELD or data[0] != FRAME_DATA_MARKER:
-        raise IPComProtocolError("set-outputs frame length or data marker is not valid")
-    module = target - FRAME_ADDRESS_BASE + 1
-    if not 1 <= module <= MODULE_COUNT:
-        raise IPComProtocolError(f"set-outputs frame addresses {target}, not a module")
-    if _checksum(data) != frame[-1]:
-        raise IPComProtocolError(
-            f"set-outputs checksum {frame[-1]:02x} does not match {_checksum(data):02x}"
-        )
-    return SetOutputs(module=module, values=tuple(data[1:]))
 
 
 @dataclass(frozen=True, slots=True)

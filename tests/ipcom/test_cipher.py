@@ -6,9 +6,12 @@ import hashlib
 
 import pytest
 
-from ipcom import cipher, messages
+from ipcom import cipher, messages, simulator_codec
 from ipcom.errors import IPComAuthenticationError, IPComProtocolError
 from ipcom.protocol import AUTH_REJECTED, KEY_TABLE
+
+CAPTURED_BUS = simulator_codec.addressing(1, simulator_codec.BusType.MINIDO)
+"""Bus byte 2 and base 60, as on the captured installation (PROTOCOL.md section 6)."""
 
 TEST_PUBLIC_KEY = bytes((7 * i + 3) % 256 for i in range(128))
 
@@ -94,9 +97,10 @@ def test_credentials_the_protocol_cannot_carry(username: str, password: str, pro
 
 def test_longest_credentials_fit() -> None:
     request = messages.encode_connect_request("u" * 21, "p" * 22)
-    decoded = messages.decode_connect_request(request)
+    decoded = simulator_codec.read_connect_request(request)
     assert decoded.username == "u" * 21
     assert decoded.password == "p" * 22
+    assert (decoded.bus, decoded.bus_lock) == (1, 0)
     assert "p" * 22 not in repr(decoded)
 
 
@@ -121,7 +125,7 @@ def test_set_outputs_frame_layout() -> None:
     plain = messages.encode_set_outputs(6, [255, 0, 0, 0, 0, 0, 0, 37])
     checksum = 0x01 ^ 255 ^ 37
     assert plain == bytes([4, 1, 2, 0x23, 65, 0, 10, 1, 255, 0, 0, 0, 0, 0, 0, 37, checksum])
-    decoded = messages.decode_set_outputs(plain)
+    decoded = simulator_codec.read_frame(plain, CAPTURED_BUS)
     assert decoded.module == 6
     assert decoded.values == (255, 0, 0, 0, 0, 0, 0, 37)
 
@@ -129,8 +133,8 @@ def test_set_outputs_frame_layout() -> None:
 def test_set_outputs_bad_checksum_detected() -> None:
     plain = bytearray(messages.encode_set_outputs(1, [0] * 8))
     plain[-1] ^= 0xFF
-    with pytest.raises(IPComProtocolError, match="checksum"):
-        messages.decode_set_outputs(bytes(plain))
+    with pytest.raises(simulator_codec.WireError, match="checksum"):
+        simulator_codec.read_frame(bytes(plain), CAPTURED_BUS)
 
 
 @pytest.mark.parametrize(

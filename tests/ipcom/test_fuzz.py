@@ -15,7 +15,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from ipcom import cipher, messages
+from ipcom import cipher, messages, simulator_codec
 from ipcom.devices import DeviceMap, DeviceMapError, load_device_map, parse_device_map
 from ipcom.errors import IPComAuthenticationError, IPComProtocolError
 from ipcom.models import StateSnapshot
@@ -36,6 +36,9 @@ from ipcom.protocol import (
     STATUS_COMMAND,
 )
 from ipcom.simulator import UNKNOWN_MESSAGE_PLAIN
+
+CAPTURED_BUS = simulator_codec.addressing(1, simulator_codec.BusType.MINIDO)
+"""Bus byte 2 and base 60, as on the captured installation (PROTOCOL.md section 6)."""
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -202,10 +205,10 @@ def test_connect_response_round_trip(status: bytes, key: bytes) -> None:
 
 @FUZZ
 @given(plain=exact_or_any(CONNECT_REQUEST_LENGTH))
-def test_connect_request_decoder_raises_only_protocol_errors(plain: bytes) -> None:
+def test_connect_request_decoder_raises_only_wire_errors(plain: bytes) -> None:
     try:
-        request = messages.decode_connect_request(plain)
-    except IPComProtocolError:
+        request = simulator_codec.read_connect_request(plain)
+    except simulator_codec.WireError:
         return
     assert isinstance(request.username, str)
     assert isinstance(request.password, str)
@@ -213,10 +216,10 @@ def test_connect_request_decoder_raises_only_protocol_errors(plain: bytes) -> No
 
 @FUZZ
 @given(plain=exact_or_any(SET_OUTPUTS_LENGTH))
-def test_set_outputs_decoder_raises_only_protocol_errors(plain: bytes) -> None:
+def test_set_outputs_decoder_raises_only_wire_errors(plain: bytes) -> None:
     try:
-        decoded = messages.decode_set_outputs(plain)
-    except IPComProtocolError:
+        decoded = simulator_codec.read_frame(plain, CAPTURED_BUS)
+    except simulator_codec.WireError:
         return
     assert 1 <= decoded.module <= MODULE_COUNT
     assert len(decoded.values) == OUTPUTS_PER_MODULE
@@ -237,15 +240,17 @@ def test_set_outputs_round_trip_and_a_corrupted_data_byte_is_caught(
     module: int, values: list[int], flip: int, mask: int
 ) -> None:
     plain = messages.encode_set_outputs(module, values)
-    assert messages.decode_set_outputs(plain) == messages.SetOutputs(module, tuple(values))
+    assert simulator_codec.read_frame(plain, CAPTURED_BUS) == simulator_codec.Frame(
+        module, tuple(values)
+    )
 
     corrupted = bytearray(plain)
     corrupted[flip] ^= mask
     addressed_elsewhere = flip == 4  # the target byte: another module is a valid frame
     header = flip < 2  # the decoder does not check the message header it was handed
     if not (addressed_elsewhere or header):
-        with pytest.raises(IPComProtocolError):
-            messages.decode_set_outputs(bytes(corrupted))
+        with pytest.raises(simulator_codec.WireError):
+            simulator_codec.read_frame(bytes(corrupted), CAPTURED_BUS)
 
 
 # The device map

@@ -25,8 +25,9 @@ from ipcom import ConnectionEvent
 from ipcom.cli import main
 from ipcom.client import IPComClient
 from ipcom.errors import IPComAuthenticationError, IPComConnectionError
-from ipcom.messages import decode_connect_request, encode_connect_request
+from ipcom.messages import encode_connect_request
 from ipcom.simulator import Simulator
+from ipcom.simulator_codec import read_connect_request
 
 USERNAME = "installer"
 SECRET = "Hidden-Pw-2718"
@@ -128,7 +129,7 @@ def test_a_whole_library_session_with_failures(
     finally:
         client.stop_persistent_connection()
 
-    request = decode_connect_request(encode_connect_request(USERNAME, SECRET))
+    request = read_connect_request(encode_connect_request(USERNAME, SECRET))
     texts += [repr(request), request]
     assert simulator.auth_failures == 2
     assert_no_secret(*texts)
