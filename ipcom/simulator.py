@@ -224,7 +224,7 @@ class Simulator:
         for module in dimmers:
             validate_module(module)
         self._addressing = codec.addressing(bus, BusType(bus_type), tricom=tricom)
-        codec.success_response(firmware_version, public_key)
+        self._connect_response = codec.success_response(firmware_version, public_key)
         self._host = host
         self._port = port
         self._username = username
@@ -859,10 +859,11 @@ class Simulator:
             refusal = codec.refusal_response(self._firmware_version)
             self._send(session, cipher.encrypt(refusal, cipher.single_key_masks()), None)
             return False
-        public_key = (
-            os.urandom(PUBLIC_KEY_LENGTH) if self._new_key_per_connection else self._public_key
-        )
-        response = codec.success_response(self._firmware_version, public_key)
+        public_key = self._public_key
+        response = self._connect_response
+        if self._new_key_per_connection:
+            public_key = os.urandom(PUBLIC_KEY_LENGTH)
+            response = codec.success_response(self._firmware_version, public_key)
         self._send(session, cipher.encrypt(response, cipher.single_key_masks()), None)
         with self._lock:
             session.masks = cipher.dual_key_masks(public_key)
