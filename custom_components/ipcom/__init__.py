@@ -14,6 +14,7 @@ from homeassistant.const import (
     CONF_SCAN_INTERVAL,
     CONF_USERNAME,
     EVENT_HOMEASSISTANT_STOP,
+    Platform,
 )
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -30,9 +31,10 @@ from homeassistant.helpers import (
 )
 from homeassistant.helpers.typing import ConfigType
 
-from ipcom.devices import DeviceMap, DeviceMapError
+from ipcom.devices import Cover, DeviceMap, DeviceMapError
 from ipcom.errors import IPComAuthenticationError, IPComConnectionError
 
+from .adoption import async_adopt_other_integration, async_report_conflicts
 from .const import (
     CONF_DEVICES_FILE,
     CONF_POLL_INTERVAL,
@@ -44,6 +46,7 @@ from .const import (
     DIMMER_MODULE_MODEL,
     DOMAIN,
     HUB_MODEL,
+    ISSUE_ADOPTION_CONFLICTS,
     ISSUE_DEPRECATED_YAML,
     ISSUE_INVALID_DEVICES_FILE,
     MANUFACTURER,
@@ -57,7 +60,15 @@ from .coordinator import (
     async_load_entry_device_map,
     create_client,
 )
-from .entity import device_identifier, module_identifier, output_unique_id
+from .identifiers import (
+    device_identifier,
+    hub_identifier,
+    is_own_identifier,
+    is_own_unique_id,
+    module_identifier,
+    output_unique_id,
+)
+from .migration import async_migrate_entry as async_migrate_entry
 from .services import async_setup_services
 
 _LOGGER = logging.getLogger(__name__)
@@ -150,6 +161,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
         ) from err
     ir.async_delete_issue(hass, DOMAIN, issue_id)
 
+    target = f"{entry.data[CONF_HOST]}:{entry.data[CONF_PORT]}"
+    if not entry.data.get(CONF_USERNAME) or not entry.data.get(CONF_PASSWORD):
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN,
+            translation_key="missing_credentials",
+            translation_placeholders={"target": target},
+        )
+
     client = create_client(
         entry.data[CONF_HOST],
         entry.data[CONF_PORT],
@@ -164,7 +183,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
         device_map,
         unavailable_after=entry.options.get(CONF_UNAVAILABLE_AFTER, DEFAULT_UNAVAILABLE_AFTER),
     )
-    target = f"{client.host}:{client.port}"
     try:
         await coordinator.async_start()
     except (IPComAuthenticationError, ValueError) as err:
@@ -188,6 +206,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
 
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_client))
 
+    async_report_conflicts(hass, entry, async_adopt_other_integration(hass, entry, device_map))
     _async_register_devices(hass, entry, device_map)
     _async_remove_stale_entries(hass, entry, device_map)
 
@@ -207,72 +226,117 @@ async def async_unload_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bo
 async def async_remove_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> None:
     """A deleted entry leaves no repair issue behind."""
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_INVALID_DEVICES_FILE}_{entry.entry_id}")
+    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_ADOPTION_CONFLICTS}_{entry.entry_id}")
 
 
 def _async_register_devices(
     hass: HomeAssistant, entry: IPComConfigEntry, device_map: DeviceMap
 ) -> None:
-    """Create the hub and module devices first, so that entity devices can hang off them."""
+    """Register the hub, the modules and the mapped devices, each linked to its parent.
+
+    Links are set by registry id with `async_update_device`, the one way every
+    supported Home Assistant release accepts; entities then only name their device.
+    """
     device_registry = dr.async_get(hass)
-    device_registry.async_get_or_create(
-        config_entry_id=entry.entry_id,
-        identifiers={(DOMAIN, entry.entry_id)},
+    entry_id = entry.entry_id
+    hub = device_registry.async_get_or_create(
+        config_entry_id=entry_id,
+        identifiers={hub_identifier(entry_id)},
         manufacturer=MANUFACTURER,
         model=HUB_MODEL,
         name=entry.title,
     )
     dimmer_modules = device_map.dimmer_modules()
+    module_ids: dict[int, str] = {}
     for module in device_map.modules():
-        device_registry.async_get_or_create(
-            config_entry_id=entry.entry_id,
-            identifiers={module_identifier(entry.entry_id, module)},
+        device = device_registry.async_get_or_create(
+            config_entry_id=entry_id,
+            identifiers={module_identifier(entry_id, module)},
             manufacturer=MANUFACTURER,
             model=DIMMER_MODULE_MODEL if module in dimmer_modules else RELAY_MODULE_MODEL,
             translation_key="module",
             translation_placeholders={"module": str(module)},
-            via_device=(DOMAIN, entry.entry_id),
         )
+        _async_link(device_registry, device, hub.id)
+        module_ids[module] = device.id
+    for mapped in device_map:
+        module = mapped.up.module if isinstance(mapped, Cover) else mapped.module
+        device = device_registry.async_get_or_create(
+            config_entry_id=entry_id,
+            identifiers={device_identifier(entry_id, mapped.key)},
+            name=mapped.name,
+            suggested_area=mapped.area,
+        )
+        _async_link(device_registry, device, module_ids[module])
+
+
+def _async_link(device_registry: dr.DeviceRegistry, device: dr.DeviceEntry, via_id: str) -> None:
+    if device.via_device_id != via_id:
+        device_registry.async_update_device(device.id, via_device_id=via_id)
 
 
 def _expected_device_identifiers(entry_id: str, device_map: DeviceMap) -> set[tuple[str, str]]:
     """The device registry identifiers the current device map accounts for."""
-    identifiers = {(DOMAIN, entry_id)}
+    identifiers = {hub_identifier(entry_id)}
     identifiers.update(module_identifier(entry_id, module) for module in device_map.modules())
     identifiers.update(device_identifier(entry_id, device.key) for device in device_map)
     return identifiers
 
 
-def _expected_unique_ids(entry_id: str, device_map: DeviceMap) -> set[str]:
-    unique_ids = {f"{entry_id}_connection"}
-    unique_ids.update(
-        output_unique_id(entry_id, light.module, light.output) for light in device_map.lights
+def _expected_entities(entry_id: str, device_map: DeviceMap) -> set[tuple[str, str]]:
+    """The (entity domain, unique id) pairs the current device map accounts for.
+
+    The domain counts: an output moved from `lights:` to `switches:` keeps its
+    unique id but is a different entity.
+    """
+    expected = {(Platform.BINARY_SENSOR.value, f"{entry_id}_connection")}
+    expected.update(
+        (Platform.LIGHT.value, output_unique_id(entry_id, light.module, light.output))
+        for light in device_map.lights
     )
-    unique_ids.update(
-        output_unique_id(entry_id, switch.module, switch.output) for switch in device_map.switches
+    expected.update(
+        (Platform.SWITCH.value, output_unique_id(entry_id, switch.module, switch.output))
+        for switch in device_map.switches
     )
-    unique_ids.update(
-        output_unique_id(entry_id, cover.up.module, cover.up.output) for cover in device_map.covers
+    expected.update(
+        (Platform.COVER.value, output_unique_id(entry_id, cover.up.module, cover.up.output))
+        for cover in device_map.covers
     )
-    return unique_ids
+    return expected
 
 
 def _async_remove_stale_entries(
     hass: HomeAssistant, entry: IPComConfigEntry, device_map: DeviceMap
 ) -> None:
-    """Forget the devices and entities of outputs that left the device map."""
+    """Forget this integration's devices and entities of outputs that left the device map.
+
+    Only rows of this entry with this integration's id shapes are looked at:
+    rows of the other `ipcom` integration that could not be adopted stay for
+    the user to inspect.
+    """
+    entry_id = entry.entry_id
     entity_registry = er.async_get(hass)
-    unique_ids = _expected_unique_ids(entry.entry_id, device_map)
-    for entity_entry in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
-        if entity_entry.unique_id not in unique_ids:
+    expected = _expected_entities(entry_id, device_map)
+    for entity_entry in er.async_entries_for_config_entry(entity_registry, entry_id):
+        if (
+            entity_entry.platform == DOMAIN
+            and is_own_unique_id(entry_id, entity_entry.unique_id)
+            and (entity_entry.domain, entity_entry.unique_id) not in expected
+        ):
             _LOGGER.debug("Removing %s: its output left the device map", entity_entry.entity_id)
             entity_registry.async_remove(entity_entry.entity_id)
 
     device_registry = dr.async_get(hass)
-    identifiers = _expected_device_identifiers(entry.entry_id, device_map)
-    for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
-        if not device.identifiers & identifiers:
+    identifiers = _expected_device_identifiers(entry_id, device_map)
+    for device in dr.async_entries_for_config_entry(device_registry, entry_id):
+        own = {
+            identifier
+            for identifier in device.identifiers
+            if identifier[0] == DOMAIN and is_own_identifier(entry_id, identifier[1])
+        }
+        if own and not own & identifiers:
             _LOGGER.debug("Removing device %s: it left the device map", device.name)
-            device_registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+            device_registry.async_remove_device(device.id)
 
 
 async def async_remove_config_entry_device(

@@ -48,6 +48,7 @@ from .const import (
     MIN_UNAVAILABLE_AFTER,
 )
 from .coordinator import IPComConfigEntry, async_load_device_map, create_client
+from .migration import CONFIG_MINOR_VERSION, CONFIG_VERSION
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -172,14 +173,25 @@ def _error_field(error: str) -> str:
     return CONF_DEVICES_FILE if error == "invalid_devices_file" else "base"
 
 
+def _address(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What tells installations apart: the host and port an entry connects to."""
+    return {CONF_HOST: data[CONF_HOST], CONF_PORT: data[CONF_PORT]}
+
+
 def _entry_title(host: str, port: int) -> str:
     return f"IPCom {host}" if port == DEFAULT_PORT else f"IPCom {host}:{port}"
 
 
 class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Set up an IPCom installation: one entry per host and port."""
+    """Set up an IPCom installation: one entry per host and port.
 
-    VERSION = 1
+    Entries have no unique id: the installation reports no serial number or
+    MAC address, and Home Assistant does not accept a host or IP address as
+    one. Duplicates are refused on host and port instead.
+    """
+
+    VERSION = CONFIG_VERSION
+    MINOR_VERSION = CONFIG_MINOR_VERSION
 
     def __init__(self) -> None:
         """Start without imported data."""
@@ -219,8 +231,7 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
-            await self.async_set_unique_id(f"{user_input[CONF_HOST]}:{user_input[CONF_PORT]}")
-            self._abort_if_unique_id_configured()
+            self._async_abort_entries_match(_address(user_input))
             errors, placeholders = await self._async_try(user_input)
             if not errors:
                 return self._async_create(user_input)
@@ -233,8 +244,7 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_import(self, import_data: dict[str, Any]) -> ConfigFlowResult:
         """Turn an `ipcom:` YAML block into a config entry, once."""
-        await self.async_set_unique_id(f"{import_data[CONF_HOST]}:{import_data[CONF_PORT]}")
-        self._abort_if_unique_id_configured()
+        self._async_abort_entries_match(_address(import_data))
         self._import_data = import_data
         if not import_data.get(CONF_USERNAME) or not import_data.get(CONF_PASSWORD):
             return await self.async_step_import_credentials()
@@ -314,15 +324,10 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
-            unique_id = f"{user_input[CONF_HOST]}:{user_input[CONF_PORT]}"
-            await self.async_set_unique_id(unique_id)
-            if unique_id != entry.unique_id:
-                self._abort_if_unique_id_configured()
+            self._async_abort_entries_match(_address(user_input))
             errors, placeholders = await self._async_try({**entry.data, **user_input})
             if not errors:
-                return self.async_update_reload_and_abort(
-                    entry, unique_id=unique_id, data_updates=user_input
-                )
+                return self.async_update_reload_and_abort(entry, data_updates=user_input)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(

@@ -51,3 +51,5 @@ DIMMER_MODULE_MODEL: Final = "EXO DIM"
 
 ISSUE_DEPRECATED_YAML: Final = "deprecated_yaml"
 ISSUE_INVALID_DEVICES_FILE: Final = "invalid_devices_file"
+ISSUE_ADOPTION_CONFLICTS: Final = "adoption_conflicts"
+ISSUE_SHADOWING_PACKAGE: Final = "shadowing_package"

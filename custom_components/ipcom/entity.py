@@ -11,23 +11,8 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from ipcom.protocol import RELAY_OFF, RELAY_ON
 
-from .const import DOMAIN
 from .coordinator import IPComCoordinator
-
-
-def module_identifier(entry_id: str, module: int) -> tuple[str, str]:
-    """Device registry identifier of a bus module."""
-    return (DOMAIN, f"{entry_id}_module_{module}")
-
-
-def device_identifier(entry_id: str, key: str) -> tuple[str, str]:
-    """Device registry identifier of a device from the device map."""
-    return (DOMAIN, f"{entry_id}_{key}")
-
-
-def output_unique_id(entry_id: str, module: int, output: int) -> str:
-    """Unique id of the entity driven by an output (a cover by its up relay)."""
-    return f"{entry_id}_{module}_{output}"
+from .identifiers import device_identifier, output_unique_id
 
 
 class IPComEntity(CoordinatorEntity[IPComCoordinator]):
@@ -59,10 +44,7 @@ class IPComEntity(CoordinatorEntity[IPComCoordinator]):
         self.output = output
         self._attr_unique_id = output_unique_id(entry_id, module, output)
         self._attr_device_info = DeviceInfo(
-            identifiers={device_identifier(entry_id, key)},
-            name=name,
-            suggested_area=area,
-            via_device=module_identifier(entry_id, module),
+            identifiers={device_identifier(entry_id, key)}, name=name, suggested_area=area
         )
         self._written: Hashable = None
 

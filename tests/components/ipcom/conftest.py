@@ -32,6 +32,7 @@ from custom_components.ipcom.const import (
     PLATFORMS,
 )
 from custom_components.ipcom.coordinator import IPComCoordinator
+from custom_components.ipcom.migration import CONFIG_MINOR_VERSION, CONFIG_VERSION
 from ipcom.client import IPComClient
 from ipcom.devices import load_device_map
 from ipcom.simulator import Simulator
@@ -131,7 +132,8 @@ def mock_config_entry(
         domain=DOMAIN,
         title=ENTRY_TITLE,
         entry_id=ENTRY_ID,
-        unique_id=f"{simulator.host}:{simulator.port}",
+        version=CONFIG_VERSION,
+        minor_version=CONFIG_MINOR_VERSION,
         data={
             CONF_HOST: simulator.host,
             CONF_PORT: simulator.port,

@@ -86,7 +86,8 @@ async def test_user_flow(
     assert result["title"] == f"IPCom {simulator.host}:{simulator.port}"
     assert result["data"] == user_input(simulator)
     assert result["options"] == DEFAULT_OPTIONS
-    assert result["result"].unique_id == f"{simulator.host}:{simulator.port}"
+    assert result["result"].unique_id is None
+    assert result["result"].minor_version == 2
     assert len(mock_setup_entry.mock_calls) == 1
     assert simulator.active_connections == 0
 
@@ -283,12 +284,12 @@ async def test_reconfigure(
 async def test_reconfigure_to_another_installation(
     hass: HomeAssistant, simulator: Simulator, mock_config_entry: MockConfigEntry
 ) -> None:
-    """Moving to a new host:port changes the unique id, but never onto another entry's."""
+    """Moving to a new host:port is allowed, but never onto another entry's."""
     mock_config_entry.add_to_hass(hass)
     with Simulator(username=USERNAME, password=PASSWORD) as other:
-        MockConfigEntry(domain=DOMAIN, unique_id=f"{other.host}:{other.port}", data={}).add_to_hass(
-            hass
-        )
+        MockConfigEntry(
+            domain=DOMAIN, data={CONF_HOST: other.host, CONF_PORT: other.port}
+        ).add_to_hass(hass)
         result = await mock_config_entry.start_reconfigure_flow(hass)
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
@@ -313,7 +314,7 @@ async def test_reconfigure_to_another_installation(
         )
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "reconfigure_successful"
-        assert mock_config_entry.unique_id == f"{moved.host}:{moved.port}"
+        assert mock_config_entry.unique_id is None
         assert mock_config_entry.data[CONF_PORT] == moved.port
 
 

@@ -33,6 +33,7 @@ from .conftest import (
     get_coordinator,
     wait_until,
 )
+from .registries import find_device
 
 
 def client_threads() -> list[threading.Thread]:
@@ -264,21 +265,21 @@ async def test_devices(
     hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
 ) -> None:
     """A hub, one device per used module (via the hub), one per mapped device (via its module)."""
-    hub = device_registry.async_get_device(identifiers={(DOMAIN, ENTRY_ID)})
+    hub = find_device(device_registry, ENTRY_ID)
     assert hub is not None
     assert hub.name == ENTRY_TITLE
     assert hub.manufacturer == "IPCom"
 
-    module_6 = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_module_6")})
+    module_6 = find_device(device_registry, f"{ENTRY_ID}:module:1:6")
     assert module_6 is not None
     assert module_6.via_device_id == hub.id
     assert module_6.model == "EXO DIM"
     assert module_6.name == "Module 6"
-    module_1 = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_module_1")})
+    module_1 = find_device(device_registry, f"{ENTRY_ID}:module:1:1")
     assert module_1 is not None
     assert module_1.model == "EXO 8"
 
-    dimmer = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_dining_dimmer")})
+    dimmer = find_device(device_registry, f"{ENTRY_ID}:device:dining_dimmer")
     assert dimmer is not None
     assert dimmer.name == "Dining table"
     assert dimmer.via_device_id == module_6.id
@@ -298,11 +299,11 @@ async def test_devices_leaving_the_map_are_removed(
 ) -> None:
     """Only devices that left the map may be deleted; a reload removes them itself."""
     entry = init_integration
-    hall = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_hall")})
+    hall = find_device(device_registry, f"{ENTRY_ID}:device:hall")
     assert hall is not None
     assert not await async_remove_config_entry_device(hass, entry, hall)
     stray = device_registry.async_get_or_create(
-        config_entry_id=ENTRY_ID, identifiers={(DOMAIN, f"{ENTRY_ID}_gone")}, name="Gone"
+        config_entry_id=ENTRY_ID, identifiers={(DOMAIN, f"{ENTRY_ID}:device:gone")}, name="Gone"
     )
     assert await async_remove_config_entry_device(hass, entry, stray)
 
@@ -312,9 +313,9 @@ async def test_devices_leaving_the_map_are_removed(
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
 
-    assert device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_hall")}) is None
-    assert device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_gone")}) is None
-    assert device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_hallway")})
+    assert find_device(device_registry, f"{ENTRY_ID}:device:hall") is None
+    assert find_device(device_registry, f"{ENTRY_ID}:device:gone") is None
+    assert find_device(device_registry, f"{ENTRY_ID}:device:hallway")
     # The same output under a new key keeps its entity: the unique id is the output.
     assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2") is not None
 
@@ -327,7 +328,7 @@ async def test_device_removal_while_not_loaded(
 ) -> None:
     """An entry that is not loaded decides from its file; an unreadable file keeps every device."""
     entry = init_integration
-    hall = device_registry.async_get_device(identifiers={(DOMAIN, f"{ENTRY_ID}_hall")})
+    hall = find_device(device_registry, f"{ENTRY_ID}:device:hall")
     assert hall is not None
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
