@@ -1,9 +1,17 @@
-"""The IPCom Home Anywhere Blue integration."""
+"""The IPCom Home Anywhere Blue integration.
+
+This module imports the `ipcom` library only inside its functions, after
+`async_setup` made sure `import ipcom` finds the library and not an old
+package in the configuration directory (see shadowing.py): the integration
+then still loads and says which file to delete, instead of failing to import.
+By then Home Assistant has already imported the library's modules while
+preloading the config flow, so these imports cost nothing in the event loop.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
 from homeassistant.config_entries import SOURCE_IMPORT, ConfigEntryState
@@ -31,10 +39,6 @@ from homeassistant.helpers import (
 )
 from homeassistant.helpers.typing import ConfigType
 
-from ipcom.devices import Cover, DeviceMap, DeviceMapError
-from ipcom.errors import IPComAuthenticationError, IPComConnectionError
-
-from .adoption import async_adopt_other_integration, async_report_conflicts
 from .const import (
     CONF_DEVICES_FILE,
     CONF_POLL_INTERVAL,
@@ -53,13 +57,6 @@ from .const import (
     PLATFORMS,
     RELAY_MODULE_MODEL,
 )
-from .coordinator import (
-    IPComConfigEntry,
-    IPComCoordinator,
-    IPComRuntimeData,
-    async_load_entry_device_map,
-    create_client,
-)
 from .identifiers import (
     device_identifier,
     hub_identifier,
@@ -69,7 +66,12 @@ from .identifiers import (
     output_unique_id,
 )
 from .migration import async_migrate_entry as async_migrate_entry
-from .services import async_setup_services
+from .shadowing import async_check_library
+
+if TYPE_CHECKING:
+    from ipcom.devices import Device, DeviceMap
+
+    from .coordinator import IPComConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -101,7 +103,14 @@ _IMPORTED_KEYS = (CONF_HOST, CONF_PORT, CONF_USERNAME, CONF_PASSWORD, CONF_DEVIC
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions, and import a YAML configuration into a config entry."""
+    """Register the actions, and import a YAML configuration into a config entry.
+
+    Nothing is set up while an old `ipcom` package hides the library.
+    """
+    if not await async_check_library(hass):
+        return False
+    from .services import async_setup_services  # noqa: PLC0415 - see the module docstring
+
     async_setup_services(hass)
     if DOMAIN in config:
         imported = {key: config[DOMAIN][key] for key in _IMPORTED_KEYS if key in config[DOMAIN]}
@@ -141,6 +150,21 @@ async def _async_import_yaml(hass: HomeAssistant, imported: dict[str, Any]) -> N
 
 async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bool:
     """Load the device map, connect to the installation and set up the platforms."""
+    # See the module docstring.
+    from ipcom.devices import DeviceMapError  # noqa: PLC0415
+    from ipcom.errors import IPComAuthenticationError, IPComConnectionError  # noqa: PLC0415
+
+    from .adoption import (  # noqa: PLC0415
+        async_adopt_other_integration,
+        async_report_conflicts,
+    )
+    from .coordinator import (  # noqa: PLC0415
+        IPComCoordinator,
+        IPComRuntimeData,
+        async_load_entry_device_map,
+        create_client,
+    )
+
     issue_id = f"{ISSUE_INVALID_DEVICES_FILE}_{entry.entry_id}"
     try:
         device_map = await async_load_entry_device_map(hass, entry)
@@ -259,13 +283,15 @@ def _async_register_devices(
         )
         _async_link(device_registry, device, hub.id)
         module_ids[module] = device.id
-    for mapped in device_map:
-        module = mapped.up.module if isinstance(mapped, Cover) else mapped.module
+    mapped: list[tuple[Device, int]] = [(light, light.module) for light in device_map.lights]
+    mapped += [(switch, switch.module) for switch in device_map.switches]
+    mapped += [(cover, cover.up.module) for cover in device_map.covers]
+    for device_of_map, module in mapped:
         device = device_registry.async_get_or_create(
             config_entry_id=entry_id,
-            identifiers={device_identifier(entry_id, mapped.key)},
-            name=mapped.name,
-            suggested_area=mapped.area,
+            identifiers={device_identifier(entry_id, device_of_map.key)},
+            name=device_of_map.name,
+            suggested_area=device_of_map.area,
         )
         _async_link(device_registry, device, module_ids[module])
 
@@ -347,6 +373,11 @@ async def async_remove_config_entry_device(
     An entry that is not loaded has no device map in memory, so its file is
     read instead; while that file cannot be read, every device is kept.
     """
+    # See the module docstring.
+    from ipcom.devices import DeviceMapError  # noqa: PLC0415
+
+    from .coordinator import async_load_entry_device_map  # noqa: PLC0415
+
     if entry.state is ConfigEntryState.LOADED:
         device_map = entry.runtime_data.device_map
     else:

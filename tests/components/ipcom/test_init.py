@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 from pathlib import Path
 from unittest.mock import patch
 
 import pytest
+from homeassistant import config_entries
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_PORT, CONF_USERNAME, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
@@ -16,8 +18,10 @@ from homeassistant.helpers import (
     entity_registry as er,
     issue_registry as ir,
 )
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+import custom_components
 from custom_components.ipcom import async_remove_config_entry_device
 from custom_components.ipcom.const import CONF_DEVICES_FILE, DOMAIN
 from ipcom.client import IPComClient
@@ -375,3 +379,43 @@ async def test_absolute_devices_file(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.LOADED
+
+
+async def test_shadowing_package_is_reported(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    config_dir: Path,
+    issue_registry: ir.IssueRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An old `ipcom` package in the config folder: a repair issue naming it, no import error.
+
+    The folder is a real package, on the path as Home Assistant's working
+    directory puts it, and the integration and the library are imported
+    afresh, as after a restart.
+    """
+    old_package = config_dir / "ipcom"
+    old_package.mkdir(exist_ok=True)
+    await async_write_text(hass, old_package / "__init__.py", "")
+    await async_write_text(hass, old_package / "ipcom_cli.py", "")
+    monkeypatch.syspath_prepend(str(config_dir))
+    # What a fresh import replaces, restored afterwards for the other tests.
+    monkeypatch.setitem(config_entries.HANDLERS, DOMAIN, config_entries.HANDLERS[DOMAIN])
+    monkeypatch.setattr(custom_components, "ipcom", custom_components.ipcom)
+    for name in list(sys.modules):
+        if name.split(".")[0] == "ipcom" or name.startswith("custom_components.ipcom"):
+            monkeypatch.delitem(sys.modules, name)
+    mock_config_entry.add_to_hass(hass)
+
+    assert not await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+
+    issue = issue_registry.async_get_issue(DOMAIN, "shadowing_package")
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.translation_placeholders == {
+        "folder": str(old_package),
+        "file": str(old_package / "__init__.py"),
+    }
+    assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
+    assert client_loop_threads() == []
