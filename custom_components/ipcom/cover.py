@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+import math
+from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Self
 
 from homeassistant.components.cover import (
     ATTR_CURRENT_POSITION,
@@ -25,8 +27,8 @@ from homeassistant.components.cover import (
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.event import async_call_later, async_track_time_interval
-from homeassistant.helpers.restore_state import RestoreEntity
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 
 from ipcom.devices import Cover, OutputAddress
 from ipcom.protocol import RELAY_OFF, RELAY_ON
@@ -34,14 +36,21 @@ from ipcom.protocol import RELAY_OFF, RELAY_ON
 from .const import CONF_REVERSE_PAUSE, DEFAULT_REVERSE_PAUSE, DOMAIN
 from .coordinator import IPComConfigEntry, IPComCoordinator
 from .entity import IPComEntity
-from .travel import CLOSED, OPEN, Direction, ShutterTravel, is_end
+from .travel import CLOSED, OPEN, POSITION_TOLERANCE, Direction, ShutterTravel, is_end
 
 _LOGGER = logging.getLogger(__name__)
 
 PARALLEL_UPDATES = 0
 
-MOVING_STATE_INTERVAL = timedelta(seconds=1)
-"""How often a running shutter writes its estimated position, so the UI shows it move."""
+MOVING_STATE_STEP = 25.0
+"""Percent: a running shutter writes its estimate each time it passes a quarter of its travel.
+
+Every write of a changed position is a row in the recorder; a write per
+second filled it with one row per second of every run. Start, stop and each
+new target are written at once, so the user sees the shutter react as
+before, and the quarters keep the position moving in the UI: at most five
+writes per full run, whatever the travel time.
+"""
 
 RELEASE_TIMEOUT = 10.0
 """Seconds to wait for the installation to show a relay off before its partner may switch on."""
@@ -62,12 +71,40 @@ async def async_setup_entry(
     )
 
 
+@dataclass
+class CoverExtraData(ExtraStoredData):
+    """The estimated position at the moment the entity went away.
+
+    Read from the running estimate when Home Assistant saves it, so a reload
+    in the middle of a run restores where the shutter was stopped, not the
+    last quarter it wrote.
+    """
+
+    position: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Serialise for the restore state store."""
+        return {"position": self.position}
+
+    @classmethod
+    def from_dict(cls, restored: dict[str, Any]) -> Self | None:
+        """Read what `as_dict` stored; None if it does not fit."""
+        position = restored.get("position")
+        if isinstance(position, int | float) and CLOSED <= position <= OPEN:
+            return cls(float(position))
+        return None
+
+
 class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
     """A shutter on two relays, with an estimated position when its travel times are known.
 
     Without travel times nothing tells when a run ends, so the state stays
     unknown and only open, close and stop are offered; the relay then runs
     until the installation or a stop releases it.
+
+    An estimated position is an assumed state: the frontend then keeps open
+    and close enabled at the ends, so a run that recalibrates the estimate
+    stays one tap away.
     """
 
     _attr_device_class = CoverDeviceClass.SHUTTER
@@ -78,6 +115,7 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
             coordinator, cover.key, cover.name, cover.up.module, cover.up.output, cover.area
         )
         self._cover = cover
+        self._attr_icon = cover.icon
         self._travel = ShutterTravel(
             cover.travel_time_up, cover.travel_time_down, clock=coordinator.hass.loop.time
         )
@@ -86,6 +124,7 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         )
         if self._travel.positionable:
             self._attr_supported_features |= CoverEntityFeature.SET_POSITION
+            self._attr_assumed_state = True
         self._target: float | None = None
         self._commands = 0
         self._snapshot_seen = asyncio.Event()
@@ -120,17 +159,82 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
     async def async_added_to_hass(self) -> None:
         """Restore the last estimated position and pick up a run already going on."""
         await super().async_added_to_hass()
-        if self._travel.positionable and (last_state := await self.async_get_last_state()):
-            position = last_state.attributes.get(ATTR_CURRENT_POSITION)
-            if isinstance(position, int | float) and CLOSED <= position <= OPEN:
-                self._travel.set_position(float(position))
+        if self._travel.positionable:
+            self._travel.set_position(await self._async_restored_position())
         self._sync_motion()
 
+    async def _async_restored_position(self) -> float | None:
+        if (extra := await self.async_get_last_extra_data()) and (
+            restored := CoverExtraData.from_dict(extra.as_dict())
+        ):
+            return restored.position
+        if last_state := await self.async_get_last_state():
+            position = last_state.attributes.get(ATTR_CURRENT_POSITION)
+            if isinstance(position, int | float) and CLOSED <= position <= OPEN:
+                return float(position)
+        return None
+
+    @property
+    def extra_restore_state_data(self) -> CoverExtraData:
+        """Keep the estimate as it is right now, also in the middle of a run."""
+        return CoverExtraData(self._travel.position)
+
     async def async_will_remove_from_hass(self) -> None:
-        """Cancel every timer and abandon a start that waits for the installation."""
+        """Stop a run to a set position; cancel every timer and a start that waits.
+
+        Removal is a reload (options, reauthentication, reconfiguration,
+        `ipcom.reload_devices`) or the entry going away. Nothing would stop
+        a run to a set position after it: the relay would stay on and the
+        shutter end at its end stop. Stopping it keeps it where it is, with
+        its position saved, and is what the user sees happen; the new entity
+        cannot finish it reliably, since the reload can fail or take long,
+        and a reload to change the travel time must not finish with the old
+        one. A run to an end stop goes on: the relay is released by the
+        installation's own end stop timing or, once reloaded, by the new
+        entity, which follows the relays.
+        """
+        stop = (
+            self._travel.direction is not None
+            and self._target is not None
+            and not is_end(self._target)
+        )
         self._supersede()
         self._cancel_run_timers()
+        if stop:
+            await self._async_stop_before_removal()
         await super().async_will_remove_from_hass()
+
+    async def _async_stop_before_removal(self) -> None:
+        """Release both relays and wait until the installation shows it.
+
+        The client drops writes it has not sent when it stops, which follows
+        the removal at once, so the release must be confirmed first. The
+        entity no longer listens to the coordinator by now, hence a listener
+        of its own.
+        """
+        released = asyncio.Event()
+        unsubscribe = self.coordinator.async_add_listener(released.set)
+        try:
+            await self._async_release_both()
+            async with asyncio.timeout(RELEASE_TIMEOUT):
+                while self._relay_direction_seen() is not None:
+                    released.clear()
+                    await released.wait()
+        except (HomeAssistantError, TimeoutError) as err:
+            _LOGGER.warning(
+                "%s could not be stopped before it was reloaded; it runs on to its end stop: %s",
+                self.entity_id,
+                err or "the installation did not confirm the stop",
+            )
+        finally:
+            unsubscribe()
+
+    def _relay_direction_seen(self) -> Direction | None:
+        """The direction the installation itself shows, ignoring writes on their way."""
+        data = self.coordinator.data
+        if data.get_value(*self._cover.up) != RELAY_OFF:
+            return Direction.UP
+        return Direction.DOWN if data.get_value(*self._cover.down) != RELAY_OFF else None
 
     def _watched_state(self) -> tuple[int, int]:
         data = self.coordinator.data
@@ -318,10 +422,41 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         self._cancel_travel_end = async_call_later(
             self.hass, self._travel.seconds_until(self._target), self._async_travel_ended
         )
-        if self._cancel_moving_state is None:
-            self._cancel_moving_state = async_track_time_interval(
-                self.hass, self._async_write_moving_state, MOVING_STATE_INTERVAL
-            )
+        self._schedule_moving_state()
+
+    @callback
+    def _schedule_moving_state(self) -> None:
+        """Write the estimate when the run next passes a quarter short of its target.
+
+        A run from an unknown position is written once, when the estimate becomes known.
+        """
+        if self._cancel_moving_state is not None:
+            self._cancel_moving_state()
+            self._cancel_moving_state = None
+        position, direction, target = self._travel.position, self._travel.direction, self._target
+        if position is None:
+            if (seconds := self._travel.seconds_until_known()) is not None:
+                self._cancel_moving_state = async_call_later(
+                    self.hass, seconds, self._async_write_moving_state
+                )
+            return
+        if direction is None or target is None:
+            return
+        if direction is Direction.UP:
+            step = (
+                math.floor((position + POSITION_TOLERANCE) / MOVING_STATE_STEP) + 1
+            ) * MOVING_STATE_STEP
+            if step >= target:
+                return
+        else:
+            step = (
+                math.ceil((position - POSITION_TOLERANCE) / MOVING_STATE_STEP) - 1
+            ) * MOVING_STATE_STEP
+            if step <= target:
+                return
+        self._cancel_moving_state = async_call_later(
+            self.hass, self._travel.seconds_until(step), self._async_write_moving_state
+        )
 
     async def _async_travel_ended(self, _now: datetime, *, retry: bool = False) -> None:
         """Stop the motor at the end of its run, and again every few seconds if that fails."""
@@ -348,7 +483,9 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
 
     @callback
     def _async_write_moving_state(self, _now: datetime) -> None:
+        self._cancel_moving_state = None
         self.async_write_ha_state()
+        self._schedule_moving_state()
 
     def _supersede(self) -> int:
         """Make way for a new command: drop a pending start, wake a start that waits.

@@ -177,6 +177,16 @@ class ShutterTravel:
             seconds += min(OVERRUN_RATIO * travel_time, OVERRUN_MAX)
         return seconds
 
+    def seconds_until_known(self) -> float | None:
+        """How long the current run must go on for an unknown position to become known.
+
+        None when nothing is running, the position is known or cannot be estimated.
+        """
+        if self._travel_times is None or self._direction is None or self.position is not None:
+            return None
+        remaining = OPEN - self._moved(self._direction)
+        return max(0.0, remaining / OPEN * self._travel_times[self._direction])
+
     def rest_before(self, direction: Direction, pause: float) -> float:
         """Seconds the motor must still rest before it may run in `direction`.
 

@@ -33,6 +33,7 @@ from homeassistant.components.cover import (
 )
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
+    ATTR_ASSUMED_STATE,
     ATTR_ENTITY_ID,
     ATTR_SUPPORTED_FEATURES,
     STATE_UNAVAILABLE,
@@ -42,6 +43,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.event import async_track_state_change_event
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed_exact,
@@ -979,4 +981,99 @@ async def test_start_after_the_rest_needs_the_link(
     await thaw_link(hass, simulator)
     await advance(hass, freezer, 5)
     assert simulator.get_value(*LIVING_DOWN) == OFF
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_an_estimated_position_is_an_assumed_state(hass: HomeAssistant) -> None:
+    """The frontend keeps open and close enabled at the ends only for an assumed state."""
+    assert state_of(hass, LIVING).attributes[ATTR_ASSUMED_STATE] is True
+    assert state_of(hass, BEDROOM).attributes[ATTR_ASSUMED_STATE] is True
+    assert ATTR_ASSUMED_STATE not in state_of(hass, GARAGE).attributes
+
+
+async def test_reload_stops_a_run_to_a_position_where_it_is(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_config_entry: MockConfigEntry,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A reload in the middle of a run to a set position releases the relay and keeps the estimate.
+
+    Without the stop, the relay stayed on and the new entity ran the shutter to its end stop.
+    """
+    await setup_entry(hass, mock_config_entry)
+    await run_to_end(hass, freezer, simulator, BEDROOM, "down")
+    await call(hass, SERVICE_SET_COVER_POSITION, BEDROOM, **{ATTR_POSITION: 50})
+    await settle(hass, simulator, {BEDROOM_UP: ON})
+    await advance(hass, freezer, 6)
+
+    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert simulator.get_value(*BEDROOM_UP) == OFF
+    assert simulator.get_value(*BEDROOM_DOWN) == OFF
+    state = state_of(hass, BEDROOM)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 25)
+    await advance(hass, freezer, 60)
+    assert simulator.get_value(*BEDROOM_UP) == OFF
+    assert position_of(hass, BEDROOM) == 25
+    interlock.check()
+
+
+async def test_reload_lets_a_run_to_an_end_stop_go_on(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_config_entry: MockConfigEntry,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A run to an end stop is picked up from the relays by the new entity and ended there."""
+    await setup_entry(hass, mock_config_entry)
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+
+    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert simulator.get_value(*LIVING_UP) == ON
+    assert state_of(hass, LIVING).state == CoverState.OPENING
+
+    await advance(hass, freezer, 60)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    assert state_of(hass, LIVING).state == CoverState.OPEN
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_run_writes_its_state_at_start_quarters_and_stop(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A full run of 20 s writes five states, not one a second, and still shows the motion."""
+    await run_to_end(hass, freezer, simulator, LIVING, "down")
+    written: list[tuple[str, int | None]] = []
+
+    @callback
+    def record(event: Any) -> None:
+        state = event.data["new_state"]
+        written.append((state.state, state.attributes.get(ATTR_CURRENT_POSITION)))
+
+    unsubscribe = async_track_state_change_event(hass, [LIVING], record)
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await settle(hass, simulator, {LIVING_UP: ON})
+    for _ in range(25):
+        await advance(hass, freezer, 1)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    unsubscribe()
+
+    assert written == [
+        (CoverState.OPENING, 0),
+        (CoverState.OPENING, 25),
+        (CoverState.OPENING, 50),
+        (CoverState.OPENING, 75),
+        (CoverState.OPEN, 100),
+    ]
     interlock.check()

@@ -98,14 +98,19 @@ async def test_relay_commands(hass: HomeAssistant, simulator: Simulator) -> None
 
 @pytest.mark.usefixtures("init_integration")
 async def test_dimmer_follows_installation(hass: HomeAssistant, simulator: Simulator) -> None:
-    """The dimmer's level shows as brightness; a level above 100 % is shown as full."""
+    """The dimmer's level shows as brightness; 100 % and a level above it are shown as full.
+
+    The simulator, like an EXO DIM, never reports more than 100 %, so the
+    level above it is checked on the conversion alone.
+    """
     await set_installation_output(hass, simulator, 6, 1, 40)
     state = hass.states.get(DIMMER)
     assert state.state == STATE_ON
     assert state.attributes[ATTR_BRIGHTNESS] == percent_to_brightness(40)
 
-    await set_installation_output(hass, simulator, 6, 1, 255)
+    await set_installation_output(hass, simulator, 6, 1, 100)
     assert hass.states.get(DIMMER).attributes[ATTR_BRIGHTNESS] == 255
+    assert percent_to_brightness(255) == 255
 
     await set_installation_output(hass, simulator, 6, 1, 0)
     state = hass.states.get(DIMMER)
