@@ -54,7 +54,7 @@ class AdoptionReport:
     """One line per row left alone because our row for its device already exists."""
 
 
-def _old_cover_unique_id(up_key: str) -> str:
+def first_cover_unique_id(up_key: str) -> str:
     """The other integration's first cover unique id: every `_m` of the up key dropped."""
     return f"{OTHER_COVER_PREFIX}{up_key.replace('_m', '')}"
 
@@ -76,7 +76,7 @@ def _entity_targets(
     for cover in device_map.covers:
         unique_id = output_unique_id(entry_id, cover.up.module, cover.up.output)
         targets.setdefault(
-            (Platform.COVER, _old_cover_unique_id(cover.up_key)), (1, unique_id, cover.key)
+            (Platform.COVER, first_cover_unique_id(cover.up_key)), (1, unique_id, cover.key)
         )
         targets[(Platform.COVER, f"{OTHER_PREFIX}{cover.up_key}")] = (0, unique_id, cover.key)
     return targets
@@ -93,7 +93,7 @@ def _device_targets(entry_id: str, device_map: DeviceMap) -> dict[str, tuple[int
         targets[f"{OTHER_PREFIX}{key}"] = (0, ours)
     for cover in device_map.covers:
         ours = device_identifier(entry_id, cover.key)[1]
-        targets.setdefault(_old_cover_unique_id(cover.up_key), (1, ours))
+        targets.setdefault(first_cover_unique_id(cover.up_key), (1, ours))
         targets[f"{OTHER_PREFIX}{cover.up_key}"] = (0, ours)
     return targets
 

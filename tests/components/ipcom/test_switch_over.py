@@ -25,6 +25,7 @@ from homeassistant.helpers import (
 )
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.ipcom.adoption import first_cover_unique_id
 from custom_components.ipcom.const import CONF_DEVICES_FILE, DEFAULT_DEVICES_FILE, DOMAIN
 from ipcom.simulator import Simulator
 
@@ -258,7 +259,7 @@ async def test_switch_over_keeps_everything(
 
     entity_registry = er.async_get(hass)
     device_registry = dr.async_get(hass)
-    kept = 0
+    entities_kept = devices_kept = 0
     for row in SEEDED:
         after = take(hass, row.entity_id)
         old = before[row.entity_id]
@@ -277,12 +278,15 @@ async def test_switch_over_keeps_everything(
             assert device.identifiers == {(DOMAIN, f"{ENTRY_ID}:device:{row.our_device}")}
             assert device.manufacturer is None
             assert device.via_device_id is not None
-        kept += 1
+            devices_kept += 1
+        entities_kept += 1
         if not row.disabled:
             state = hass.states.get(row.entity_id)
             assert state is not None
             assert state.state != "unavailable"
-    assert kept == len(SEEDED)
+    # Every seeded row kept its registry id, entity id, name, icon and area: 8 and 7.
+    assert entities_kept == len(SEEDED) == 8
+    assert devices_kept == sum(row.device_identifier is not None for row in SEEDED) == 7
     assert {e.id for e in entity_registry.entities.values() if e.entity_id in before} == (
         registry_ids
     )
@@ -509,3 +513,16 @@ async def test_moving_an_output_to_another_platform_leaves_no_dead_entity(
     assert entity_registry.async_get("light.removed") is not None
     assert find_device(dr.async_get(hass), "ipcom_removed_lamp") is not None
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("up_key", "unique_id"),
+    [
+        ("rolluik_sal_links_m", "ipcom_cover_rolluik_sal_links"),
+        ("living_shutter_up", "ipcom_cover_living_shutter_up"),
+        ("rolluik_mama_m", "ipcom_cover_rolluikama"),
+    ],
+)
+def test_first_cover_shape(up_key: str, unique_id: str) -> None:
+    """Its first releases dropped every `_m` of the up key, not only a trailing one."""
+    assert first_cover_unique_id(up_key) == unique_id
