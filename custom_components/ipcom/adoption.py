@@ -146,9 +146,10 @@ def _async_adopt_devices(
         if ours in taken:
             report.conflicts.append(f"device {name!r}: this integration already has its device")
             continue
+        foreign = {identifier for identifier in device.identifiers if identifier[0] != DOMAIN}
         device_registry.async_update_device(
             device.id,
-            new_identifiers={(DOMAIN, ours)},
+            new_identifiers={(DOMAIN, ours), *foreign},
             manufacturer=None,
             model=None,
             sw_version=None,
@@ -166,6 +167,7 @@ def _async_adopt_entities(
     adopted_devices: dict[str, str],
     report: AdoptionReport,
 ) -> None:
+    """Adopt the entities, newest shape first, keeping the area each one showed in."""
     entity_registry = er.async_get(hass)
     device_registry = dr.async_get(hass)
     targets = _entity_targets(entry.entry_id, device_map)
