@@ -40,6 +40,7 @@ from homeassistant.helpers import (
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
+    CONF_CLI_PATH,
     CONF_DEVICES_FILE,
     CONF_POLL_INTERVAL,
     CONF_UNAVAILABLE_AFTER,
@@ -74,8 +75,6 @@ if TYPE_CHECKING:
     from .coordinator import IPComConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
-
-CONF_CLI_PATH = "cli_path"
 
 CONFIG_SCHEMA = vol.Schema(
     {

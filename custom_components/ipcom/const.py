@@ -13,6 +13,8 @@ PLATFORMS: Final = [Platform.BINARY_SENSOR, Platform.COVER, Platform.LIGHT, Plat
 DEFAULT_PORT: Final = 5000
 
 CONF_DEVICES_FILE: Final = "devices_file"
+CONF_CLI_PATH: Final = "cli_path"
+"""The other integration's folder of its command-line client, which also held devices.yaml."""
 DEFAULT_DEVICES_FILE: Final = "ipcom/devices.yaml"
 """Relative to the Home Assistant configuration directory."""
 

@@ -28,16 +28,19 @@ from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNA
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 
-from .const import CONF_DEVICES_FILE, DEFAULT_DEVICES_FILE, DEFAULT_PORT, DOMAIN
+from .const import (
+    CONF_CLI_PATH,
+    CONF_DEVICES_FILE,
+    DEFAULT_DEVICES_FILE,
+    DEFAULT_PORT,
+    DOMAIN,
+)
 from .identifiers import device_identifier, module_identifier
 
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_VERSION = 1
 CONFIG_MINOR_VERSION = 2
-
-CONF_CLI_PATH = "cli_path"
-"""The other integration's folder of its command-line client, which also held devices.yaml."""
 
 _KEPT_KEYS = (CONF_HOST, CONF_PORT, CONF_USERNAME, CONF_PASSWORD, CONF_DEVICES_FILE)
 
