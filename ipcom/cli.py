@@ -406,7 +406,9 @@ def _write_and_confirm(
             changed.set()
 
     unsubscribe_snapshots = client.on_state_snapshot(lambda _snapshot: changed.set())
-    unsubscribe_abandoned = client.on_write_abandoned(on_abandoned)
+    unsubscribe_abandoned = client.on_write_abandoned(
+        lambda write: on_abandoned(write.module, write.output, write.value)
+    )
     try:
         client.set_outputs(module, values)
         deadline = time.monotonic() + settings.timeout

@@ -1,11 +1,13 @@
-"""`IPComClient`: one persistent connection to an installation, four loops.
+"""`IPComClient`: one persistent connection to an installation, two loops.
 
-The receive loop owns reading (and reconnecting); the status-poll, command
-and keep-alive loops only write, through one send lock. Every loop waits on
-the same shutdown event, so `stop_persistent_connection` is prompt and joins
-them all. Writes are merged per module and tracked until a snapshot requested
-after them shows them, because a set-outputs frame always carries all eight
-outputs of a module and must never undo a write that is still in flight.
+The receive loop owns reading and reconnecting; the request loop owns
+sending, one request at a time as the vendor application does (`pacing`).
+Whether the client runs is the business of one `Lifecycle`, changed under the
+client's lock together with the session and the writes, so a start, a stop
+and a dropped link can never leave the client half in one state and half in
+another. Writes are merged per module and held until the session's first
+snapshot arrived: a set-outputs frame carries all eight outputs of a module,
+so it may only be built on the current session's view of the installation.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from . import cipher, messages
-from .errors import (
-    IPComAuthenticationError,
-    IPComConnectionError,
-    IPComError,
-)
+from .backoff import Backoff
+from .errors import IPComAuthenticationError, IPComConnectionError, IPComError
+from .lifecycle import Lifecycle, Phase, Run
 from .models import (
     ClientStatistics,
     ConnectionEvent,
@@ -35,6 +35,7 @@ from .models import (
     validate_percent,
     validate_value,
 )
+from .pacing import Pacer, RequestKind
 from .protocol import (
     COMMAND_INTERVAL,
     DEFAULT_PORT,
@@ -42,14 +43,17 @@ from .protocol import (
     KEEPALIVE_INTERVAL,
     POLL_INTERVAL,
     RECONNECT_BASE,
+    RECONNECT_HEALTHY_AFTER,
+    RECONNECT_JITTER,
     RECONNECT_MAX,
     RELAY_OFF,
     RELAY_ON,
     SOCKET_TIMEOUT,
+    STALE_AFTER,
     STATUS_COMMAND,
 )
 from .session import Session, connect, handshake
-from .writes import AbandonedWrite, Batch, WriteTracker
+from .writes import AbandonedWrite, AbandonReason, PendingWrite, WriteTracker
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,7 +62,7 @@ RECEIVE_CHUNK: Final = 4096
 
 SnapshotCallback = Callable[[StateSnapshot], None]
 ConnectionCallback = Callable[[ConnectionEvent], None]
-AbandonedCallback = Callable[[int, int, int], None]
+AbandonedCallback = Callable[[AbandonedWrite], None]
 _T = TypeVar("_T")
 
 
@@ -77,6 +81,16 @@ class _Counters:
     connected_since: float | None = None
 
 
+@dataclass
+class _Outgoing:
+    """A request chosen under the lock, sent outside it."""
+
+    kind: RequestKind
+    data: bytes
+    module: int = 0
+    writes: dict[int, PendingWrite] | None = None
+
+
 class IPComClient:
     """A thread-safe client holding one persistent connection to an installation."""
 
@@ -91,7 +105,7 @@ class IPComClient:
         command_interval: float = COMMAND_INTERVAL,
         keepalive_interval: float = KEEPALIVE_INTERVAL,
         socket_timeout: float = SOCKET_TIMEOUT,
-        stale_after: float = 5.0,
+        stale_after: float = STALE_AFTER,
         reconnect_base: float = RECONNECT_BASE,
         reconnect_max: float = RECONNECT_MAX,
     ) -> None:
@@ -106,6 +120,11 @@ class IPComClient:
         ):
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
+        if stale_after <= poll_interval:
+            raise ValueError(
+                f"stale_after ({stale_after:g} s) must be longer than poll_interval "
+                f"({poll_interval:g} s): a link cannot be judged silent before it was asked"
+            )
         self._host = host
         self._port = port
         self._username = username
@@ -116,7 +135,8 @@ class IPComClient:
         self._socket_timeout = socket_timeout
         self._stale_after = stale_after
         self._reconnect_base = reconnect_base
-        self._reconnect_max = max(reconnect_max, reconnect_base)
+        self._reconnect_max = reconnect_max
+        self._backoff = self._new_backoff()
 
         self._lock = threading.RLock()
         self._event_lock = threading.RLock()
@@ -125,16 +145,12 @@ class IPComClient:
         Always taken before `_lock`, never while holding it.
         """
         self._send_lock = threading.Lock()
-        self._snapshot_ready = threading.Condition(self._lock)
-        self._shutdown = threading.Event()
-        self._command_wakeup = threading.Event()
-        self._poll_wakeup = threading.Event()
+        """Taken before `_lock` when both are needed, never while holding it."""
+        self._lifecycle = Lifecycle(self._lock)
+        self._changed = self._lifecycle.changed
         self._threads: list[threading.Thread] = []
-        self._auto_reconnect = True
-        self._running = False
 
         self._session: Session | None = None
-        self._connecting: socket.socket | None = None
         self._session_count = 0
         self._state = ConnectionState.DISCONNECTED
         self._snapshot: StateSnapshot | None = None
@@ -160,12 +176,12 @@ class IPComClient:
 
     @property
     def connection_state(self) -> ConnectionState:
-        """Where the link stands now."""
+        """Where the link stands now; CONNECTED once the session's first snapshot arrived."""
         return self._state
 
     @property
     def connected(self) -> bool:
-        """Whether a session is up and commands can be sent."""
+        """Whether a session is up and in sync with the installation."""
         return self._state is ConnectionState.CONNECTED
 
     @property
@@ -196,50 +212,52 @@ class IPComClient:
     # Lifecycle
 
     def start_persistent_connection(self, auto_reconnect: bool = True) -> None:
-        """Connect, authenticate and start the four loops.
+        """Connect, authenticate and start the loops; a no-op while already running.
 
-        Blocks until the handshake is done. Raises `IPComAuthenticationError`
-        when the installation rejects the credentials (never retried) and
-        `IPComConnectionError` when it cannot be reached or answers nonsense.
+        Blocks until the handshake is done (a stop in progress is waited out
+        first); `connected` follows once the first snapshot arrived. Raises
+        `IPComAuthenticationError` when the installation rejects the
+        credentials (never retried) and `IPComConnectionError` when it cannot
+        be reached, answers nonsense, or `stop` was called meanwhile.
         """
         messages.validate_credentials(self._username, self._password)
         with self._lock:
-            if self._running:
+            run = self._lifecycle.begin_start(auto_reconnect)
+            if run is None:
                 return
-            self._running = True
-            self._shutdown.clear()
-            self._auto_reconnect = auto_reconnect
+            finished, self._threads = self._threads, []
+        self._join(finished)
         try:
-            session = self._open_session()
+            session = self._open_session(run)
         except BaseException:
             with self._lock:
-                self._running = False
+                if self._lifecycle.is_current(run):
+                    self._lifecycle.finish_stop()
             raise
-        with self._event_lock:
-            with self._lock:
-                if self._shutdown.is_set():
-                    session.sock.close()
-                    raise IPComConnectionError(
-                        f"stopped while connecting to {self._host}:{self._port}"
-                    )
-                expired = self._install_session(session)
-                self._threads = self._start_loops()
-                event = self._change_state(ConnectionState.CONNECTED, "connected")
-            self._announce(event)
-        self._report_abandoned(expired)
+        with self._lock:
+            if not self._lifecycle.move(run, Phase.HANDSHAKEN):
+                session.sock.close()
+                raise IPComConnectionError(f"stopped while connecting to {self._host}:{self._port}")
+            self._backoff = self._new_backoff()
+            self._install_session(session)
+            self._threads = self._start_loops(run, session)
 
-    def _start_loops(self) -> list[threading.Thread]:
+    def _new_backoff(self) -> Backoff:
+        return Backoff(
+            self._reconnect_base, self._reconnect_max, RECONNECT_HEALTHY_AFTER, RECONNECT_JITTER
+        )
+
+    def _start_loops(self, run: Run, session: Session) -> list[threading.Thread]:
         threads = [
             threading.Thread(
                 target=loop,
+                args=args,
                 name=f"ipcom-client-{name}-{self._host}:{self._port}",
                 daemon=True,
             )
-            for name, loop in (
-                ("receive", self._receive_loop),
-                ("poll", self._poll_loop),
-                ("command", self._command_loop),
-                ("keepalive", self._keepalive_loop),
+            for name, loop, args in (
+                ("receive", self._receive_loop, (run, session)),
+                ("requests", self._request_loop, (run,)),
             )
         ]
         for thread in threads:
@@ -249,51 +267,77 @@ class IPComClient:
     def stop_persistent_connection(self) -> None:
         """Say goodbye to the installation, close the socket and join every loop.
 
-        Also ends a `start_persistent_connection` still connecting in another
-        thread, which then raises `IPComConnectionError`.
+        Safe from any thread and concurrently: a second caller returns once
+        the first has joined the loops. Ends a start still connecting in
+        another thread (it raises `IPComConnectionError`), and reports every
+        write it discards through `on_write_abandoned`.
         """
         with self._lock:
-            if not self._running:
+            if not self._lifecycle.begin_stop():
+                self._lifecycle.wait_stopped()
                 return
-            self._running = False
-            self._shutdown.set()
-            session = self._session
-            connecting = self._connecting
+            session, self._session = self._session, None
             threads, self._threads = self._threads, []
-        self._command_wakeup.set()
-        self._poll_wakeup.set()
-        if session is not None:
-            disconnect = cipher.encrypt(messages.encode_disconnect_request(), session.masks)
-            self._send(session, disconnect, quiet=True)
-            self._retire_session(session)
+        connecting = self._lifecycle.take_connecting()
         if connecting is not None:
             self._shut_socket(connecting)
+        if session is not None:
+            disconnect = cipher.encrypt(messages.encode_disconnect_request(), session.masks)
+            self._transmit(session, disconnect, current=False)
+            self._shut_socket(session.sock)
+        self._join(threads)
+        if session is not None:
+            self._close_socket(session)
+        with self._event_lock:
+            with self._lock:
+                if session is not None:
+                    self._count_decoder(session)
+                discarded = self._discard_writes(AbandonReason.STOPPED)
+                self._counters.connected_since = None
+                self._lifecycle.finish_stop()
+                event = self._change_state(ConnectionState.DISCONNECTED, "stopped")
+            self._announce(event)
+        self._report_abandoned(discarded)
+
+    @staticmethod
+    def _join(threads: list[threading.Thread]) -> None:
         current = threading.current_thread()
         for thread in threads:
             if thread is not current:
                 thread.join(STOP_JOIN_TIMEOUT)
-        if session is not None:
-            self._close_socket(session)
-        with self._lock:
-            self._session = None
-            self._writes.clear()
-            self._counters.connected_since = None
-        self._set_state(ConnectionState.DISCONNECTED, "stopped")
 
     def wait_for_snapshot(self, timeout: float) -> StateSnapshot:
-        """Block until a snapshot has arrived; `IPComConnectionError` after `timeout`."""
-        with self._snapshot_ready:
-            if not self._snapshot_ready.wait_for(lambda: self._snapshot is not None, timeout):
+        """Block until the current session's first snapshot has arrived.
+
+        Raises `IPComConnectionError` after `timeout`, or at once when the
+        client is not running (stopped, or ended by a lost link or rejected
+        credentials).
+        """
+        with self._lock:
+            phase_ended = (Phase.STOPPED, Phase.STOPPING, Phase.FAILED)
+            if not self._changed.wait_for(
+                lambda: (
+                    self._lifecycle.phase is Phase.SYNCED or self._lifecycle.phase in phase_ended
+                ),
+                timeout,
+            ):
                 raise IPComConnectionError(
                     f"no status snapshot from {self._host}:{self._port} within {timeout:g} s"
                 )
-            assert self._snapshot is not None
+            if self._lifecycle.phase is not Phase.SYNCED or self._snapshot is None:
+                raise IPComConnectionError(
+                    f"not connected to {self._host}:{self._port}; no status snapshot"
+                )
             return self._snapshot
 
     # Listeners
 
     def on_state_snapshot(self, callback: SnapshotCallback) -> Callable[[], None]:
-        """Call `callback` (from the receive thread) with every snapshot that changed."""
+        """Call `callback` (from the receive thread) with every snapshot that changed.
+
+        The first snapshot of every session is delivered even when it equals
+        the one before: it proves the state is fresh after an outage.
+        """
         return self._subscribe(self._snapshot_listeners, callback)
 
     def on_connection_state(self, callback: ConnectionCallback) -> Callable[[], None]:
@@ -306,7 +350,10 @@ class IPComClient:
         return self._subscribe(self._connection_listeners, callback)
 
     def on_write_abandoned(self, callback: AbandonedCallback) -> Callable[[], None]:
-        """Call `callback(module, output, value)` for each write given up on."""
+        """Call `callback` with each write given up on, and why (`AbandonedWrite.reason`).
+
+        Every accepted write ends confirmed or here: a stop reports what it discards.
+        """
         return self._subscribe(self._abandoned_listeners, callback)
 
     def _subscribe(self, listeners: list[_T], callback: _T) -> Callable[[], None]:
@@ -323,7 +370,11 @@ class IPComClient:
     # State
 
     def get_latest_snapshot(self) -> StateSnapshot | None:
-        """The last snapshot the installation sent, or None before the first."""
+        """The last snapshot the installation sent, or None before the first.
+
+        After an outage this is the previous session's until the new one's
+        first snapshot arrives (`wait_for_snapshot` waits for that one).
+        """
         return self._snapshot
 
     def get_expected_value(self, module: int, output: int) -> int | None:
@@ -364,64 +415,68 @@ class IPComClient:
         self.set_value(module, output, percent)
 
     def _queue(self, module: int, values: Mapping[int, int]) -> None:
+        """Accept a write once a session is up; it leaves after the session's first snapshot."""
         now = time.monotonic()
         with self._lock:
-            if not self._running or self._state is not ConnectionState.CONNECTED:
+            if self._lifecycle.phase not in (Phase.HANDSHAKEN, Phase.SYNCED):
                 raise IPComConnectionError(
                     f"not connected to {self._host}:{self._port}; the command was not sent"
                 )
             self._writes.queue(module, values, now)
-        self._command_wakeup.set()
+            self._changed.notify_all()
 
     # Connection handling
 
-    def _open_session(self) -> Session:
+    def _open_session(self, run: Run) -> Session:
         """Connect and run the handshake, always from scratch in single-key mode."""
         with self._lock:
             self._session_count += 1
             number = self._session_count
         try:
-            sock = connect(self._host, self._port, self._socket_timeout, self._register_connecting)
+            sock = connect(
+                self._host,
+                self._port,
+                self._socket_timeout,
+                lambda sock: self._lifecycle.register_connecting(run, sock),
+            )
+            pacer = Pacer(
+                self._poll_interval,
+                self._command_interval,
+                self._keepalive_interval,
+                time.monotonic(),
+            )
             return handshake(
-                sock, number, self._username, self._password, f"{self._host}:{self._port}"
+                sock,
+                number,
+                self._username,
+                self._password,
+                f"{self._host}:{self._port}",
+                pacer=pacer,
             )
         finally:
-            with self._lock:
-                self._connecting = None
-
-    def _register_connecting(self, sock: socket.socket) -> bool:
-        """Let `stop` reach a socket that is about to connect; False once stopping."""
-        with self._lock:
-            self._connecting = sock
-            return not self._shutdown.is_set()
+            self._lifecycle.register_connecting(run, None)
 
     def _install_session(self, session: Session) -> list[AbandonedWrite]:
-        """Make `session` current; returns the writes that waited too long for it."""
+        """Make `session` current (under `_lock`); returns the writes that waited too long."""
         self._session = session
-        self._counters.connected_since = time.time()
         expired = self._writes.expire(time.monotonic())
         self._counters.writes_abandoned += len(expired)
-        if self._writes.has_queued:
-            self._command_wakeup.set()
+        self._changed.notify_all()
         return expired
 
-    def _retire_session(self, session: Session) -> None:
-        """Mark a session dead and wake its reader; only the reader closes the socket."""
-        with self._lock:
-            if not self._mark_retired(session):
-                return
-        self._shut_socket(session.sock)
-
-    def _mark_retired(self, session: Session) -> bool:
+    def _retire(self, session: Session) -> bool:
         """Take `session` out of service (under `_lock`); False if it already was."""
-        if session.closed:
+        if self._session is not session:
             return False
-        session.closed = True
+        self._session = None
+        self._count_decoder(session)
+        return True
+
+    def _count_decoder(self, session: Session) -> None:
         self._counters.dropped_bytes += session.decoder.dropped_bytes
         self._counters.unknown_messages += session.decoder.unknown_messages
-        if self._session is session:
-            self._session = None
-        return True
+        session.decoder.dropped_bytes = 0
+        session.decoder.unknown_messages = 0
 
     @staticmethod
     def _shut_socket(sock: socket.socket) -> None:
@@ -433,38 +488,44 @@ class IPComClient:
         with self._send_lock:
             session.sock.close()
 
-    def _drop_link(self, session: Session, reason: str) -> None:
-        """Close a session that failed; the receive loop reconnects.
+    def _discard_writes(self, reason: AbandonReason) -> list[AbandonedWrite]:
+        discarded = self._writes.discard(reason)
+        self._counters.writes_abandoned += len(discarded)
+        return discarded
 
-        The session is retired and RECONNECTING announced before its socket
-        is shut: the reader cannot start a reconnect (whose CONNECTED would
-        otherwise be overtaken by this RECONNECTING) until the socket is shut.
-        Writes the link caught are queued again, to go out on the next
-        session or be reported abandoned if it does not come in time.
+    def _drop_link(self, run: Run, session: Session, reason: str) -> None:
+        """Take a failed session out of service; the receive loop reconnects (or ends).
+
+        The state changes before the socket is shut: the reader cannot start
+        a reconnect (whose CONNECTED would otherwise be overtaken by this
+        change) until the socket is shut. Writes the link caught wait for the
+        next session, or are reported when the client will not reconnect.
         """
         with self._event_lock:
             with self._lock:
-                if self._shutdown.is_set() or not self._mark_retired(session):
+                if not self._lifecycle.is_current(run) or not self._retire(session):
                     return
                 self._counters.last_error = reason
                 self._counters.connected_since = None
-                expired = self._writes.carry_over(time.monotonic())
-                self._counters.writes_abandoned += len(expired)
-                event = self._change_state(ConnectionState.RECONNECTING, reason)
+                healthy_for = 0.0
+                if session.synced_at is not None:
+                    healthy_for = session.last_received - session.synced_at
+                self._backoff.session_ended(healthy_for)
+                if run.auto_reconnect:
+                    self._lifecycle.move(run, Phase.RECONNECTING)
+                    abandoned = self._writes.carry_over(time.monotonic())
+                    self._counters.writes_abandoned += len(abandoned)
+                    event = self._change_state(ConnectionState.RECONNECTING, reason)
+                else:
+                    self._lifecycle.move(run, Phase.FAILED)
+                    abandoned = self._discard_writes(AbandonReason.LINK_ENDED)
+                    event = self._change_state(
+                        ConnectionState.DISCONNECTED, f"{reason}; not reconnecting"
+                    )
             self._announce(event)
         _LOGGER.info("Lost the link to %s:%s: %s", self._host, self._port, reason)
         self._shut_socket(session.sock)
-        self._report_abandoned(expired)
-
-    def _set_state(
-        self, state: ConnectionState, reason: str, *, authentication_failed: bool = False
-    ) -> None:
-        with self._event_lock:
-            with self._lock:
-                event = self._change_state(
-                    state, reason, authentication_failed=authentication_failed
-                )
-            self._announce(event)
+        self._report_abandoned(abandoned)
 
     def _change_state(
         self, state: ConnectionState, reason: str, *, authentication_failed: bool = False
@@ -491,129 +552,141 @@ class IPComClient:
         except Exception:
             _LOGGER.exception("Error in an ipcom listener")
 
-    def _send(self, session: Session, data: bytes, *, quiet: bool = False) -> None:
-        """Send one encrypted message; on failure drop the link (unless quiet)."""
-        failure, _ = self._transmit(session, data)
-        if failure is not None and not quiet:
-            self._drop_link(session, failure)
+    def _transmit(self, session: Session, data: bytes, *, current: bool = True) -> str | None:
+        """Send under the send lock; the failure in words, or None when sent.
 
-    def _transmit(
-        self, session: Session, data: bytes, *, poll: bool = False
-    ) -> tuple[str | None, int]:
-        """Send under the send lock, so polls and frames are counted in wire order.
-
-        Returns the failure (None when sent) and how many polls the session
-        had sent once this message was on its way.
+        With `current`, only while `session` is still in service.
         """
         with self._send_lock:
-            if session.closed:
-                return "link closed", session.polls_sent
+            if current and self._session is not session:
+                return "link closed"
             try:
                 session.sock.sendall(data)
             except OSError as err:
-                return f"send failed: {err}", session.polls_sent
-            if poll:
-                session.polls_sent += 1
-            return None, session.polls_sent
+                return f"send failed: {err}"
+            return None
 
-    # The loops
+    # The receive loop
 
-    def _receive_loop(self) -> None:
-        """Read messages; when the link drops, reconnect with backoff.
+    def _receive_loop(self, run: Run, first: Session) -> None:
+        """Read messages; when the link drops, reconnect with backoff (or end the run).
 
         This loop is the socket's only reader and the only place that closes
         a session's socket (besides `stop` after joining it), so no thread
         ever reads or writes a descriptor that was closed and reused.
         """
-        delay = 0.0
-        session = self._session
-        while session is not None and not self._shutdown.is_set():
+        session: Session | None = first
+        while session is not None:
+            reason = self._read(run, session)
+            self._drop_link(run, session, reason)
+            self._close_socket(session)
+            session = self._reconnect(run)
+
+    def _read(self, run: Run, session: Session) -> str:
+        """Feed the decoder until the link fails; the reason it ended."""
+        while self._lifecycle.is_current(run):
             try:
                 data = session.sock.recv(RECEIVE_CHUNK)
             except TimeoutError:
                 continue
             except OSError as err:
-                data, reason = b"", f"receive failed: {err}"
-            else:
-                reason = "the installation closed the connection"
-            if data and not session.closed:
-                self._handle_data(session, data)
-                delay = 0.0
-                continue
-            self._drop_link(session, reason)
-            self._close_socket(session)
-            if self._shutdown.is_set():
-                return
-            session = None
-            while session is None and self._auto_reconnect:
-                if self._shutdown.wait(delay):
-                    return
-                session, delay = self._reconnect(delay)
-        if session is None and not self._shutdown.is_set():
-            self._set_state(ConnectionState.DISCONNECTED, "link lost, not reconnecting")
+                return f"receive failed: {err}"
+            if not data:
+                return "the installation closed the connection"
+            self._handle_data(session, data)
+        return "stopped"
 
-    def _reconnect(self, delay: float) -> tuple[Session | None, float]:
-        """Try one reconnect; return the new session (if any) and the next delay."""
-        next_delay = min(max(delay * 2, self._reconnect_base), self._reconnect_max)
-        try:
-            session = self._open_session()
-        except IPComAuthenticationError as err:
+    def _reconnect(self, run: Run) -> Session | None:
+        """Reconnect after the backoff; None once the run ended."""
+        while self._lifecycle.is_current(run):
             with self._lock:
-                self._counters.last_error = str(err)
-            _LOGGER.error(
-                "%s:%s rejected the credentials on reconnect; not retrying", self._host, self._port
-            )
-            self._auto_reconnect = False
-            self._set_state(ConnectionState.DISCONNECTED, str(err), authentication_failed=True)
-            return None, next_delay
-        except IPComConnectionError as err:
+                delay = self._backoff.next_delay()
+            if delay and self._lifecycle.wait_ended(run, delay):
+                return None
+            try:
+                session = self._open_session(run)
+            except IPComAuthenticationError as err:
+                self._fail_authentication(run, err)
+                return None
+            except IPComConnectionError as err:
+                with self._lock:
+                    self._counters.last_error = str(err)
+                _LOGGER.debug("Reconnect to %s:%s failed: %s", self._host, self._port, err)
+                continue
             with self._lock:
-                self._counters.last_error = str(err)
-            _LOGGER.debug("Reconnect failed, next try in %.1f s: %s", next_delay, err)
-            return None, next_delay
-        with self._event_lock:
-            with self._lock:
-                if self._shutdown.is_set():
+                if not self._lifecycle.move(run, Phase.HANDSHAKEN):
                     session.sock.close()
-                    return None, next_delay
+                    return None
                 self._counters.reconnects += 1
                 expired = self._install_session(session)
-                event = self._change_state(ConnectionState.CONNECTED, "reconnected")
+            self._report_abandoned(expired)
+            _LOGGER.info("Reconnected to %s:%s", self._host, self._port)
+            return session
+        return None
+
+    def _fail_authentication(self, run: Run, err: IPComAuthenticationError) -> None:
+        _LOGGER.error(
+            "%s:%s rejected the credentials on reconnect; not retrying", self._host, self._port
+        )
+        with self._event_lock:
+            with self._lock:
+                if not self._lifecycle.move(run, Phase.FAILED):
+                    return
+                self._counters.last_error = str(err)
+                abandoned = self._discard_writes(AbandonReason.LINK_ENDED)
+                event = self._change_state(
+                    ConnectionState.DISCONNECTED, str(err), authentication_failed=True
+                )
             self._announce(event)
-        self._report_abandoned(expired)
-        _LOGGER.info("Reconnected to %s:%s", self._host, self._port)
-        self._poll_wakeup.set()
-        return session, next_delay
+        self._report_abandoned(abandoned)
 
     def _handle_data(self, session: Session, data: bytes) -> None:
+        decoded = session.decoder.feed(data)
+        if not decoded:
+            return
+        now = time.monotonic()
         with self._lock:
-            session.last_received = time.monotonic()
-        for message in session.decoder.feed(data):
+            session.last_received = now
+        for message in decoded:
             if message.command == STATUS_COMMAND:
-                self._handle_snapshot(session, message.plain)
-            elif message.command != KEEPALIVE_COMMAND:
+                self._handle_snapshot(session, message.plain, now)
+            elif message.command == KEEPALIVE_COMMAND:
+                with self._lock:
+                    session.pacer.keepalive_answered(now)
+                    self._changed.notify_all()
+            else:
                 _LOGGER.debug("Ignoring message with command id %s", message.command)
 
-    def _handle_snapshot(self, session: Session, plain: bytes) -> None:
+    def _handle_snapshot(self, session: Session, plain: bytes, now: float) -> None:
         try:
             snapshot = StateSnapshot.from_message(plain)
         except IPComError as err:
             _LOGGER.debug("Ignoring a malformed snapshot: %s", err)
             return
-        with self._lock:
-            self._counters.snapshots_received += 1
-            session.snapshots_received += 1
-            judgement = self._writes.judge(snapshot, session.number, session.snapshots_received)
-            self._counters.writes_confirmed += judgement.confirmed
-            self._counters.writes_resent += judgement.resent
-            self._counters.writes_abandoned += len(judgement.abandoned)
-            previous = self._snapshot
-            self._snapshot = snapshot
-            changed = previous is None or previous.values != snapshot.values
-            listeners = list(self._snapshot_listeners) if changed else []
-            self._snapshot_ready.notify_all()
-        if judgement.resent:
-            self._command_wakeup.set()
+        event: ConnectionEvent | None = None
+        with self._event_lock:
+            with self._lock:
+                if self._session is not session:
+                    return
+                self._counters.snapshots_received += 1
+                answered = session.pacer.snapshot_arrived(now)
+                judgement = self._writes.judge(snapshot, session.number, answered)
+                self._counters.writes_confirmed += judgement.confirmed
+                self._counters.writes_resent += judgement.resent
+                self._counters.writes_abandoned += len(judgement.abandoned)
+                previous = self._snapshot
+                self._snapshot = snapshot
+                first = session.synced_at is None
+                if first:
+                    session.synced_at = now
+                    self._counters.connected_since = time.time()
+                    run = self._lifecycle.run
+                    if run is not None and self._lifecycle.move(run, Phase.SYNCED):
+                        event = self._change_state(ConnectionState.CONNECTED, "connected")
+                changed = first or previous is None or previous.values != snapshot.values
+                listeners = list(self._snapshot_listeners) if changed else []
+                self._changed.notify_all()
+            self._announce(event)
         self._report_abandoned(judgement.abandoned)
         for listener in listeners:
             self._call_listener(listener, snapshot)
@@ -623,93 +696,77 @@ class IPComClient:
             return
         with self._lock:
             listeners = list(self._abandoned_listeners)
-        for module, output, value in abandoned:
-            _LOGGER.warning(
-                "Gave up on writing %s to module %s output %s: the installation never showed it",
-                value,
-                module,
-                output,
+        for write in abandoned:
+            level = logging.DEBUG if write.reason is AbandonReason.STOPPED else logging.WARNING
+            _LOGGER.log(
+                level,
+                "Gave up on writing %s to module %s output %s: %s",
+                write.value,
+                write.module,
+                write.output,
+                write.reason,
             )
             for listener in listeners:
-                try:
-                    listener(module, output, value)
-                except Exception:
-                    _LOGGER.exception("Error in an ipcom listener")
+                self._call_listener(listener, write)
 
-    def _poll_loop(self) -> None:
-        """Ask for a snapshot every poll interval, or at once after a write."""
-        while not self._shutdown.is_set():
-            self._poll_wakeup.wait(self._poll_interval)
-            self._poll_wakeup.clear()
-            if self._shutdown.is_set():
-                return
-            session = self._session
-            if session is None:
+    # The request loop
+
+    def _request_loop(self, run: Run) -> None:
+        """Send polls, frames and keep-alives, one request outstanding at a time."""
+        while True:
+            with self._lock:
+                if not self._lifecycle.is_current(run):
+                    return
+                session = self._session
+                if session is None or self._lifecycle.phase not in (
+                    Phase.HANDSHAKEN,
+                    Phase.SYNCED,
+                ):
+                    expired = self._writes.expire(time.monotonic())
+                    self._counters.writes_abandoned += len(expired)
+                    if not expired:
+                        self._changed.wait(self._poll_interval)
+                        continue
+                    outgoing = None
+                else:
+                    expired = []
+                    silent_for = time.monotonic() - session.last_received
+                    if silent_for > self._stale_after:
+                        outgoing = None
+                    else:
+                        outgoing, wait = self._choose_request(session)
+                        if outgoing is None:
+                            self._changed.wait(wait)
+                            continue
+            if expired:
+                self._report_abandoned(expired)
                 continue
-            silent_for = time.monotonic() - session.last_received
-            if silent_for > self._stale_after:
-                self._drop_link(session, f"no data for {silent_for:.1f} s")
+            assert session is not None
+            if outgoing is None:
+                self._drop_link(run, session, f"no decoded message for {silent_for:.1f} s")
                 continue
-            failure, _ = self._transmit(session, session.poll_bytes, poll=True)
+            failure = self._transmit(session, outgoing.data)
             if failure is not None:
-                self._drop_link(session, failure)
-                continue
-            with self._lock:
-                self._counters.polls_sent += 1
+                self._drop_link(run, session, failure)
 
-    def _command_loop(self) -> None:
-        """Send queued writes: one frame per module, at once or on the next tick."""
-        while not self._shutdown.is_set():
-            self._command_wakeup.wait(self._command_interval)
-            self._command_wakeup.clear()
-            if self._shutdown.is_set():
-                return
-            self._flush_writes()
-
-    def _flush_writes(self) -> None:
-        with self._lock:
-            session = self._session
-            if session is None:
-                expired = self._writes.expire(time.monotonic())
-                self._counters.writes_abandoned += len(expired)
-                batch: Batch = {}
-            else:
-                expired = []
-                batch = self._writes.take_batch()
-        self._report_abandoned(expired)
-        if not batch or session is None:
-            return
-        sent_any = False
-        modules = list(batch)
-        for position, module in enumerate(modules):
-            writes = batch[module]
-            with self._lock:
-                values = self._writes.frame_values(module, writes, self._snapshot)
-            frame = cipher.encrypt(messages.encode_set_outputs(module, values), session.masks)
-            failure, sent_after_poll = self._transmit(session, frame)
-            if failure is not None:
-                with self._lock:
-                    self._writes.requeue({unsent: batch[unsent] for unsent in modules[position:]})
-                self._drop_link(session, failure)
-                return
-            sent_any = True
-            with self._lock:
-                self._counters.writes_sent += 1
-                if self._session is session:
-                    self._writes.mark_sent(module, writes, session.number, sent_after_poll)
-                    continue
-                # The link was replaced while the frame left: the reconnect has
-                # already carried the in-flight writes over and no snapshot of
-                # the dead session will judge these, so they go out again.
-                self._writes.requeue({module: writes})
-            self._command_wakeup.set()
-        if sent_any:
-            self._poll_wakeup.set()
-
-    def _keepalive_loop(self) -> None:
-        """Send a keep-alive now and then, as the vendor application does."""
-        keepalive = messages.encode_keepalive()
-        while not self._shutdown.wait(self._keepalive_interval):
-            session = self._session
-            if session is not None:
-                self._send(session, cipher.encrypt(keepalive, session.masks))
+    def _choose_request(self, session: Session) -> tuple[_Outgoing | None, float]:
+        """Pick the next request (under `_lock`) and take the slot for it."""
+        now = time.monotonic()
+        synced = self._lifecycle.phase is Phase.SYNCED and self._snapshot is not None
+        kind, wait = session.pacer.next_request(now, synced and self._writes.has_queued)
+        if kind is None:
+            return None, wait
+        request = session.pacer.sent(kind, now)
+        if kind is RequestKind.POLL:
+            self._counters.polls_sent += 1
+            return _Outgoing(kind, session.poll_bytes), 0.0
+        if kind is RequestKind.KEEPALIVE:
+            return _Outgoing(kind, cipher.encrypt(messages.encode_keepalive(), session.masks)), 0.0
+        taken = self._writes.take_module()
+        assert taken is not None and self._snapshot is not None
+        module, writes = taken
+        values = self._writes.frame_values(module, writes, self._snapshot)
+        self._writes.mark_sent(module, writes, session.number, request.sequence)
+        self._counters.writes_sent += 1
+        frame = cipher.encrypt(messages.encode_set_outputs(module, values), session.masks)
+        return _Outgoing(kind, frame, module, writes), 0.0

@@ -85,7 +85,9 @@ FRAME_SOURCE: Final = 0
 FRAME_DATA_MARKER: Final = 0x01
 FRAME_DATA_LENGTH: Final = 1 + OUTPUTS_PER_MODULE
 FRAME_LENGTH_FIELD: Final = FRAME_DATA_LENGTH + 1
-FRAME_LENGTH: Final = 5 + FRAME_DATA_LENGTH + 1
+FRAME_HEADER_LENGTH: Final = 5
+"""Bus number, frame start, to, from and length field, before the data."""
+FRAME_LENGTH: Final = FRAME_HEADER_LENGTH + FRAME_DATA_LENGTH + 1
 SET_OUTPUTS_LENGTH: Final = HEADER_LENGTH + FRAME_LENGTH
 
 DEVICE_MESSAGE_LENGTHS: Final[dict[int, int]] = {
@@ -109,3 +111,9 @@ KEEPALIVE_INTERVAL: Final = 30.0
 SOCKET_TIMEOUT: Final = 5.0
 RECONNECT_BASE: Final = 1.0
 RECONNECT_MAX: Final = 30.0
+RECONNECT_HEALTHY_AFTER: Final = 5.0
+"""A session must answer polls this long before the reconnect backoff starts over (assumed)."""
+RECONNECT_JITTER: Final = 0.25
+"""Each reconnect delay is spread by up to this share either way (assumed)."""
+STALE_AFTER: Final = 5.0
+"""Seconds without a decoded message that make a link dead (assumed; under the 6 s timeout)."""

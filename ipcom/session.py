@@ -14,22 +14,28 @@ from dataclasses import dataclass
 
 from . import cipher, messages
 from .errors import IPComAuthenticationError, IPComConnectionError, IPComProtocolError
+from .pacing import Pacer
 from .protocol import AUTH_REJECTED, CONNECT_RESPONSE_LENGTH, DEVICE_MESSAGE_LENGTHS
 
 
 @dataclass(eq=False)
 class Session:
-    """One authenticated connection and what the client counts on it."""
+    """One authenticated connection and what the client counts on it.
+
+    A session is in service while it is the client's current one; the
+    client's lifecycle, not the session, says whether the client runs.
+    """
 
     number: int
     sock: socket.socket
     masks: cipher.MaskTable
     decoder: messages.StreamDecoder
     poll_bytes: bytes
+    pacer: Pacer
     last_received: float
-    polls_sent: int = 0
-    snapshots_received: int = 0
-    closed: bool = False
+    """When the last decoded message arrived: bytes that do not decode are no sign of life."""
+    synced_at: float | None = None
+    """When the session's first snapshot arrived; no frame is built before it."""
 
 
 def connect(
@@ -68,7 +74,13 @@ def connect(
 
 
 def handshake(
-    sock: socket.socket, number: int, username: str, password: str, address: str
+    sock: socket.socket,
+    number: int,
+    username: str,
+    password: str,
+    address: str,
+    *,
+    pacer: Pacer,
 ) -> Session:
     """Authenticate on a fresh socket; close it on any failure.
 
@@ -103,6 +115,7 @@ def handshake(
         masks=masks,
         decoder=messages.StreamDecoder(masks, DEVICE_MESSAGE_LENGTHS),
         poll_bytes=cipher.encrypt(messages.encode_status_request(), masks),
+        pacer=pacer,
         last_received=time.monotonic(),
     )
 

@@ -716,7 +716,9 @@ def _soak(report: SoakReport, simulator: Simulator) -> int:
         simulator.host, simulator.port, DEFAULT_USERNAME, DEFAULT_PASSWORD, **CLIENT_TIMING
     )
     unsubscribe_meter = client.on_connection_state(meter)
-    client.on_write_abandoned(ledger.abandoned)
+    client.on_write_abandoned(
+        lambda write: ledger.abandoned(write.module, write.output, write.value)
+    )
     workload = Workload(
         client, simulator, ledger, random.Random(f"workload-{report.seed}"), presses
     )

@@ -9,6 +9,7 @@ thread-safe: the client calls it under its own lock.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
@@ -16,8 +17,8 @@ from typing import Final, NamedTuple
 from .models import StateSnapshot
 from .protocol import OUTPUTS_PER_MODULE, RELAY_OFF, RELAY_ON
 
-UNCONFIRMED_POLL_LIMIT: Final = 3
-"""Snapshots that may fail to show a write before it is re-sent (and then dropped)."""
+UNCONFIRMED_ANSWER_LIMIT: Final = 3
+"""Answers to later requests that may fail to show a write before it is re-sent (then dropped)."""
 
 MAX_SEND_ATTEMPTS: Final = 2
 """A write goes out once and is re-sent at most once within one connection."""
@@ -26,12 +27,22 @@ WRITE_RETAIN_SECONDS: Final = 10.0
 """How long a write caught by a dropped link may wait for the reconnect."""
 
 
+class AbandonReason(enum.StrEnum):
+    """Why the client gave a write up, in words a log line can carry."""
+
+    NOT_CONFIRMED = "the installation never showed it"
+    OUTAGE = "the link stayed down longer than the write may wait"
+    LINK_ENDED = "the link ended and the client does not reconnect"
+    STOPPED = "the client was stopped before the installation showed it"
+
+
 class AbandonedWrite(NamedTuple):
     """A write the client gave up on, reported to the caller."""
 
     module: int
     output: int
     value: int
+    reason: AbandonReason = AbandonReason.NOT_CONFIRMED
 
 
 @dataclass(eq=False)
@@ -41,7 +52,8 @@ class PendingWrite:
     value: int
     created: float
     attempts: int = 0
-    sent_after_poll: int = 0
+    sequence: int = 0
+    """The place of its latest frame among the requests of its session."""
     session: int = 0
     misses: int = 0
 
@@ -94,30 +106,41 @@ class WriteTracker:
         return None if snapshot is None else snapshot.get_value(module, output)
 
     def take_batch(self) -> Batch:
-        """Hand every queued write to the command loop."""
+        """Hand every queued write over (tests and a final accounting)."""
         batch, self._queued = self._queued, {}
         return batch
 
+    def take_module(self) -> tuple[int, dict[int, PendingWrite]] | None:
+        """Hand the queued writes of the module queued first over, for one frame."""
+        if not self._queued:
+            return None
+        module = next(iter(self._queued))
+        return module, self._queued.pop(module)
+
     def frame_values(
-        self, module: int, writes: Mapping[int, PendingWrite], snapshot: StateSnapshot | None
+        self, module: int, writes: Mapping[int, PendingWrite], snapshot: StateSnapshot
     ) -> list[int]:
-        """All eight values of a frame: these writes over everything else known."""
-        return [
-            writes[output].value
-            if output in writes
-            else self.expected(module, output, snapshot) or RELAY_OFF
-            for output in range(1, OUTPUTS_PER_MODULE + 1)
-        ]
+        """All eight values of a frame: these writes over everything else known.
+
+        `snapshot` must come from the current session: a frame built on an
+        older state would undo what changed meanwhile (PROTOCOL.md section 4).
+        """
+        values: list[int] = []
+        for output in range(1, OUTPUTS_PER_MODULE + 1):
+            write = writes.get(output)
+            expected = self.expected(module, output, snapshot)
+            values.append(write.value if write is not None else expected or RELAY_OFF)
+        return values
 
     def mark_sent(
-        self, module: int, writes: Mapping[int, PendingWrite], session: int, sent_after_poll: int
+        self, module: int, writes: Mapping[int, PendingWrite], session: int, sequence: int
     ) -> None:
-        """Follow writes that just left in a frame, after `sent_after_poll` polls."""
+        """Follow writes that leave in a frame, request `sequence` of `session`."""
         for output, write in writes.items():
             write.attempts += 1
             write.misses = 0
             write.session = session
-            write.sent_after_poll = sent_after_poll
+            write.sequence = sequence
             self._in_flight[(module, output)] = write
 
     def requeue(self, batch: Batch) -> None:
@@ -127,22 +150,23 @@ class WriteTracker:
             for output, write in writes.items():
                 pending.setdefault(output, write)
 
-    def judge(self, snapshot: StateSnapshot, session: int, answered_poll: int) -> Judgement:
+    def judge(self, snapshot: StateSnapshot, session: int, answered: int) -> Judgement:
         """Confirm, re-queue or give up on the writes this snapshot can judge.
 
-        Only a snapshot that answers a poll sent after a write's frame can
-        judge it: the installation handles messages in order.
+        `answered` is the latest request of `session` the snapshot reflects.
+        Only a snapshot that answers the write's own frame or a later request
+        can judge it: the installation handles requests in order.
         """
         judgement = Judgement()
         for (module, output), write in list(self._in_flight.items()):
-            if write.session != session or answered_poll <= write.sent_after_poll:
+            if write.session != session or answered < write.sequence:
                 continue
             if shows(write.value, snapshot.get_value(module, output)):
                 del self._in_flight[(module, output)]
                 judgement.confirmed += 1
                 continue
             write.misses += 1
-            if write.misses < UNCONFIRMED_POLL_LIMIT:
+            if write.misses < UNCONFIRMED_ANSWER_LIMIT:
                 continue
             del self._in_flight[(module, output)]
             if output in self._queued.get(module, {}):
@@ -176,12 +200,24 @@ class WriteTracker:
             for output, write in list(pending.items()):
                 if now - write.created > self._retain_seconds:
                     del pending[output]
-                    expired.append(AbandonedWrite(module, output, write.value))
+                    expired.append(
+                        AbandonedWrite(module, output, write.value, AbandonReason.OUTAGE)
+                    )
             if not pending:
                 del self._queued[module]
         return expired
 
-    def clear(self) -> None:
-        """Forget everything (the client stopped)."""
+    def discard(self, reason: AbandonReason) -> list[AbandonedWrite]:
+        """Give up on every write, queued or in flight; return them to be reported."""
+        discarded = [
+            AbandonedWrite(module, output, write.value, reason)
+            for (module, output), write in self._in_flight.items()
+        ]
+        discarded += [
+            AbandonedWrite(module, output, write.value, reason)
+            for module, pending in self._queued.items()
+            for output, write in pending.items()
+        ]
         self._queued.clear()
         self._in_flight.clear()
+        return discarded

@@ -15,6 +15,7 @@ from ipcom import ConnectionEvent, ConnectionState, StateSnapshot
 from ipcom.client import IPComClient
 from ipcom.errors import IPComAuthenticationError, IPComConnectionError
 from ipcom.simulator import Simulator
+from ipcom.writes import AbandonedWrite, AbandonReason
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
@@ -37,14 +38,14 @@ def test_handshake_and_first_snapshot(simulator: Simulator) -> None:
     connection = make_client(simulator)
     connection.start_persistent_connection()
     try:
+        snapshot = connection.wait_for_snapshot(WAIT)
         assert connection.connected
         assert connection.connection_state is ConnectionState.CONNECTED
-        snapshot = connection.wait_for_snapshot(WAIT)
         assert snapshot.get_value(3, 2) == 255
         assert snapshot.is_on(3, 2)
         assert not snapshot.is_on(3, 1)
         names = sorted(thread.name.split("-")[2] for thread in client_threads())
-        assert names == ["command", "keepalive", "poll", "receive"]
+        assert names == ["receive", "requests"]
     finally:
         connection.stop_persistent_connection()
     assert simulator.auth_failures == 0
@@ -195,11 +196,11 @@ def test_unconfirmed_write_is_resent_once_then_abandoned(
     simulator: Simulator, client: IPComClient
 ) -> None:
     """The installation ignores the write (a stuck output): re-send once, then give up."""
-    abandoned: list[tuple[int, int, int]] = []
+    abandoned: list[AbandonedWrite] = []
     given_up = threading.Event()
 
-    def on_abandoned(module: int, output: int, value: int) -> None:
-        abandoned.append((module, output, value))
+    def on_abandoned(write: AbandonedWrite) -> None:
+        abandoned.append(write)
         given_up.set()
 
     client.on_write_abandoned(on_abandoned)
@@ -212,7 +213,7 @@ def test_unconfirmed_write_is_resent_once_then_abandoned(
     simulator.on_write(undo)
     client.turn_on(10, 1)
     assert given_up.wait(WAIT)
-    assert abandoned == [(10, 1, 255)]
+    assert abandoned == [AbandonedWrite(10, 1, 255, AbandonReason.NOT_CONFIRMED)]
     statistics = client.statistics
     assert statistics.writes_resent == 1
     assert statistics.writes_abandoned == 1
@@ -296,7 +297,7 @@ def test_frozen_connection_detected_and_recovered(
     wait_until(lambda: not client.connected)
     simulator.unfreeze()
     wait_until(lambda: client.connected and simulator.connections_accepted > accepted)
-    assert "no data" in (client.statistics.last_error or "")
+    assert "no decoded message" in (client.statistics.last_error or "")
     simulator.press(1, 3)
     wait_until(lambda: latest(client).is_on(1, 3))
 
@@ -371,6 +372,7 @@ def test_connection_state_listener_sees_stop(simulator: Simulator) -> None:
     connection = make_client(simulator)
     connection.on_connection_state(events.append)
     connection.start_persistent_connection()
+    connection.wait_for_snapshot(WAIT)
     connection.stop_persistent_connection()
     assert [event.state for event in events] == [
         ConnectionState.CONNECTED,

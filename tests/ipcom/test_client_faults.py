@@ -22,7 +22,8 @@ from ipcom.errors import IPComConnectionError
 from ipcom.models import ConnectionState
 from ipcom.protocol import CONNECT_REQUEST_LENGTH, CONNECT_RESPONSE_STATUS, SET_OUTPUTS_LENGTH
 from ipcom.simulator import DEFAULT_PUBLIC_KEY, Simulator
-from ipcom.writes import WriteTracker
+from ipcom.lifecycle import Phase
+from ipcom.writes import AbandonedWrite, AbandonReason, WriteTracker
 
 STOP_BOUND = 2.0
 """A liveness bound, generous on purpose: the client promises well under a second."""
@@ -40,21 +41,19 @@ def test_write_whose_link_is_replaced_before_it_is_booked_is_not_forgotten(
     original = client._transmit
     interfered = threading.Event()
 
-    def transmit(session: Any, data: bytes, *, poll: bool = False) -> tuple[str | None, int]:
-        result = original(session, data, poll=poll)
+    def transmit(session: Any, data: bytes, *, current: bool = True) -> str | None:
+        result = original(session, data, current=current)
         if len(data) == SET_OUTPUTS_LENGTH and not interfered.is_set():
             interfered.set()
             reconnects = client.statistics.reconnects
             simulator.drop_connections()
             simulator.unfreeze()
-            assert wait_until(
-                lambda: client.statistics.reconnects > reconnects and client.connected
-            )
+            assert wait_until(lambda: client.statistics.reconnects > reconnects)
         return result
 
     monkeypatch.setattr(client, "_transmit", transmit)
-    abandoned: list[tuple[int, int, int]] = []
-    client.on_write_abandoned(lambda *write: abandoned.append(write))
+    abandoned: list[AbandonedWrite] = []
+    client.on_write_abandoned(abandoned.append)
     simulator.freeze()
 
     client.set_value(2, 3, 255)
@@ -205,7 +204,7 @@ def test_a_drop_that_is_announced_after_the_reconnect_does_not_strand_the_client
     held = threading.Event()
 
     def shut(sock: socket.socket) -> None:
-        if threading.current_thread().name.startswith("ipcom-client-poll") and not held.is_set():
+        if threading.current_thread().name.startswith("ipcom-client-requests") and not held.is_set():
             held.set()
             reconnects = client.statistics.reconnects
             simulator.unfreeze()
@@ -237,12 +236,12 @@ def test_a_socket_dropped_while_stop_begins_is_closed(
     dropped: list[socket.socket] = []
     stopper = threading.Thread(target=client.stop_persistent_connection)
 
-    def drop_link(session: Any, reason: str) -> None:
-        real_drop(session, reason)
+    def drop_link(run: Any, session: Any, reason: str) -> None:
+        real_drop(run, session, reason)
         if threading.current_thread().name.startswith("ipcom-client-receive") and not dropped:
             dropped.append(session.sock)
             stopper.start()
-            assert wait_until(client._shutdown.is_set)
+            assert wait_until(lambda: client._lifecycle.phase is not Phase.RECONNECTING)
             stopping.set()
 
     monkeypatch.setattr(client, "_drop_link", drop_link)
@@ -261,10 +260,10 @@ def test_a_write_caught_by_a_lasting_outage_is_reported_abandoned(
     """The link drops with a write in flight and stays down: the caller must hear of it."""
     connection = make_client(simulator)
     connection._writes = WriteTracker(retain_seconds=0.3)
-    abandoned: list[tuple[int, int, int]] = []
+    abandoned: list[AbandonedWrite] = []
     given_up = threading.Event()
 
-    def on_abandoned(*write: int) -> None:
+    def on_abandoned(write: AbandonedWrite) -> None:
         abandoned.append(write)
         given_up.set()
 
@@ -278,7 +277,7 @@ def test_a_write_caught_by_a_lasting_outage_is_reported_abandoned(
         simulator.stop()
 
         assert given_up.wait(WAIT), "a write lost with the link was never reported"
-        assert abandoned == [(4, 2, 255)]
+        assert abandoned == [AbandonedWrite(4, 2, 255, AbandonReason.OUTAGE)]
     finally:
         connection.stop_persistent_connection()
 
