@@ -53,6 +53,7 @@ from .const import (
     HUB_MODEL,
     ISSUE_ADOPTION_CONFLICTS,
     ISSUE_DEPRECATED_YAML,
+    ISSUE_DEVICES_FILE_WARNINGS,
     ISSUE_INVALID_DEVICES_FILE,
     MANUFACTURER,
     PLATFORMS,
@@ -151,7 +152,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
     """Load the device map, connect to the installation and set up the platforms."""
     # See the module docstring.
     from ipcom.devices import DeviceMapError  # noqa: PLC0415
-    from ipcom.errors import IPComAuthenticationError, IPComConnectionError  # noqa: PLC0415
+    from ipcom.errors import (  # noqa: PLC0415
+        IPComAuthenticationError,
+        IPComConnectionError,
+        IPComError,
+    )
+    from ipcom.messages import validate_credentials  # noqa: PLC0415
 
     from .adoption import (  # noqa: PLC0415
         async_adopt_other_integration,
@@ -163,6 +169,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
         async_load_entry_device_map,
         create_client,
     )
+    from .device_map_warnings import async_report_device_map_warnings  # noqa: PLC0415
 
     issue_id = f"{ISSUE_INVALID_DEVICES_FILE}_{entry.entry_id}"
     try:
@@ -183,6 +190,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
             translation_placeholders={"error": str(err)},
         ) from err
     ir.async_delete_issue(hass, DOMAIN, issue_id)
+    async_report_device_map_warnings(hass, entry, device_map)
 
     target = f"{entry.data[CONF_HOST]}:{entry.data[CONF_PORT]}"
     if not entry.data.get(CONF_USERNAME) or not entry.data.get(CONF_PASSWORD):
@@ -191,6 +199,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
             translation_key="missing_credentials",
             translation_placeholders={"target": target},
         )
+    try:
+        validate_credentials(entry.data[CONF_USERNAME], entry.data[CONF_PASSWORD])
+    except ValueError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN,
+            translation_key="unusable_credentials",
+            translation_placeholders={"target": target, "error": str(err)},
+        ) from err
 
     client = create_client(
         entry.data[CONF_HOST],
@@ -208,7 +224,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
     )
     try:
         await coordinator.async_start()
-    except (IPComAuthenticationError, ValueError) as err:
+    except IPComAuthenticationError as err:
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN,
             translation_key="invalid_auth",
@@ -218,6 +234,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="cannot_connect",
+            translation_placeholders={"target": target, "error": str(err)},
+        ) from err
+    except (IPComError, ValueError) as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="unexpected_answer",
             translation_placeholders={"target": target, "error": str(err)},
         ) from err
 
@@ -249,6 +271,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bo
 async def async_remove_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> None:
     """A deleted entry leaves no repair issue behind."""
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_INVALID_DEVICES_FILE}_{entry.entry_id}")
+    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_DEVICES_FILE_WARNINGS}_{entry.entry_id}")
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_ADOPTION_CONFLICTS}_{entry.entry_id}")
 
 

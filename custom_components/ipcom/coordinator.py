@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
 
+from homeassistant.components import persistent_notification
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -14,9 +17,10 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from ipcom.client import IPComClient
-from ipcom.devices import DeviceMap, load_device_map
+from ipcom.devices import DeviceMap, DeviceMapError, DeviceMapNotFoundError, load_device_map
 from ipcom.errors import IPComConnectionError
 from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
+from ipcom.writes import AbandonedWrite
 
 from .const import CONF_DEVICES_FILE, CONNECT_TIMEOUT, DEFAULT_DEVICES_FILE, DOMAIN
 
@@ -49,12 +53,38 @@ def create_client(
     )
 
 
+LEGACY_DEVICES_FILE: Final = "custom_components/ipcom/cli/devices.yaml"
+"""Where versions 3.1.0-3.1.1 of the other IPCom integration kept the file: inside its folder."""
+
+
 async def async_load_device_map(hass: HomeAssistant, devices_file: str) -> DeviceMap:
     """Read and validate a devices file without blocking the event loop.
 
     A relative path starts at the configuration directory; an absolute one is kept.
     """
-    return await hass.async_add_executor_job(load_device_map, hass.config.path(devices_file))
+    return await hass.async_add_executor_job(
+        _load_device_map, hass.config.path(devices_file), hass.config.path(LEGACY_DEVICES_FILE)
+    )
+
+
+def _load_device_map(path: str, legacy_path: str) -> DeviceMap:
+    """Load the file; when it is missing, say where it was looked for and where it may be.
+
+    Installing this integration replaces the other integration's folder, and
+    with it a devices.yaml kept there, so the usual answer is a backup.
+    """
+    try:
+        return load_device_map(path)
+    except DeviceMapNotFoundError as err:
+        if Path(legacy_path).is_file():
+            hint = f"a devices.yaml was found at {legacy_path}: move it to {path}"
+        else:
+            hint = (
+                f"put it there or give its path with Reconfigure; versions 3.1.0 and 3.1.1 "
+                f"of the other IPCom integration kept it at {legacy_path}, which installing "
+                "this integration replaces: restore it from a backup"
+            )
+        raise DeviceMapError([f"{path}: file not found; {hint}"]) from err
 
 
 async def async_load_entry_device_map(hass: HomeAssistant, entry: IPComConfigEntry) -> DeviceMap:
@@ -98,6 +128,7 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         self._cancel_grace: CALLBACK_TYPE | None = None
         self._running = False
         self._unsubscribe: list[Callable[[], None]] = []
+        self._abandoned_listeners: list[Callable[[], None]] = []
 
     async def async_start(self) -> None:
         """Connect, wait for the first snapshot and start following the installation.
@@ -113,6 +144,7 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         self._unsubscribe = [
             self.client.on_state_snapshot(self._snapshot_from_client_thread),
             self.client.on_connection_state(self._connection_event_from_client_thread),
+            self.client.on_write_abandoned(self._write_abandoned_from_client_thread),
         ]
         try:
             await self.hass.async_add_executor_job(self.client.start_persistent_connection)
@@ -145,6 +177,45 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
 
     def _connection_event_from_client_thread(self, event: ConnectionEvent) -> None:
         self._call_in_loop(self._async_handle_connection_event, event)
+
+    def _write_abandoned_from_client_thread(self, write: AbandonedWrite) -> None:
+        self._call_in_loop(self._async_handle_write_abandoned, write)
+
+    @callback
+    def async_add_write_abandoned_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
+        """Call `listener` when a write was given up on, so entities show the real state again.
+
+        A given-up write no longer overlays the snapshot: a shutter that
+        counted on its relay being switched on must see that it is not.
+        """
+        self._abandoned_listeners.append(listener)
+        return partial(self._abandoned_listeners.remove, listener)
+
+    @callback
+    def _async_handle_write_abandoned(self, write: AbandonedWrite) -> None:
+        """Tell the user which device did not respond; the entities show its real state.
+
+        The service call that made the write has long returned (writes are
+        confirmed by a later status, seconds on), so there is no call left to
+        fail. The failure is an event, not a condition the user can repair,
+        hence a notification rather than a repair issue; one per output, so a
+        retry that fails again replaces it instead of piling up.
+        """
+        if not self._running:
+            return
+        module, output = write.module, write.output
+        device = self.device_map.at(module, output)
+        name = device.name if device is not None else f"module {module} output {output}"
+        persistent_notification.async_create(
+            self.hass,
+            f"{name} did not respond: the command to set module {module} output {output} "
+            f"of {self.config_entry.title} to {write.value} was given up, {write.reason}. "
+            "It shows the installation's state again. Check the module, or try again.",
+            title="IPCom: a command was not carried out",
+            notification_id=f"{DOMAIN}_{self.config_entry.entry_id}_write_{module}_{output}",
+        )
+        for listener in list(self._abandoned_listeners):
+            listener()
 
     def _call_in_loop(self, target: Callable[..., Any], *args: Any) -> None:
         """The single bridge from client threads into Home Assistant's event loop."""

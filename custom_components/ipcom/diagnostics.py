@@ -5,21 +5,40 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from ipcom.protocol import MODULE_COUNT
 
 from .coordinator import IPComConfigEntry
 
-TO_REDACT = {CONF_USERNAME, CONF_PASSWORD}
+TO_REDACT = {CONF_HOST, CONF_USERNAME, CONF_PASSWORD}
 
 
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: IPComConfigEntry
 ) -> dict[str, Any]:
-    """Everything needed to tell a network problem from a devices file problem."""
+    """Everything needed to tell a network problem from a devices file problem.
+
+    The host is redacted in every text too: the entry title is often the
+    host, and connection errors name it.
+    """
+    redacted: dict[str, Any] = _redact_text(_diagnostics(entry), str(entry.data[CONF_HOST]))
+    return redacted
+
+
+def _redact_text(value: Any, host: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(host, REDACTED)
+    if isinstance(value, dict):
+        return {key: _redact_text(item, host) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_text(item, host) for item in value]
+    return value
+
+
+def _diagnostics(entry: IPComConfigEntry) -> dict[str, Any]:
     runtime = entry.runtime_data
     coordinator = runtime.coordinator
     snapshot = coordinator.data

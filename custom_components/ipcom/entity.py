@@ -64,6 +64,15 @@ class IPComEntity(CoordinatorEntity[IPComCoordinator]):
         """Remember what the first state was written from."""
         await super().async_added_to_hass()
         self._written = self._fingerprint()
+        self.async_on_remove(
+            self.coordinator.async_add_write_abandoned_listener(self._async_write_abandoned)
+        )
+
+    @callback
+    def _async_write_abandoned(self) -> None:
+        """Show the installation's state again: a write given up on no longer counts."""
+        self._written = None
+        self._handle_coordinator_update()
 
     @callback
     def _handle_coordinator_update(self) -> None:

@@ -56,6 +56,7 @@ class IPComRelayLight(IPComRelayEntity, LightEntity):
         """Describe the lamp `light` of the device map."""
         super().__init__(coordinator, light.key, light.name, light.module, light.output, light.area)
         self._attr_supported_color_modes = {self._attr_color_mode}
+        self._attr_icon = light.icon
 
 
 @dataclass

@@ -34,3 +34,4 @@ class IPComSwitch(IPComRelayEntity, SwitchEntity):
         super().__init__(
             coordinator, switch.key, switch.name, switch.module, switch.output, switch.area
         )
+        self._attr_icon = switch.icon

@@ -1077,3 +1077,28 @@ async def test_a_run_writes_its_state_at_start_quarters_and_stop(
         (CoverState.OPEN, 100),
     ]
     interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_start_the_installation_never_showed_is_not_tracked(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A relay write given up on ends the run the cover counted on: it shows stopped again."""
+    coordinator = get_coordinator(hass)
+
+    def undo(write: ReceivedWrite) -> None:
+        if write.module == LIVING_UP[0]:
+            simulator.set_output(*LIVING_UP, OFF)
+
+    unsubscribe = simulator.on_write(undo)
+    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    assert state_of(hass, LIVING).state == CoverState.OPENING
+
+    abandoned = threading.Event()
+    coordinator.client.on_write_abandoned(lambda *_: abandoned.set())
+    assert await hass.async_add_executor_job(abandoned.wait, WAIT_TIMEOUT)
+    unsubscribe()
+    await hass.async_block_till_done()
+
+    assert state_of(hass, LIVING).state != CoverState.OPENING
+    assert simulator.get_value(*LIVING_UP) == OFF

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from homeassistant.components.diagnostics import REDACTED
+from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -13,7 +17,7 @@ from syrupy.filters import props
 
 from ipcom.simulator import Simulator
 
-from .conftest import PASSWORD, set_installation_output
+from .conftest import PASSWORD, get_coordinator, lose_link, set_installation_output, wait_until
 
 
 async def test_diagnostics(
@@ -35,3 +39,28 @@ async def test_diagnostics(
     assert PASSWORD not in str({key: value for key, value in diagnostics.items() if key != "entry"})
     assert diagnostics["entry"]["data"]["password"] == "**REDACTED**"
     assert diagnostics["entry"]["data"]["username"] == "**REDACTED**"
+
+
+async def test_diagnostics_redact_the_host_everywhere(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    init_integration: MockConfigEntry,
+    simulator: Simulator,
+) -> None:
+    """The host is gone from the data, the title and the last connection error alike."""
+    host = init_integration.data[CONF_HOST]
+    hass.config_entries.async_update_entry(init_integration, title=f"IPCom ({host})")
+    await lose_link(hass, simulator)
+    coordinator = get_coordinator(hass)
+    await wait_until(
+        hass,
+        lambda: host in (coordinator.client.statistics.last_error or ""),
+        "a connection error that names the host",
+    )
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+
+    assert host not in json.dumps(diagnostics)
+    assert diagnostics["entry"]["data"][CONF_HOST] == REDACTED
+    assert diagnostics["entry"]["title"] == f"IPCom ({REDACTED})"
+    assert REDACTED in diagnostics["statistics"]["last_error"]

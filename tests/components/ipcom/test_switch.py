@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import pytest
+from homeassistant.components import persistent_notification
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import (
     ATTR_ENTITY_ID,
@@ -12,13 +15,13 @@ from homeassistant.const import (
     STATE_ON,
     Platform,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
-from ipcom.simulator import Simulator
+from ipcom.simulator import ReceivedWrite, Simulator
 
 from .conftest import assert_written, lose_link, press_wall_switch, wait_until
 
@@ -81,3 +84,43 @@ async def test_command_while_disconnected(hass: HomeAssistant, simulator: Simula
         await call(hass, SERVICE_TURN_OFF, SOCKET)
     assert err.value.translation_key == "not_connected"
     assert simulator.writes() == []
+
+
+@pytest.fixture
+def unresponsive_module_2(simulator: Simulator) -> Generator[None]:
+    """Module 2 takes no command: the installation keeps every output as it was."""
+    before = [simulator.get_value(2, output) for output in range(1, 9)]
+
+    def undo(write: ReceivedWrite) -> None:
+        if write.module == 2:
+            for output, value in enumerate(before, start=1):
+                simulator.set_output(2, output, value)
+
+    unsubscribe = simulator.on_write(undo)
+    yield
+    unsubscribe()
+
+
+@pytest.mark.usefixtures("init_integration", "unresponsive_module_2")
+async def test_a_write_never_confirmed_is_reported_and_undone(hass: HomeAssistant) -> None:
+    """The user learns which device did not respond; the entity shows the installation's state."""
+    notified: dict[str, persistent_notification.Notification] = {}
+
+    @callback
+    def collect(
+        _update: persistent_notification.UpdateType,
+        notifications: dict[str, persistent_notification.Notification],
+    ) -> None:
+        notified.update(notifications)
+
+    unsubscribe = persistent_notification.async_register_callback(hass, collect)
+    await call(hass, SERVICE_TURN_ON, SOCKET)
+    await wait_until(hass, lambda: bool(notified), "the user to be told")
+    unsubscribe()
+
+    (notification,) = notified.values()
+    assert notification["notification_id"].startswith("ipcom_")
+    assert "Garden socket did not respond" in notification["message"]
+    assert "module 2 output 1" in notification["message"]
+    assert "the installation never showed it" in notification["message"]
+    assert hass.states.get(SOCKET).state == STATE_OFF
