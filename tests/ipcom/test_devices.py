@@ -21,6 +21,7 @@ from ipcom.devices import (
     load_device_map,
     parse_device_map,
 )
+from ipcom.presentation import map_table
 
 REPOSITORY = Path(__file__).parents[2]
 SOURCE = "devices.yaml"
@@ -770,3 +771,9 @@ def test_letter_suffixes_are_stripped_only_when_they_make_the_names_equal() -> N
     )
 
     assert [cover.name for cover in device_map.covers] == ["Garage A", "Porch"]
+
+
+def test_ipcom_list_shows_the_warnings_after_the_table() -> None:
+    lines = map_table(parse("lights:\n  hall: {module: 1, output: 1, colour: red}\n"))
+
+    assert lines[-1] == "warning: devices.yaml: lights.hall.colour: setting not used, ignored"
