@@ -2,15 +2,21 @@
 
 Every test runs the integration against `ipcom.simulator.Simulator` on
 127.0.0.1 over a real socket. The helpers wait on conditions with generous
-timeouts instead of sleeping for fixed times, and the client runs with short
+bounds instead of sleeping for fixed times, and the client runs with short
 intervals so that the suite stays fast.
+
+Every bound is real time, counted in sleeps on an executor thread: tests that
+freeze the clock (`freezer`) also freeze the event loop's clock, under which an
+`asyncio.timeout` or `asyncio.sleep` would never end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
-from collections.abc import AsyncGenerator, Callable, Generator
+import time
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -18,9 +24,17 @@ from unittest.mock import patch
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State, callback
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.util.read_only_dict import ReadOnlyDict
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import (
+    HomeAssistantSnapshotExtension,
+    HomeAssistantSnapshotSerializer,
+)
+from syrupy.assertion import SnapshotAssertion
+from syrupy.types import SerializableData
 
 from custom_components.ipcom.const import (
     CONF_DEVICES_FILE,
@@ -48,6 +62,9 @@ ENTRY_TITLE = "IPCom test"
 WAIT_TIMEOUT = 10.0
 """Seconds a helper waits for a condition; generous for a loaded two-core machine."""
 
+POLL_INTERVAL = 0.02
+"""Seconds between two looks at a condition that nothing announces."""
+
 FAST_CLIENT_TIMING: dict[str, float] = {
     "poll_interval": 0.05,
     "command_interval": 0.02,
@@ -66,6 +83,114 @@ class FastIPComClient(IPComClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.update(FAST_CLIENT_TIMING)
         super().__init__(*args, **kwargs)
+
+
+def _plain_keys(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """The mapping with plain string keys: 2026.10 names attributes with StrEnum members."""
+    return {str(key): value for key, value in mapping.items()}
+
+
+class IPComSnapshotSerializer(HomeAssistantSnapshotSerializer):
+    """Home Assistant's serializer, with registry entries reduced to what every release has.
+
+    Releases add fields to registry entries (2026.10: `compat_aliases` and
+    `original_name_unprefixed` on entities, the composite-device bookkeeping on
+    devices), change how aliases are stored and name attributes with StrEnum
+    members instead of strings; one set of snapshot files
+    holds on every supported release because only the fields below are kept.
+    """
+
+    ENTITY_FIELDS = frozenset(
+        {
+            "area_id",
+            "capabilities",
+            "config_entry_id",
+            "config_subentry_id",
+            "device_class",
+            "device_id",
+            "disabled_by",
+            "domain",
+            "entity_category",
+            "entity_id",
+            "has_entity_name",
+            "hidden_by",
+            "icon",
+            "id",
+            "labels",
+            "name",
+            "object_id_base",
+            "options",
+            "original_device_class",
+            "original_icon",
+            "original_name",
+            "platform",
+            "previous_unique_id",
+            "suggested_object_id",
+            "supported_features",
+            "translation_key",
+            "unique_id",
+            "unit_of_measurement",
+        }
+    )
+    DEVICE_FIELDS = frozenset(
+        {
+            "area_id",
+            "configuration_url",
+            "connections",
+            "disabled_by",
+            "entry_type",
+            "hw_version",
+            "id",
+            "identifiers",
+            "labels",
+            "manufacturer",
+            "model",
+            "model_id",
+            "name",
+            "name_by_user",
+            "serial_number",
+            "sw_version",
+            "via_device_id",
+        }
+    )
+
+    @classmethod
+    def _serializable_entity_registry_entry(cls, data: er.RegistryEntry) -> SerializableData:
+        serialized = super()._serializable_entity_registry_entry(data)
+        for field in set(serialized) - cls.ENTITY_FIELDS:
+            del serialized[field]
+        if serialized["capabilities"]:
+            serialized["capabilities"] = _plain_keys(serialized["capabilities"])
+        return serialized
+
+    @classmethod
+    def _serializable_state(cls, data: State) -> SerializableData:
+        serialized = super()._serializable_state(data)
+        serialized["attributes"] = ReadOnlyDict(_plain_keys(serialized["attributes"]))
+        return serialized
+
+    @classmethod
+    def _serializable_device_registry_entry(cls, data: dr.DeviceEntry) -> SerializableData:
+        serialized = super()._serializable_device_registry_entry(data)
+        for field in set(serialized) - cls.DEVICE_FIELDS:
+            del serialized[field]
+        return serialized
+
+
+class IPComSnapshotExtension(HomeAssistantSnapshotExtension):
+    """Snapshots in `snapshots/`, through the release-independent serializer."""
+
+    serializer_class = IPComSnapshotSerializer
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Syrupy's snapshot with this suite's extension.
+
+    The test plugin defines the same fixture, but from 0.13.375 on syrupy's own
+    wins over it, so snapshots would land in `__snapshots__/`, unserialized.
+    """
+    return snapshot.use_extension(IPComSnapshotExtension)
 
 
 @pytest.fixture(autouse=True)
@@ -184,26 +309,70 @@ def get_coordinator(hass: HomeAssistant) -> IPComCoordinator:
     return coordinator
 
 
+def entity_id_of(hass: HomeAssistant, platform: Platform, unique_id: str) -> str:
+    """The entity id Home Assistant gave the ipcom entity with this unique id.
+
+    Entity ids are Home Assistant's choice (2026.10 builds them from the area
+    and the device name), so tests find entities the way the integration
+    knows them: by unique id.
+    """
+    entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, unique_id)
+    assert entity_id, f"no {platform} entity with unique id {unique_id}"
+    return entity_id
+
+
+async def real_sleep(hass: HomeAssistant, seconds: float) -> None:
+    """Sleep in real time, whatever the test did to the clock (see the module docstring)."""
+    await hass.loop.run_in_executor(None, time.sleep, seconds)
+
+
 async def _wait_for(
     hass: HomeAssistant,
     condition: Callable[[], bool],
-    subscribe: Callable[[Callable[..., None]], Callable[[], None]],
+    subscribe: Callable[[Callable[..., None]], Callable[[], None]] | None,
     deadline: float,
 ) -> bool:
-    """Wait until `condition()` holds, re-checking whenever `subscribe` reports a change."""
+    """Wait up to `deadline` seconds of real time until `condition()` holds.
+
+    The condition is looked at every POLL_INTERVAL and, when `subscribe` is
+    given, at once whenever it reports a change.
+    """
     changed = asyncio.Event()
-    unsubscribe = subscribe(lambda *_: changed.set())
+
+    @callback
+    def _changed(*_: Any) -> None:
+        changed.set()
+
+    unsubscribe = subscribe(_changed) if subscribe else None
+    nap: asyncio.Task[None] | None = None
+    waited = 0.0
     try:
-        async with asyncio.timeout(deadline):
-            while not condition():
-                await changed.wait()
-                changed.clear()
-    except TimeoutError:
-        return False
+        while not condition():
+            if waited >= deadline:
+                return False
+            if nap is None:
+                nap = asyncio.ensure_future(real_sleep(hass, POLL_INTERVAL))
+            woken = asyncio.ensure_future(changed.wait())
+            done, _ = await asyncio.wait({nap, woken}, return_when=asyncio.FIRST_COMPLETED)
+            await _cancelled(woken)
+            changed.clear()
+            if nap in done:
+                nap = None
+                waited += POLL_INTERVAL
     finally:
-        unsubscribe()
+        if unsubscribe:
+            unsubscribe()
+        if nap:
+            await _cancelled(nap)
     await hass.async_block_till_done()
     return True
+
+
+async def _cancelled(task: asyncio.Task[Any]) -> None:
+    """Cancel a task and let it end, so that none outlives the test."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def wait_until_output(
@@ -230,13 +399,8 @@ async def wait_until(
     deadline: float = WAIT_TIMEOUT,
 ) -> None:
     """Wait for a condition that client threads bring about and nothing announces."""
-    try:
-        async with asyncio.timeout(deadline):
-            while not condition():  # noqa: ASYNC110 - the state changes in other threads
-                await asyncio.sleep(0.02)
-    except TimeoutError:
+    if not await _wait_for(hass, condition, None, deadline):
         pytest.fail(f"{description} did not happen within {deadline} s")
-    await hass.async_block_till_done()
 
 
 async def lose_link(hass: HomeAssistant, simulator: Simulator) -> None:

@@ -11,9 +11,12 @@ from syrupy.assertion import SnapshotAssertion
 
 from ipcom.simulator import Simulator
 
-from .conftest import wait_for_state
+from .conftest import ENTRY_ID, entity_id_of, wait_for_state
 
-CONNECTION = "binary_sensor.ipcom_test_connection"
+
+def connection(hass: HomeAssistant) -> str:
+    """The entity id of the connectivity sensor."""
+    return entity_id_of(hass, Platform.BINARY_SENSOR, f"{ENTRY_ID}_connection")
 
 
 @pytest.fixture
@@ -35,8 +38,8 @@ async def test_entities(
 @pytest.mark.usefixtures("init_integration")
 async def test_follows_the_link(hass: HomeAssistant, simulator: Simulator) -> None:
     """Off as soon as the link drops (no grace), on again when it is back; always available."""
-    assert hass.states.get(CONNECTION).state == STATE_ON
+    assert hass.states.get(connection(hass)).state == STATE_ON
     simulator.freeze()
-    await wait_for_state(hass, CONNECTION, STATE_OFF)
+    await wait_for_state(hass, connection(hass), STATE_OFF)
     simulator.unfreeze()
-    await wait_for_state(hass, CONNECTION, STATE_ON)
+    await wait_for_state(hass, connection(hass), STATE_ON)

@@ -27,14 +27,35 @@ from custom_components.ipcom.const import (
     CONF_UNAVAILABLE_AFTER,
     DOMAIN,
 )
+from custom_components.ipcom.identifiers import output_unique_id
 from ipcom.models import ConnectionEvent, ConnectionState
 from ipcom.simulator import Simulator
 
-from .conftest import get_coordinator, press_wall_switch, wait_for_state, wait_until
+from .conftest import (
+    ENTRY_ID,
+    entity_id_of,
+    get_coordinator,
+    press_wall_switch,
+    wait_for_state,
+    wait_until,
+)
 
-RELAY = "light.living_room_ceiling"
-SOCKET = "switch.garden_socket"
-CONNECTION = "binary_sensor.ipcom_test_connection"
+
+def relay(hass: HomeAssistant) -> str:
+    """The entity id of the relay light on output 1.1."""
+    return entity_id_of(hass, Platform.LIGHT, output_unique_id(ENTRY_ID, 1, 1))
+
+
+def socket(hass: HomeAssistant) -> str:
+    """The entity id of the switch on output 2.1."""
+    return entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 2, 1))
+
+
+def connection(hass: HomeAssistant) -> str:
+    """The entity id of the connectivity sensor."""
+    return entity_id_of(hass, Platform.BINARY_SENSOR, f"{ENTRY_ID}_connection")
+
+
 COORDINATOR_LOGGER = "custom_components.ipcom.coordinator"
 
 
@@ -63,18 +84,18 @@ async def test_unavailable_after_grace_and_back(
     """
     caplog.set_level(logging.INFO, logger=COORDINATOR_LOGGER)
     simulator.freeze()
-    await wait_for_state(hass, CONNECTION, STATE_OFF)
-    assert hass.states.get(RELAY).state == STATE_OFF
-    await wait_for_state(hass, RELAY, STATE_UNAVAILABLE)
-    assert hass.states.get(SOCKET).state == STATE_UNAVAILABLE
-    assert hass.states.get(CONNECTION).state == STATE_OFF
+    await wait_for_state(hass, connection(hass), STATE_OFF)
+    assert hass.states.get(relay(hass)).state == STATE_OFF
+    await wait_for_state(hass, relay(hass), STATE_UNAVAILABLE)
+    assert hass.states.get(socket(hass)).state == STATE_UNAVAILABLE
+    assert hass.states.get(connection(hass)).state == STATE_OFF
     assert not get_coordinator(hass).connected
 
     simulator.set_output(1, 1, 255)
     simulator.unfreeze()
-    await wait_for_state(hass, RELAY, STATE_ON)
-    assert hass.states.get(SOCKET).state == STATE_OFF
-    assert hass.states.get(CONNECTION).state == STATE_ON
+    await wait_for_state(hass, relay(hass), STATE_ON)
+    assert hass.states.get(socket(hass)).state == STATE_OFF
+    assert hass.states.get(connection(hass)).state == STATE_ON
 
     assert coordinator_messages(caplog, logging.WARNING) == []
     lost, restored = coordinator_messages(caplog, logging.INFO)
@@ -95,7 +116,7 @@ async def test_short_outage_within_grace(
 ) -> None:
     """A link lost for less than the grace never makes entities unavailable, and logs nothing."""
     caplog.set_level(logging.INFO, logger=COORDINATOR_LOGGER)
-    states: dict[str, list[str]] = {RELAY: [], CONNECTION: []}
+    states: dict[str, list[str]] = {relay(hass): [], connection(hass): []}
 
     @callback
     def record(event: Event) -> None:
@@ -106,13 +127,13 @@ async def test_short_outage_within_grace(
     simulator.drop_connections()
     await wait_until(
         hass,
-        lambda: states[CONNECTION] == [STATE_OFF, STATE_ON],
+        lambda: states[connection(hass)] == [STATE_OFF, STATE_ON],
         "the link sensor going off and on again",
     )
     await press_wall_switch(hass, simulator, 1, 1)
     unsubscribe()
 
-    assert states[RELAY] == [STATE_ON]
+    assert states[relay(hass)] == [STATE_ON]
     assert coordinator_messages(caplog, logging.WARNING) == []
     assert coordinator_messages(caplog, logging.INFO) == []
 
@@ -127,7 +148,7 @@ async def test_no_grace(
 ) -> None:
     """With a grace of 0 s the entities turn unavailable as soon as the link drops."""
     simulator.stop()
-    await wait_for_state(hass, RELAY, STATE_UNAVAILABLE)
+    await wait_for_state(hass, relay(hass), STATE_UNAVAILABLE)
 
 
 @pytest.mark.usefixtures("init_integration")
@@ -156,7 +177,7 @@ async def test_no_state_writes_without_changes(hass: HomeAssistant, simulator: S
     await hass.async_block_till_done()
     unsubscribe_changed()
     unsubscribe_reported()
-    assert written == [SOCKET]
+    assert written == [socket(hass)]
 
 
 @pytest.mark.usefixtures("init_integration")
@@ -166,9 +187,9 @@ async def test_manual_refresh(hass: HomeAssistant, simulator: Simulator) -> None
     simulator.set_output(1, 1, 255)
     await hass.async_add_executor_job(simulator.wait_for_polls, 3)
     await hass.services.async_call(
-        "homeassistant", "update_entity", {ATTR_ENTITY_ID: RELAY}, blocking=True
+        "homeassistant", "update_entity", {ATTR_ENTITY_ID: relay(hass)}, blocking=True
     )
-    await wait_for_state(hass, RELAY, STATE_ON)
+    await wait_for_state(hass, relay(hass), STATE_ON)
 
 
 async def test_refresh_without_snapshot(

@@ -285,7 +285,7 @@ async def test_devices(
 
     dimmer = find_device(device_registry, f"{ENTRY_ID}:device:dining_dimmer")
     assert dimmer is not None
-    assert dimmer.name == "Dining table"
+    assert dimmer.name == "Table"
     assert dimmer.via_device_id == module_6.id
     assert dimmer.area_id == "dining_room"
 

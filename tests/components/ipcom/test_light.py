@@ -21,12 +21,14 @@ from pytest_homeassistant_custom_component.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.ipcom.const import DOMAIN
+from custom_components.ipcom.identifiers import output_unique_id
 from custom_components.ipcom.light import brightness_to_percent, percent_to_brightness
 from ipcom.simulator import Simulator
 
 from .conftest import (
     ENTRY_ID,
     assert_written,
+    entity_id_of,
     get_coordinator,
     lose_link,
     press_wall_switch,
@@ -34,8 +36,25 @@ from .conftest import (
     wait_until,
 )
 
-RELAY = "light.living_room_ceiling"
-DIMMER = "light.dining_table"
+RESTORED_DIMMER = "light.dining_table"
+"""The entity id an existing installation gave the dimmer before Home Assistant 2026.10."""
+
+
+def relay(hass: HomeAssistant) -> str:
+    """The entity id of the relay light on output 1.1."""
+    return entity_id_of(hass, Platform.LIGHT, output_unique_id(ENTRY_ID, 1, 1))
+
+
+def dimmer(hass: HomeAssistant) -> str:
+    """The entity id of the dimmer on output 6.1."""
+    return entity_id_of(hass, Platform.LIGHT, output_unique_id(ENTRY_ID, 6, 1))
+
+
+def register_restored_dimmer(hass: HomeAssistant) -> None:
+    """Register the dimmer under the entity id an existing installation already has."""
+    er.async_get(hass).async_get_or_create(
+        Platform.LIGHT, DOMAIN, output_unique_id(ENTRY_ID, 6, 1), suggested_object_id="dining_table"
+    )
 
 
 @pytest.fixture
@@ -74,25 +93,25 @@ async def test_entities(
 @pytest.mark.usefixtures("init_integration")
 async def test_relay_follows_wall_switch(hass: HomeAssistant, simulator: Simulator) -> None:
     """A wall-switch press shows in Home Assistant."""
-    assert hass.states.get(RELAY).state == STATE_OFF
+    assert hass.states.get(relay(hass)).state == STATE_OFF
     await press_wall_switch(hass, simulator, 1, 1)
-    assert hass.states.get(RELAY).state == STATE_ON
+    assert hass.states.get(relay(hass)).state == STATE_ON
     await press_wall_switch(hass, simulator, 1, 1)
-    assert hass.states.get(RELAY).state == STATE_OFF
+    assert hass.states.get(relay(hass)).state == STATE_OFF
 
 
 @pytest.mark.usefixtures("init_integration")
 async def test_relay_commands(hass: HomeAssistant, simulator: Simulator) -> None:
     """Turning a relay light on and off writes 255 and 0, leaving its neighbours alone."""
     await set_installation_output(hass, simulator, 1, 2, 255)
-    await turn_on(hass, RELAY)
+    await turn_on(hass, relay(hass))
     assert_written(simulator, 1, 1, 255)
-    await wait_until(hass, lambda: hass.states.get(RELAY).state == STATE_ON, "relay on")
+    await wait_until(hass, lambda: hass.states.get(relay(hass)).state == STATE_ON, "relay on")
     assert simulator.get_value(1, 2) == 255
 
-    await turn_off(hass, RELAY)
+    await turn_off(hass, relay(hass))
     assert_written(simulator, 1, 1, 0)
-    await wait_until(hass, lambda: hass.states.get(RELAY).state == STATE_OFF, "relay off")
+    await wait_until(hass, lambda: hass.states.get(relay(hass)).state == STATE_OFF, "relay off")
     assert simulator.get_value(1, 2) == 255
 
 
@@ -104,16 +123,16 @@ async def test_dimmer_follows_installation(hass: HomeAssistant, simulator: Simul
     level above it is checked on the conversion alone.
     """
     await set_installation_output(hass, simulator, 6, 1, 40)
-    state = hass.states.get(DIMMER)
+    state = hass.states.get(dimmer(hass))
     assert state.state == STATE_ON
     assert state.attributes[ATTR_BRIGHTNESS] == percent_to_brightness(40)
 
     await set_installation_output(hass, simulator, 6, 1, 100)
-    assert hass.states.get(DIMMER).attributes[ATTR_BRIGHTNESS] == 255
+    assert hass.states.get(dimmer(hass)).attributes[ATTR_BRIGHTNESS] == 255
     assert percent_to_brightness(255) == 255
 
     await set_installation_output(hass, simulator, 6, 1, 0)
-    state = hass.states.get(DIMMER)
+    state = hass.states.get(dimmer(hass))
     assert state.state == STATE_OFF
     assert state.attributes.get(ATTR_BRIGHTNESS) is None
 
@@ -124,12 +143,12 @@ async def test_dimmer_brightness_round_trip(
     hass: HomeAssistant, simulator: Simulator, percent: int
 ) -> None:
     """A brightness set in Home Assistant reaches the module as the matching percent and back."""
-    await turn_on(hass, DIMMER, brightness=percent_to_brightness(percent))
+    await turn_on(hass, dimmer(hass), brightness=percent_to_brightness(percent))
     assert_written(simulator, 6, 1, percent)
     await wait_until(
         hass,
         lambda: (
-            hass.states.get(DIMMER).attributes.get(ATTR_BRIGHTNESS)
+            hass.states.get(dimmer(hass)).attributes.get(ATTR_BRIGHTNESS)
             == percent_to_brightness(percent)
         ),
         "brightness shown",
@@ -162,11 +181,11 @@ async def test_dimmer_turn_on_restores_last_level(
 ) -> None:
     """Turned on without a brightness, a dimmer returns to its last level."""
     await set_installation_output(hass, simulator, 6, 1, 40)
-    await turn_off(hass, DIMMER)
+    await turn_off(hass, dimmer(hass))
     assert_written(simulator, 6, 1, 0)
-    await wait_until(hass, lambda: hass.states.get(DIMMER).state == STATE_OFF, "dimmer off")
+    await wait_until(hass, lambda: hass.states.get(dimmer(hass)).state == STATE_OFF, "dimmer off")
 
-    await turn_on(hass, DIMMER)
+    await turn_on(hass, dimmer(hass))
     assert_written(simulator, 6, 1, 40)
 
 
@@ -179,12 +198,12 @@ async def test_failed_command_does_not_change_the_last_level(
     await set_installation_output(hass, simulator, 6, 1, 0)
     await lose_link(hass, simulator)
     with pytest.raises(HomeAssistantError):
-        await turn_on(hass, DIMMER, **{ATTR_BRIGHTNESS: 255})
+        await turn_on(hass, dimmer(hass), **{ATTR_BRIGHTNESS: 255})
     simulator.start()
     coordinator = get_coordinator(hass)
     await wait_until(hass, lambda: coordinator.link_up, "the link coming back")
 
-    await turn_on(hass, DIMMER)
+    await turn_on(hass, dimmer(hass))
     assert_written(simulator, 6, 1, 40)
 
 
@@ -193,7 +212,7 @@ async def test_dimmer_turn_on_full_without_history(
     hass: HomeAssistant, simulator: Simulator
 ) -> None:
     """A dimmer never seen on goes to 100 %."""
-    await turn_on(hass, "light.bedroom_reading_lamp")
+    await turn_on(hass, entity_id_of(hass, Platform.LIGHT, output_unique_id(ENTRY_ID, 6, 2)))
     assert_written(simulator, 6, 2, 100)
 
 
@@ -201,12 +220,16 @@ async def test_dimmer_level_restored_after_restart(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry, simulator: Simulator
 ) -> None:
     """The last level survives a Home Assistant restart."""
-    mock_restore_cache_with_extra_data(hass, [(State(DIMMER, STATE_OFF), {"last_level": 25})])
+    register_restored_dimmer(hass)
+    mock_restore_cache_with_extra_data(
+        hass, [(State(RESTORED_DIMMER, STATE_OFF), {"last_level": 25})]
+    )
     mock_config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
 
-    await turn_on(hass, DIMMER)
+    assert dimmer(hass) == RESTORED_DIMMER
+    await turn_on(hass, dimmer(hass))
     assert_written(simulator, 6, 1, 25)
 
 
@@ -214,12 +237,15 @@ async def test_dimmer_ignores_unusable_restored_level(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry, simulator: Simulator
 ) -> None:
     """A stored level that makes no sense is ignored."""
-    mock_restore_cache_with_extra_data(hass, [(State(DIMMER, STATE_OFF), {"last_level": 250})])
+    register_restored_dimmer(hass)
+    mock_restore_cache_with_extra_data(
+        hass, [(State(RESTORED_DIMMER, STATE_OFF), {"last_level": 250})]
+    )
     mock_config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
 
-    await turn_on(hass, DIMMER)
+    await turn_on(hass, dimmer(hass))
     assert_written(simulator, 6, 1, 100)
 
 
@@ -228,7 +254,7 @@ async def test_command_while_disconnected(hass: HomeAssistant, simulator: Simula
     """A command made while the link is down fails at once with a translated error."""
     await lose_link(hass, simulator)
     with pytest.raises(HomeAssistantError) as err:
-        await turn_on(hass, RELAY)
+        await turn_on(hass, relay(hass))
     assert err.value.translation_domain == DOMAIN
     assert err.value.translation_key == "not_connected"
     assert simulator.writes() == []
@@ -238,6 +264,6 @@ async def test_unique_ids(
     hass: HomeAssistant, init_integration: MockConfigEntry, entity_registry: er.EntityRegistry
 ) -> None:
     """Unique ids come from the entry and the module/output."""
-    entity = entity_registry.async_get(DIMMER)
+    entity = entity_registry.async_get(dimmer(hass))
     assert entity is not None
     assert entity.unique_id == f"{ENTRY_ID}_6_1"

@@ -21,11 +21,22 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.ipcom.identifiers import output_unique_id
 from ipcom.simulator import ReceivedWrite, Simulator
 
-from .conftest import assert_written, lose_link, press_wall_switch, wait_until
+from .conftest import (
+    ENTRY_ID,
+    assert_written,
+    entity_id_of,
+    lose_link,
+    press_wall_switch,
+    wait_until,
+)
 
-SOCKET = "switch.garden_socket"
+
+def socket(hass: HomeAssistant) -> str:
+    """The entity id of the switch on output 2.1."""
+    return entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 2, 1))
 
 
 @pytest.fixture
@@ -56,23 +67,23 @@ async def test_entities(
 @pytest.mark.usefixtures("init_integration")
 async def test_follows_wall_switch(hass: HomeAssistant, simulator: Simulator) -> None:
     """A press on the installation shows in Home Assistant."""
-    assert hass.states.get(SOCKET).state == STATE_OFF
+    assert hass.states.get(socket(hass)).state == STATE_OFF
     await press_wall_switch(hass, simulator, 2, 1)
-    assert hass.states.get(SOCKET).state == STATE_ON
+    assert hass.states.get(socket(hass)).state == STATE_ON
     await press_wall_switch(hass, simulator, 2, 1)
-    assert hass.states.get(SOCKET).state == STATE_OFF
+    assert hass.states.get(socket(hass)).state == STATE_OFF
 
 
 @pytest.mark.usefixtures("init_integration")
 async def test_commands(hass: HomeAssistant, simulator: Simulator) -> None:
     """Turning on and off writes 255 and 0 to the relay, and the neighbour keeps its state."""
     await press_wall_switch(hass, simulator, 2, 2)
-    await call(hass, SERVICE_TURN_ON, SOCKET)
+    await call(hass, SERVICE_TURN_ON, socket(hass))
     assert_written(simulator, 2, 1, 255)
-    await wait_until(hass, lambda: hass.states.get(SOCKET).state == STATE_ON, "socket on")
-    await call(hass, SERVICE_TURN_OFF, SOCKET)
+    await wait_until(hass, lambda: hass.states.get(socket(hass)).state == STATE_ON, "socket on")
+    await call(hass, SERVICE_TURN_OFF, socket(hass))
     assert_written(simulator, 2, 1, 0)
-    await wait_until(hass, lambda: hass.states.get(SOCKET).state == STATE_OFF, "socket off")
+    await wait_until(hass, lambda: hass.states.get(socket(hass)).state == STATE_OFF, "socket off")
     assert simulator.get_value(2, 2) == 255
 
 
@@ -81,7 +92,7 @@ async def test_command_while_disconnected(hass: HomeAssistant, simulator: Simula
     """Nothing is queued while the link is down."""
     await lose_link(hass, simulator)
     with pytest.raises(HomeAssistantError) as err:
-        await call(hass, SERVICE_TURN_OFF, SOCKET)
+        await call(hass, SERVICE_TURN_OFF, socket(hass))
     assert err.value.translation_key == "not_connected"
     assert simulator.writes() == []
 
@@ -114,13 +125,13 @@ async def test_a_write_never_confirmed_is_reported_and_undone(hass: HomeAssistan
         notified.update(notifications)
 
     unsubscribe = persistent_notification.async_register_callback(hass, collect)
-    await call(hass, SERVICE_TURN_ON, SOCKET)
+    await call(hass, SERVICE_TURN_ON, socket(hass))
     await wait_until(hass, lambda: bool(notified), "the user to be told")
     unsubscribe()
 
     (notification,) = notified.values()
     assert notification["notification_id"].startswith("ipcom_")
-    assert "Garden socket did not respond" in notification["message"]
+    assert "Socket did not respond" in notification["message"]
     assert "module 2 output 1" in notification["message"]
     assert "the installation never showed it" in notification["message"]
-    assert hass.states.get(SOCKET).state == STATE_OFF
+    assert hass.states.get(socket(hass)).state == STATE_OFF
