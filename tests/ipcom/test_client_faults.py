@@ -19,10 +19,10 @@ from client_helpers import WAIT, make_client, wait_until
 from ipcom import cipher, messages
 from ipcom.client import IPComClient
 from ipcom.errors import IPComConnectionError
+from ipcom.lifecycle import Phase
 from ipcom.models import ConnectionState
 from ipcom.protocol import CONNECT_REQUEST_LENGTH, CONNECT_RESPONSE_STATUS, SET_OUTPUTS_LENGTH
 from ipcom.simulator import DEFAULT_PUBLIC_KEY, Simulator
-from ipcom.lifecycle import Phase
 from ipcom.writes import AbandonedWrite, AbandonReason, WriteTracker
 
 STOP_BOUND = 2.0
@@ -204,7 +204,8 @@ def test_a_drop_that_is_announced_after_the_reconnect_does_not_strand_the_client
     held = threading.Event()
 
     def shut(sock: socket.socket) -> None:
-        if threading.current_thread().name.startswith("ipcom-client-requests") and not held.is_set():
+        requests_thread = threading.current_thread().name.startswith("ipcom-client-requests")
+        if requests_thread and not held.is_set():
             held.set()
             reconnects = client.statistics.reconnects
             simulator.unfreeze()

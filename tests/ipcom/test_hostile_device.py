@@ -20,6 +20,7 @@ from ipcom import cipher, messages
 from ipcom.client import IPComClient
 from ipcom.errors import IPComConnectionError
 from ipcom.messages import DEFAULT_MAX_BUFFER
+from ipcom.models import ConnectionEvent, ConnectionState
 from ipcom.protocol import (
     CLIENT_MESSAGE_LENGTHS,
     CONNECT_REQUEST_LENGTH,
@@ -28,6 +29,7 @@ from ipcom.protocol import (
     DEVICE_MESSAGE_LENGTHS,
     MESSAGE_VERSION,
     PUBLIC_KEY_LENGTH,
+    SET_OUTPUTS_COMMAND,
     SNAPSHOT_PAYLOAD_LENGTH,
     STATUS_COMMAND,
 )
@@ -471,3 +473,77 @@ def test_stop_during_a_flood_of_garbage(
 
     stop_promptly(client)
     assert not client_threads()
+
+
+# Liveness and backoff
+
+STORM_WINDOW = 12.0
+STORM_LIMIT = 8
+
+
+def test_a_device_that_closes_after_every_poll_gets_no_storm_of_connections(
+    device: Callable[..., Device],
+) -> None:
+    """Default settings: at most 8 connections in 12 s, however quickly each one ends."""
+
+    def one_poll_then_close(conn: socket.socket, stop: threading.Event) -> None:
+        handshake(conn, stop)
+        receive_exactly(conn, 2, stop)
+        conn.sendall(
+            cipher.encrypt(
+                messages.encode_snapshot([DISTINCT] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS
+            )
+        )
+
+    server = device(one_poll_then_close)
+    client = IPComClient("127.0.0.1", server.port, "demo", "demo")
+    events: list[ConnectionEvent] = []
+    client.on_connection_state(events.append)
+    client.start_persistent_connection()
+    try:
+        server.stop.wait(STORM_WINDOW)
+        connections = server.connections
+    finally:
+        stop_promptly(client)
+    assert 2 <= connections <= STORM_LIMIT
+    assert len(events) <= 2 * STORM_LIMIT + 1
+
+
+def test_a_stream_that_never_decodes_is_a_dead_link_and_no_write_leaves(
+    device: Callable[..., Device], clients: Callable[..., IPComClient]
+) -> None:
+    """Bytes keep coming but no message decodes: never CONNECTED, nothing written."""
+    garbage = bytes([garbage_byte()]) * 64
+    frames: list[bytes] = []
+
+    def babbling(conn: socket.socket, stop: threading.Event) -> None:
+        handshake(conn, stop)
+        while not stop.is_set():
+            send_all(conn, garbage, stop)
+            try:
+                data = conn.recv(4096)
+            except TimeoutError:
+                continue
+            if not data:
+                return
+            frames.extend(
+                message.plain
+                for message in messages.StreamDecoder(DUAL_MASKS, CLIENT_MESSAGE_LENGTHS).feed(data)
+                if message.command == SET_OUTPUTS_COMMAND
+            )
+
+    server = device(babbling)
+    client = clients(server, stale_after=0.5)
+    events: list[ConnectionEvent] = []
+    client.on_connection_state(events.append)
+    client.start_persistent_connection()
+    client.turn_on(1, 1)
+
+    server.wait_for_connections(3)
+
+    assert "no decoded message" in (client.statistics.last_error or "")
+    assert ConnectionState.CONNECTED not in [event.state for event in events]
+    assert not client.connected
+    assert client.statistics.snapshots_received == 0
+    assert client.statistics.writes_sent == 0
+    assert frames == []
