@@ -59,6 +59,8 @@ _LOGGER = logging.getLogger(__name__)
 
 STOP_JOIN_TIMEOUT: Final = 2.0
 RECEIVE_CHUNK: Final = 4096
+STALE_CHECK_MARGIN: Final = 0.01
+"""How long after the stale bound the request loop looks again, so it finds it passed."""
 
 SnapshotCallback = Callable[[StateSnapshot], None]
 ConnectionCallback = Callable[[ConnectionEvent], None]
@@ -736,7 +738,8 @@ class IPComClient:
                     else:
                         outgoing, wait = self._choose_request(session)
                         if outgoing is None:
-                            self._changed.wait(wait)
+                            stale_in = self._stale_after - silent_for
+                            self._changed.wait(min(wait, stale_in + STALE_CHECK_MARGIN))
                             continue
             if expired:
                 self._report_abandoned(expired)
