@@ -35,7 +35,7 @@ from .models import (
     validate_percent,
     validate_value,
 )
-from .pacing import Pacer, RequestKind
+from .pacing import Pacer, RequestKind, monotonic
 from .protocol import (
     COMMAND_INTERVAL,
     DEFAULT_PORT,
@@ -418,7 +418,7 @@ class IPComClient:
 
     def _queue(self, module: int, values: Mapping[int, int]) -> None:
         """Accept a write once a session is up; it leaves after the session's first snapshot."""
-        now = time.monotonic()
+        now = monotonic()
         with self._lock:
             if self._lifecycle.phase not in (Phase.HANDSHAKEN, Phase.SYNCED):
                 raise IPComConnectionError(
@@ -445,7 +445,7 @@ class IPComClient:
                 self._poll_interval,
                 self._command_interval,
                 self._keepalive_interval,
-                time.monotonic(),
+                monotonic(),
             )
             return handshake(
                 sock,
@@ -461,7 +461,7 @@ class IPComClient:
     def _install_session(self, session: Session) -> list[AbandonedWrite]:
         """Make `session` current (under `_lock`); returns the writes that waited too long."""
         self._session = session
-        expired = self._writes.expire(time.monotonic())
+        expired = self._writes.expire(monotonic())
         self._counters.writes_abandoned += len(expired)
         self._changed.notify_all()
         return expired
@@ -515,7 +515,7 @@ class IPComClient:
                 self._backoff.session_ended(healthy_for)
                 if run.auto_reconnect:
                     self._lifecycle.move(run, Phase.RECONNECTING)
-                    abandoned = self._writes.carry_over(time.monotonic())
+                    abandoned = self._writes.carry_over(monotonic())
                     self._counters.writes_abandoned += len(abandoned)
                     event = self._change_state(ConnectionState.RECONNECTING, reason)
                 else:
@@ -646,7 +646,7 @@ class IPComClient:
         decoded = session.decoder.feed(data)
         if not decoded:
             return
-        now = time.monotonic()
+        now = monotonic()
         with self._lock:
             session.last_received = now
         for message in decoded:
@@ -724,7 +724,7 @@ class IPComClient:
                     Phase.HANDSHAKEN,
                     Phase.SYNCED,
                 ):
-                    expired = self._writes.expire(time.monotonic())
+                    expired = self._writes.expire(monotonic())
                     self._counters.writes_abandoned += len(expired)
                     if not expired:
                         self._changed.wait(self._poll_interval)
@@ -732,7 +732,7 @@ class IPComClient:
                     outgoing = None
                 else:
                     expired = []
-                    silent_for = time.monotonic() - session.last_received
+                    silent_for = monotonic() - session.last_received
                     if silent_for > self._stale_after:
                         outgoing = None
                     else:
@@ -754,7 +754,7 @@ class IPComClient:
 
     def _choose_request(self, session: Session) -> tuple[_Outgoing | None, float]:
         """Pick the next request (under `_lock`) and take the slot for it."""
-        now = time.monotonic()
+        now = monotonic()
         synced = self._lifecycle.phase is Phase.SYNCED and self._snapshot is not None
         kind, wait = session.pacer.next_request(now, synced and self._writes.has_queued)
         if kind is None:

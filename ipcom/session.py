@@ -8,13 +8,12 @@ reusing a dropped session's key is what locked the first public client out.
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import cipher, messages
 from .errors import IPComAuthenticationError, IPComConnectionError, IPComProtocolError
-from .pacing import Pacer
+from .pacing import Pacer, monotonic
 from .protocol import AUTH_REJECTED, CONNECT_RESPONSE_LENGTH, DEVICE_MESSAGE_LENGTHS
 
 
@@ -116,7 +115,7 @@ def handshake(
         decoder=messages.StreamDecoder(masks, DEVICE_MESSAGE_LENGTHS),
         poll_bytes=cipher.encrypt(messages.encode_status_request(), masks),
         pacer=pacer,
-        last_received=time.monotonic(),
+        last_received=monotonic(),
     )
 
 
