@@ -6,12 +6,12 @@ import pytest
 from homeassistant.const import STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
 from ipcom.simulator import Simulator
 
-from .conftest import ENTRY_ID, entity_id_of, wait_for_state
+from .conftest import ENTRY_ID, entity_id_of, snapshot_platform, wait_for_state
 
 
 def connection(hass: HomeAssistant) -> str:

@@ -48,7 +48,6 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed_exact,
     mock_restore_cache,
-    snapshot_platform,
 )
 from syrupy.assertion import SnapshotAssertion
 
@@ -56,16 +55,19 @@ from custom_components.ipcom.const import (
     CONF_POLL_INTERVAL,
     CONF_REVERSE_PAUSE,
     CONF_UNAVAILABLE_AFTER,
+    DOMAIN,
 )
+from custom_components.ipcom.identifiers import output_unique_id
 from ipcom.simulator import ReceivedWrite, Simulator
 
-from .conftest import WAIT_TIMEOUT, get_coordinator
+from .conftest import ENTRY_ID, WAIT_TIMEOUT, entity_id_of, get_coordinator, snapshot_platform
 
 pytestmark = pytest.mark.freeze_time("2026-02-01 12:00:00+00:00", ignore=["ipcom."])
 
-LIVING = "cover.living_room_shutter"
-BEDROOM = "cover.bedroom_shutter"
-GARAGE = "cover.garage_door"
+LIVING = output_unique_id(ENTRY_ID, 3, 1)
+BEDROOM = output_unique_id(ENTRY_ID, 4, 1)
+GARAGE = output_unique_id(ENTRY_ID, 3, 3)
+"""Covers by unique id (their up relay): Home Assistant's entity ids differ between releases."""
 
 LIVING_UP, LIVING_DOWN = (3, 1), (3, 2)
 BEDROOM_UP, BEDROOM_DOWN = (4, 1), (5, 1)
@@ -108,9 +110,9 @@ class Interlock:
         self._unsubscribe = simulator.on_write(self._applied)
 
     def _applied(self, write: ReceivedWrite) -> None:
-        for entity_id, (up, down) in PAIRS.items():
+        for cover, (up, down) in PAIRS.items():
             if self.simulator.get_value(*up) and self.simulator.get_value(*down):
-                self.violations.append(f"{entity_id}: both relays on after {write}")
+                self.violations.append(f"{cover}: both relays on after {write}")
 
     def check(self) -> None:
         """Fail if a write left a pair with both relays on, or a frame carried both on."""
@@ -214,21 +216,31 @@ async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: 
     await hass.async_block_till_done()
 
 
-async def call(hass: HomeAssistant, service: str, entity_id: str, **data: Any) -> None:
+def cover_id(hass: HomeAssistant, cover: str) -> str:
+    """The entity id Home Assistant gave the cover with this unique id."""
+    return entity_id_of(hass, Platform.COVER, cover)
+
+
+def register_cover(hass: HomeAssistant, cover: str) -> str:
+    """Register a cover before setup, as an existing installation has it; its entity id."""
+    return er.async_get(hass).async_get_or_create(Platform.COVER, DOMAIN, cover).entity_id
+
+
+async def call(hass: HomeAssistant, service: str, cover: str, **data: Any) -> None:
     """Call a cover service and wait for it."""
     await hass.services.async_call(
-        COVER_DOMAIN, service, {ATTR_ENTITY_ID: entity_id, **data}, blocking=True
+        COVER_DOMAIN, service, {ATTR_ENTITY_ID: cover_id(hass, cover), **data}, blocking=True
     )
 
 
-def state_of(hass: HomeAssistant, entity_id: str) -> State:
-    state = hass.states.get(entity_id)
+def state_of(hass: HomeAssistant, cover: str) -> State:
+    state = hass.states.get(cover_id(hass, cover))
     assert state is not None
     return state
 
 
-def position_of(hass: HomeAssistant, entity_id: str) -> int | None:
-    return state_of(hass, entity_id).attributes.get(ATTR_CURRENT_POSITION)
+def position_of(hass: HomeAssistant, cover: str) -> int | None:
+    return state_of(hass, cover).attributes.get(ATTR_CURRENT_POSITION)
 
 
 async def nothing_written(hass: HomeAssistant, simulator: Simulator, after: int = 0) -> bool:
@@ -261,20 +273,46 @@ async def run_to_end(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     simulator: Simulator,
-    entity_id: str,
+    cover: str,
     direction: str,
 ) -> None:
     """Drive a cover to an end stop by a full travel, which makes its position known.
 
     The clock runs on past the end of the run, so the motor's reversal rest is over.
     """
-    up, down = PAIRS[entity_id]
-    await call(hass, SERVICE_OPEN_COVER if direction == "up" else SERVICE_CLOSE_COVER, entity_id)
+    up, down = PAIRS[cover]
+    await call(hass, SERVICE_OPEN_COVER if direction == "up" else SERVICE_CLOSE_COVER, cover)
     relay = up if direction == "up" else down
     await settle(hass, simulator, {relay: ON})
+    before_stop = len(simulator.writes())
     await advance(hass, freezer, 60)
     await settle(hass, simulator, {up: OFF, down: OFF})
+    await stop_written(hass, simulator, cover, before_stop)
     await advance(hass, freezer, 5)
+
+
+async def stop_written(hass: HomeAssistant, simulator: Simulator, cover: str, since: int) -> None:
+    """Wait until every module of the cover received a frame with its relay off.
+
+    The client sends one frame per tick: across two modules the second relay's
+    off arrives a tick after the first, and would undo a wall switch pressed
+    in between.
+    """
+    relays = PAIRS[cover]
+
+    def written(sim: Simulator) -> bool:
+        stops = sim.writes()[since:]
+        return all(
+            any(write.module == module and not relay_in(write, (module, output)) for write in stops)
+            for module, output in relays
+        )
+
+    try:
+        await hass.async_add_executor_job(
+            simulator.wait_until, written, WAIT_TIMEOUT, f"the stop of {cover} to be written"
+        )
+    except TimeoutError as err:
+        pytest.fail(str(err))
 
 
 @pytest.mark.usefixtures("init_integration")
@@ -748,7 +786,7 @@ async def test_both_relays_on_at_the_installation_is_not_tracked(
     simulator.set_output(*LIVING_DOWN, ON)
     await settle(hass, simulator, {LIVING_UP: ON, LIVING_DOWN: ON})
     assert state_of(hass, LIVING).state == STATE_UNKNOWN
-    assert "both relays of cover.living_room_shutter on" in caplog.text
+    assert f"both relays of {cover_id(hass, LIVING)} on" in caplog.text
 
 
 async def test_position_is_restored(
@@ -762,9 +800,9 @@ async def test_position_is_restored(
     mock_restore_cache(
         hass,
         [
-            State(LIVING, CoverState.OPEN, {ATTR_CURRENT_POSITION: 40}),
-            State(BEDROOM, CoverState.OPEN, {ATTR_CURRENT_POSITION: "high"}),
-            State(GARAGE, CoverState.OPEN, {ATTR_CURRENT_POSITION: 70}),
+            State(register_cover(hass, LIVING), CoverState.OPEN, {ATTR_CURRENT_POSITION: 40}),
+            State(register_cover(hass, BEDROOM), CoverState.OPEN, {ATTR_CURRENT_POSITION: "high"}),
+            State(register_cover(hass, GARAGE), CoverState.OPEN, {ATTR_CURRENT_POSITION: 70}),
         ],
     )
     await setup_entry(hass, mock_config_entry)
@@ -793,7 +831,9 @@ async def test_a_run_going_on_at_startup_is_followed(
     interlock: Interlock,
 ) -> None:
     """A relay already on when Home Assistant starts is a run, timed from the restored position."""
-    mock_restore_cache(hass, [State(LIVING, CoverState.OPEN, {ATTR_CURRENT_POSITION: 90})])
+    mock_restore_cache(
+        hass, [State(register_cover(hass, LIVING), CoverState.OPEN, {ATTR_CURRENT_POSITION: 90})]
+    )
     simulator.set_output(*LIVING_UP, ON)
     await setup_entry(hass, mock_config_entry)
     assert state_of(hass, LIVING).state == CoverState.OPENING
@@ -1061,7 +1101,7 @@ async def test_a_run_writes_its_state_at_start_quarters_and_stop(
         state = event.data["new_state"]
         written.append((state.state, state.attributes.get(ATTR_CURRENT_POSITION)))
 
-    unsubscribe = async_track_state_change_event(hass, [LIVING], record)
+    unsubscribe = async_track_state_change_event(hass, [cover_id(hass, LIVING)], record)
     await call(hass, SERVICE_OPEN_COVER, LIVING)
     await settle(hass, simulator, {LIVING_UP: ON})
     for _ in range(25):

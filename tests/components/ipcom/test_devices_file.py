@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import pytest
 from homeassistant.components.light import ATTR_SUPPORTED_COLOR_MODES, ColorMode
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.const import ATTR_ICON, CONF_PASSWORD
+from homeassistant.const import ATTR_ICON, CONF_PASSWORD, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ipcom.const import DOMAIN
+from custom_components.ipcom.identifiers import output_unique_id
 
-from .conftest import async_write_text
+from .conftest import ENTRY_ID, async_write_text, entity_id_of
 
 OTHER_INTEGRATION_FILE = """
 lights:
@@ -68,6 +71,17 @@ shutters:
 WARNINGS_ISSUE = "devices_file_warnings_01JIPCOMTESTENTRY0000000000"
 
 
+def attributes_of(
+    hass: HomeAssistant, platform: Platform, module: int, output: int
+) -> Mapping[str, Any]:
+    """The state attributes of the entity driven by an output (a cover by its up relay)."""
+    state = hass.states.get(
+        entity_id_of(hass, platform, output_unique_id(ENTRY_ID, module, output))
+    )
+    assert state is not None
+    return state.attributes
+
+
 async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
@@ -87,15 +101,14 @@ async def test_a_file_of_the_other_integration_loads_with_one_warning(
         await setup(hass, mock_config_entry)
 
     assert mock_config_entry.state is ConfigEntryState.LOADED
-    assert hass.states.get("light.study_light").attributes[ATTR_ICON] == "mdi:desk-lamp"
-    assert hass.states.get("light.study_light").attributes[ATTR_SUPPORTED_COLOR_MODES] == [
-        ColorMode.ONOFF
-    ]
-    assert hass.states.get("light.lounge_lamp").attributes[ATTR_SUPPORTED_COLOR_MODES] == [
+    study_light = attributes_of(hass, Platform.LIGHT, 1, 2)
+    assert study_light[ATTR_ICON] == "mdi:desk-lamp"
+    assert study_light[ATTR_SUPPORTED_COLOR_MODES] == [ColorMode.ONOFF]
+    assert attributes_of(hass, Platform.LIGHT, 6, 4)[ATTR_SUPPORTED_COLOR_MODES] == [
         ColorMode.BRIGHTNESS
     ]
-    assert hass.states.get("switch.coffee").attributes[ATTR_ICON] == "mdi:coffee-maker"
-    assert hass.states.get("cover.shutter_study").attributes[ATTR_ICON] == "mdi:window-shutter"
+    assert attributes_of(hass, Platform.SWITCH, 2, 6)[ATTR_ICON] == "mdi:coffee-maker"
+    assert attributes_of(hass, Platform.COVER, 5, 8)[ATTR_ICON] == "mdi:window-shutter"
     logged = [record for record in caplog.records if "does not use" in record.getMessage()]
     assert len(logged) == 1
     issue = ir.async_get(hass).async_get_issue(DOMAIN, WARNINGS_ISSUE)

@@ -16,7 +16,6 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     mock_restore_cache_with_extra_data,
-    snapshot_platform,
 )
 from syrupy.assertion import SnapshotAssertion
 
@@ -33,6 +32,7 @@ from .conftest import (
     lose_link,
     press_wall_switch,
     set_installation_output,
+    snapshot_platform,
     wait_until,
 )
 

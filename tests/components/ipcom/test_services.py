@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ipcom.const import DOMAIN
+from custom_components.ipcom.identifiers import output_unique_id
 from ipcom.simulator import Simulator
 
 from .conftest import (
@@ -20,6 +22,7 @@ from .conftest import (
     assert_written,
     async_edit_devices_file,
     async_write_text,
+    entity_id_of,
     lose_link,
     set_installation_output,
     wait_until,
@@ -104,6 +107,7 @@ async def test_reload_devices_adds_and_removes_entities(
     entity_registry: er.EntityRegistry,
 ) -> None:
     """A changed devices file takes effect without a restart."""
+    pond_pump = entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 2, 2))
     await async_edit_devices_file(
         hass,
         devices_file,
@@ -115,13 +119,12 @@ async def test_reload_devices_adds_and_removes_entities(
     )
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
-    assert hass.states.get("switch.pond_pump") is None
-    assert entity_registry.async_get("switch.pond_pump") is None
-    assert hass.states.get("switch.attic_fan") is not None
+    assert hass.states.get(pond_pump) is None
+    assert entity_registry.async_get(pond_pump) is None
+    attic_fan = entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 7, 1))
+    assert hass.states.get(attic_fan) is not None
     simulator.set_output(7, 1, 255)
-    await wait_until(
-        hass, lambda: hass.states.get("switch.attic_fan").state == "on", "attic fan on"
-    )
+    await wait_until(hass, lambda: hass.states.get(attic_fan).state == "on", "attic fan on")
 
 
 async def test_reload_devices_with_broken_file_keeps_entities(
@@ -140,7 +143,8 @@ async def test_reload_devices_with_broken_file_keeps_entities(
     assert "switches.pump.module" in err.value.translation_placeholders["error"]
     assert init_integration.state is ConfigEntryState.LOADED
     assert init_integration.runtime_data.client is client
-    assert hass.states.get("switch.pond_pump") is not None
+    pond_pump = entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 2, 2))
+    assert hass.states.get(pond_pump) is not None
 
 
 async def test_reload_devices_recovers_a_failed_entry(

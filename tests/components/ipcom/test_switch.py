@@ -18,7 +18,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.ipcom.identifiers import output_unique_id
@@ -30,6 +30,7 @@ from .conftest import (
     entity_id_of,
     lose_link,
     press_wall_switch,
+    snapshot_platform,
     wait_until,
 )
 
