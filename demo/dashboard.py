@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from custom_components.ipcom.identifiers import device_identifier
 from ipcom.devices import Cover, DeviceMap, Light
 
-DOMAIN = "ipcom"
 NO_AREA = "Elsewhere"
 
 _COVER_SET_POSITION = 4
@@ -34,7 +34,7 @@ class Registry:
 
     def device_id_of(self, key: str) -> str | None:
         """Home Assistant's id of the device made for the device map entry `key`."""
-        identifier = [DOMAIN, f"{self.entry_id}_{key}"]
+        identifier = list(device_identifier(self.entry_id, key))
         for device in self.devices:
             if identifier in [list(pair) for pair in device.get("identifiers", [])]:
                 return str(device["id"])
@@ -129,7 +129,7 @@ def _tile(
     """A tile card whose icon toggles and whose features match what the entity can do."""
     domain = entity_id.split(".", 1)[0]
     attributes = states.get(entity_id, {}).get("attributes", {})
-    # Full width: a half-width tile cuts names such as "Living room ceiling" short.
+    # Full width: a half-width tile cuts names such as "Coffee machine" short.
     card: dict[str, Any] = {"type": "tile", "entity": entity_id, "grid_options": _FULL_WIDTH}
     features: list[dict[str, Any]] = []
     if domain in ("light", "switch"):

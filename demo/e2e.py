@@ -31,6 +31,7 @@ import signal
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -513,6 +514,7 @@ class EndToEnd:
                 "names": names,
                 "toggle": {"entity_id": entity_id, "name": light.name},
                 "screenshot": str(screenshot),
+                "integrations_screenshot": str(ARTIFACTS / "e2e-integrations.png"),
                 "timeout_ms": 60000,
             }
             events = await _run_browser(options, self.steps)
@@ -532,7 +534,12 @@ class EndToEnd:
         dimmers = [light for light in self.device_map.lights if light.dimmable]
         if len(relays) < 3 or not dimmers or not self.device_map.covers:
             raise CheckError("the device map needs 3 relay lights, a dimmer and a shutter")
-        return relays[0], dimmers[0], relays[1], relays[2]
+        # The browser finds its tile by the device's name, so that name must be the only one.
+        names = Counter(device.name for device in self.device_map)
+        browser = next((light for light in relays[2:] if names[light.name] == 1), None)
+        if browser is None:
+            raise CheckError("the device map needs a relay light with a name no other device has")
+        return relays[0], dimmers[0], relays[1], browser
 
     async def _wait_for_state(self, entity_id: str, wanted: str) -> dict[str, Any]:
         """Poll the REST API every 20 ms until the entity has the wanted state."""

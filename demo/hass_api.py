@@ -192,3 +192,16 @@ class HassWebSocket:
         if not answer["success"]:
             raise HassApiError(f"{command_type} failed: {answer['error']}")
         return answer["result"]
+
+    async def promote_http_config(self) -> None:
+        """Keep the `http:` settings of configuration.yaml (the loopback address, the port).
+
+        Home Assistant 2026.11 takes them as a trial that reverts after five minutes to port 8123
+        on every interface, then restarts, unless the owner confirms them (the frontend asks in a
+        dialog). Releases before 2026.11 apply them for good and do not know the command.
+        """
+        try:
+            await self.command("http/config/promote")
+        except HassApiError as err:
+            if "unknown_command" not in str(err):
+                raise

@@ -154,6 +154,7 @@ class Demo:
             await self._onboard(api)
             async with api.websocket() as ws:
                 await self._wait_until_running(ws)
+                await ws.promote_http_config()
                 await self._ensure_entry(api, ws)
                 await self._write_dashboard(ws)
                 await ws.command(
@@ -413,7 +414,7 @@ class Demo:
         port = self.simulator_port
         light = next((light for light in self.device_map.lights if not light.dimmable), None)
         dimmer = next((light for light in self.device_map.lights if light.dimmable), None)
-        cli = f".venv/bin/ipcom --host {HOST} --port {port}"
+        cli = f".venvs/demo/bin/ipcom --host {HOST} --port {port}"
         lines = [
             "",
             f"  Home Assistant with ipcom is running: open {self.base_url}",

@@ -284,11 +284,8 @@ class UserInstall:
 
         assert self.hass is not None
         await _wait_for(running, self.hass, "Home Assistant to be running", self.config.hass_log)
-        # Home Assistant 2026.11 moves `http:` from configuration.yaml into its storage as a trial
-        # that reverts to the defaults (port 8123 on every interface) after five minutes unless
-        # the owner confirms it, as the dialog in the frontend asks. Confirm it: loopback stays.
         async with api.websocket() as ws:
-            await ws.command("http/config/promote")
+            await ws.promote_http_config()
 
     async def _add_integration(self, api: HassApi) -> str:
         async with self.steps.step(

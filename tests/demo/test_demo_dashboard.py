@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from custom_components.ipcom.identifiers import device_identifier
 from demo.dashboard import NO_AREA, Registry, build_dashboard, place_devices
 from ipcom.devices import parse_device_map
 
@@ -58,7 +59,11 @@ AREAS = [{"area_id": "living", "name": "Living room"}, {"area_id": "garden", "na
 
 
 def _device(key: str, area_id: str | None) -> dict[str, Any]:
-    return {"id": f"dev_{key}", "identifiers": [["ipcom", f"{ENTRY}_{key}"]], "area_id": area_id}
+    return {
+        "id": f"dev_{key}",
+        "identifiers": [list(device_identifier(ENTRY, key))],
+        "area_id": area_id,
+    }
 
 
 def _entity(entity_id: str, device: str | None, **extra: Any) -> dict[str, Any]:
