@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -59,6 +60,8 @@ class Pacer:
         self._keepalive_interval = keepalive_interval
         self.outstanding: Request | None = None
         self.last_sequence = 0
+        self._unanswered: deque[int] = deque()
+        self._last_answered = 0
         self._free_since = now - poll_interval
         self._last_frame = now - command_interval
         self._last_keepalive = now
@@ -91,6 +94,8 @@ class Pacer:
         self.last_sequence += 1
         request = Request(self.last_sequence, kind, now)
         self.outstanding = request
+        if kind is not RequestKind.KEEPALIVE:
+            self._unanswered.append(request.sequence)
         if kind is RequestKind.FRAME:
             self._last_frame = now
         elif kind is RequestKind.KEEPALIVE:
@@ -100,15 +105,20 @@ class Pacer:
     def snapshot_arrived(self, now: float) -> int:
         """Free the slot for a snapshot; the sequence of the latest request it reflects.
 
-        A device answers every poll and frame with a snapshot and may send one
-        at any time, so a snapshot answers the request outstanding (or, with
-        none outstanding, reflects every request sent so far).
+        A device answers every poll and frame with one snapshot, in order, so a
+        snapshot answers the oldest poll or frame not answered yet, even when
+        that request's slot was released by time: a slow device's late answer
+        to an old request must not pass for the answer to the newest one, or a
+        write would be judged on a state from before its frame. A snapshot
+        that answers nothing reflects no more than the last answered request.
         """
         outstanding = self.outstanding
         if outstanding is not None and outstanding.kind is not RequestKind.KEEPALIVE:
             self.outstanding = None
             self._free_since = now
-        return self.last_sequence
+        if self._unanswered:
+            self._last_answered = self._unanswered.popleft()
+        return self._last_answered
 
     def keepalive_answered(self, now: float) -> None:
         """Free the slot for a keep-alive response."""

@@ -65,6 +65,23 @@ def test_a_snapshot_answers_the_request_outstanding_whatever_it_was() -> None:
     assert slot.outstanding is None
 
 
+def test_a_late_answer_to_a_released_frame_answers_that_frame_not_the_next_poll() -> None:
+    """A slow device answers in order: its late reply must not confirm the poll sent after it.
+
+    The soak (seed 6) found frames judged on a state from before them, re-sent,
+    and applied after a wall-switch press, undoing it.
+    """
+    slot = pacer()
+    frame = slot.sent(RequestKind.FRAME, 0.0)
+    assert slot.next_request(POLL, writes_waiting=False)[0] is RequestKind.POLL
+    poll = slot.sent(RequestKind.POLL, POLL)
+    assert slot.snapshot_arrived(POLL + 0.1) == frame.sequence
+    assert slot.snapshot_arrived(POLL + 0.2) == poll.sequence
+    slot.sent(RequestKind.KEEPALIVE, 1.0)
+    slot.keepalive_answered(1.01)
+    assert slot.snapshot_arrived(1.1) == poll.sequence
+
+
 def test_a_keepalive_fills_a_quiet_moment_and_never_overlaps_a_poll() -> None:
     slot = pacer()
     slot.sent(RequestKind.POLL, 0.0)
