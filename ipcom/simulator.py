@@ -115,6 +115,8 @@ _GLUE_FLUSH_AFTER = 1.0
 _CHUNK_PAUSE = 0.005
 """Pause between the chunks of a split reply, so TCP really sends them apart."""
 _RECV_SIZE = 4096
+_QUEUED_READ_BOUND = 0.002
+"""A receive after a sleep that returns sooner found bytes that had queued meanwhile."""
 _JOIN_TIMEOUT = 5.0
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -140,7 +142,10 @@ class ReceivedWrite:
     `applied_at` (`time.monotonic`) are when it was read and when it took
     effect, and `snapshots` are the last snapshots that connection had sent
     before the frame arrived, oldest first, so an audit can tell what the
-    client could have known when it built the frame.
+    client could have known when it built the frame. `arrival_known` is False
+    when the frame had waited in the socket while the simulator was busy (a
+    reply delay, the bus latency): it was read later than the client sent it,
+    so its read time says nothing about what the client knew.
     """
 
     module: int
@@ -150,6 +155,7 @@ class ReceivedWrite:
     received_at: float = 0.0
     applied_at: float = 0.0
     snapshots: tuple[SentSnapshot, ...] = ()
+    arrival_known: bool = True
 
 
 class _SessionClosedError(Exception):
@@ -173,6 +179,10 @@ class _Session:
     held_taken: list[float] = field(default_factory=list)
     glued_prefix: bytes = b""
     outbox: list[bytes] = field(default_factory=list)
+    read_waited: bool = True
+    """Whether the last receive's bytes arrived when read (not queued while the thread slept)."""
+    slept: bool = False
+    """Whether the thread slept (reply delay, bus latency) since its last receive."""
     snapshots: deque[SentSnapshot] = field(
         default_factory=lambda: deque(maxlen=SNAPSHOT_LOG_LENGTH)
     )
@@ -899,12 +909,16 @@ class Simulator:
         """Wait up to one tick for bytes; False once the peer has closed."""
         if session.closing.is_set() or self._shutdown.is_set():
             raise _SessionClosedError
+        started = time.monotonic()
         try:
             data = session.sock.recv(_RECV_SIZE)
         except TimeoutError:
             return True
         if not data:
             return False
+        waited = time.monotonic() - started >= _QUEUED_READ_BOUND
+        session.read_waited = waited or not session.slept
+        session.slept = False
         session.received += data
         return True
 
@@ -942,8 +956,10 @@ class Simulator:
         received_at = time.monotonic()
         snapshots = tuple(session.snapshots)
         latency = self.bus_latency
-        if latency > 0 and session.closing.wait(latency):
-            raise _SessionClosedError
+        if latency > 0:
+            session.slept = True
+            if session.closing.wait(latency):
+                raise _SessionClosedError
         try:
             frame = codec.read_frame(plain, self._addressing)
         except codec.WireError as err:
@@ -987,6 +1003,7 @@ class Simulator:
                 received_at=received_at,
                 applied_at=time.monotonic(),
                 snapshots=snapshots,
+                arrival_known=session.read_waited,
             )
             self._writes.append(write)
             self._changed.notify_all()
@@ -1014,8 +1031,10 @@ class Simulator:
         `taken_at` marks a snapshot, logged with the moment its last byte went out.
         """
         delay = self.reply_delay
-        if delay > 0 and session.closing.wait(delay):
-            raise _SessionClosedError
+        if delay > 0:
+            session.slept = True
+            if session.closing.wait(delay):
+                raise _SessionClosedError
         encrypted = cipher.encrypt(plain, session.masks)
         taken = [] if taken_at is None else [taken_at]
         with self._lock:

@@ -12,7 +12,10 @@ from a stale view of the module switches back whatever a wall switch changed
 3. the client could have known `p` when it built `F`: either `F`'s connection
    had sent no snapshot at all before `F` arrived (a frame built on no
    snapshot of its session, which a client must never send), or it had sent a
-   snapshot taken after `p` at least `GRACE` seconds before `F` arrived;
+   snapshot taken after `p` at least `GRACE` seconds before `F` arrived
+   (a frame that had queued in the socket while the device slept, in a reply
+   delay or the bus latency, arrived at an unknown time: only the first case
+   can be judged for it);
 4. `F`'s value for (m, o) is not the client's own earlier write to (m, o)
    that no snapshot had shown it before `p` (a write accepted before the
    press, still in the queue or sent with its confirmation lost, that goes
@@ -147,6 +150,9 @@ class PressAudit:
         sent = [s for s in self._snapshots[frame.connection] if s.sent_at <= frame.received_at]
         if not sent:
             reason = "the frame came before any snapshot of its connection"
+        elif not frame.arrival_known:
+            self.raced += 1
+            return
         else:
             informed = [
                 s
