@@ -326,6 +326,22 @@ def test_delayed_reply_arrives(simulator: Simulator, client: RawClient) -> None:
     assert simulator.reply_delay == 0
 
 
+def test_a_frame_that_queued_during_a_reply_delay_has_no_known_arrival(
+    simulator: Simulator, client: RawClient
+) -> None:
+    """The press audit must not read such a frame's read time as the time it was sent."""
+    client.send(messages.encode_set_outputs(3, (255,) + (0,) * 7))
+    client.read_messages(1)
+    assert simulator.wait_for_write(lambda w: w.module == 3).arrival_known
+
+    simulator.reply_delay = 0.3
+    client.send(messages.encode_status_request())
+    client.send(messages.encode_set_outputs(4, (255,) + (0,) * 7))
+    client.read_messages(2)
+    simulator.reply_delay = 0
+    assert not simulator.wait_for_write(lambda w: w.module == 4).arrival_known
+
+
 def test_injected_unknown_alone_is_skipped(simulator: Simulator, client: RawClient) -> None:
     assert client.decoder is not None
     decoder = client.decoder

@@ -162,6 +162,25 @@ def test_a_frame_the_client_built_before_it_could_know_is_a_race(audit: PressAud
     assert (audit.undone, audit.raced) == ([], 1)
 
 
+def test_a_frame_that_queued_while_the_device_slept_is_a_race(audit: PressAudit) -> None:
+    """Its read time is not when the client sent it (seed 6: a reply delay of 1.5 s)."""
+    audit.snapshot_sent(snapshot_at(10.2, 10.2))
+    frame = frame_at(11.0)
+    audit.frame_applied(
+        ReceivedWrite(
+            frame.module,
+            frame.values,
+            0.0,
+            connection=frame.connection,
+            received_at=frame.received_at,
+            applied_at=frame.applied_at,
+            arrival_known=False,
+        )
+    )
+
+    assert (audit.undone, audit.raced) == ([], 1)
+
+
 def test_frames_that_agree_with_the_press_or_came_before_it_are_fine(audit: PressAudit) -> None:
     audit.frame_applied(frame_at(10.05))
     audit.snapshot_sent(snapshot_at(10.2, 10.2))
