@@ -117,7 +117,7 @@ def test_list_shows_the_validated_map(run: Any, monkeypatch: pytest.MonkeyPatch)
     assert result.code == 0
     lines = result.out.splitlines()
     assert lines[0].split() == ["KEY", "TYPE", "OUTPUTS", "AREA", "TRAVEL", "NAME"]
-    assert re.search(r"^hall\s+light\s+1\.4\s+Hall\s+Hall$", result.out, re.MULTILINE)
+    assert re.search(r"^hall\s+light\s+1\.4\s+Hall\s+Ceiling$", result.out, re.MULTILINE)
     assert re.search(r"^living_spots\s+dimmer\s+6\.1\s+Living room", result.out, re.MULTILINE)
     assert re.search(
         r"^kitchen_shutter\s+cover\s+3\.5 up, 4\.1 down\s+Kitchen\s+up 22 s, down 18\.5 s",
@@ -139,7 +139,7 @@ def test_list_json_shape(run: Any) -> None:
     assert devices["hall"] == {
         "key": "hall",
         "type": "light",
-        "name": "Hall",
+        "name": "Ceiling",
         "area": "Hall",
         "description": None,
         "module": 1,
@@ -150,7 +150,7 @@ def test_list_json_shape(run: Any) -> None:
     assert devices["kitchen_shutter"] == {
         "key": "kitchen_shutter",
         "type": "cover",
-        "name": "Kitchen shutter",
+        "name": "Shutter",
         "area": "Kitchen",
         "description": None,
         "up": {"key": "kitchen_shutter_up", "module": 3, "output": 5},
@@ -199,7 +199,7 @@ def test_status_shows_every_device_and_unmapped_outputs(run: Any, installation: 
     lines = result.out.splitlines()
     assert lines[0].startswith(f"127.0.0.1:{installation.port} at ")
     assert lines[1].split() == ["KEY", "TYPE", "OUTPUTS", "STATE", "AREA", "NAME"]
-    assert re.search(r"^hall\s+light\s+1\.4\s+on\s+Hall\s+Hall$", result.out, re.MULTILINE)
+    assert re.search(r"^hall\s+light\s+1\.4\s+on\s+Hall\s+Ceiling$", result.out, re.MULTILINE)
     assert re.search(r"^stairs\s+light\s+1\.5\s+off\s", result.out, re.MULTILINE)
     assert re.search(r"^living_spots\s+dimmer\s+6\.1\s+40 %\s", result.out, re.MULTILINE)
     assert re.search(r"^living_shutter\s+cover\s.*\sopening\s", result.out, re.MULTILINE)
@@ -226,7 +226,7 @@ def test_status_json_shape(run: Any, installation: Simulator) -> None:
     assert devices["hall"] == {
         "key": "hall",
         "type": "light",
-        "name": "Hall",
+        "name": "Ceiling",
         "area": "Hall",
         "description": None,
         "module": 1,
