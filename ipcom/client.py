@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Final, TypeVar
 
 from . import cipher, messages
 from .backoff import Backoff
+from .dispatch import Dispatcher
 from .errors import IPComAuthenticationError, IPComConnectionError, IPComError
 from .lifecycle import Lifecycle, Phase, Run
 from .models import (
@@ -53,7 +56,15 @@ from .protocol import (
     STATUS_COMMAND,
 )
 from .session import Session, connect, handshake
-from .writes import AbandonedWrite, AbandonReason, PendingWrite, WriteTracker
+from .writes import (
+    AbandonedWrite,
+    AbandonReason,
+    PendingWrite,
+    Reports,
+    WriteHandle,
+    WriteTracker,
+    frame_shown,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,9 +84,6 @@ class _Counters:
     snapshots_received: int = 0
     polls_sent: int = 0
     writes_sent: int = 0
-    writes_confirmed: int = 0
-    writes_resent: int = 0
-    writes_abandoned: int = 0
     reconnects: int = 0
     dropped_bytes: int = 0
     unknown_messages: int = 0
@@ -87,10 +95,7 @@ class _Counters:
 class _Outgoing:
     """A request chosen under the lock, sent outside it."""
 
-    kind: RequestKind
     data: bytes
-    module: int = 0
-    writes: dict[int, PendingWrite] | None = None
 
 
 class IPComClient:
@@ -120,8 +125,8 @@ class IPComClient:
             ("reconnect_base", reconnect_base),
             ("reconnect_max", reconnect_max),
         ):
-            if value <= 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {value}")
         if stale_after <= poll_interval:
             raise ValueError(
                 f"stale_after ({stale_after:g} s) must be longer than poll_interval "
@@ -141,22 +146,21 @@ class IPComClient:
         self._backoff = self._new_backoff()
 
         self._lock = threading.RLock()
-        self._event_lock = threading.RLock()
-        """Held from a state change until its listeners have run, so they see changes in order.
-
-        Always taken before `_lock`, never while holding it.
-        """
         self._send_lock = threading.Lock()
         """Taken before `_lock` when both are needed, never while holding it."""
         self._lifecycle = Lifecycle(self._lock)
         self._changed = self._lifecycle.changed
         self._threads: list[threading.Thread] = []
+        self._dispatcher = Dispatcher(f"ipcom-client-listeners-{host}:{port}")
+        """Runs every listener and handle callback, in the order of the changes (under `_lock`)."""
 
         self._session: Session | None = None
         self._session_count = 0
         self._state = ConnectionState.DISCONNECTED
         self._snapshot: StateSnapshot | None = None
         self._writes = WriteTracker()
+        self._frame_outstanding: tuple[int, dict[int, PendingWrite]] | None = None
+        """The module and writes of the newest frame, to see whether a snapshot shows it."""
         self._counters = _Counters()
 
         self._snapshot_listeners: list[SnapshotCallback] = []
@@ -201,9 +205,9 @@ class IPComClient:
                 snapshots_received=counters.snapshots_received,
                 polls_sent=counters.polls_sent,
                 writes_sent=counters.writes_sent,
-                writes_confirmed=counters.writes_confirmed,
-                writes_resent=counters.writes_resent,
-                writes_abandoned=counters.writes_abandoned,
+                writes_confirmed=self._writes.confirmed,
+                writes_superseded=self._writes.superseded,
+                writes_abandoned=self._writes.abandoned,
                 reconnects=counters.reconnects,
                 dropped_bytes=dropped,
                 unknown_messages=unknown,
@@ -229,12 +233,15 @@ class IPComClient:
                 return
             finished, self._threads = self._threads, []
         self._join(finished)
+        self._dispatcher.join(STOP_JOIN_TIMEOUT)
+        self._dispatcher.open()
         try:
             session = self._open_session(run)
         except BaseException:
             with self._lock:
                 if self._lifecycle.is_current(run):
                     self._lifecycle.finish_stop()
+            self._dispatcher.close()
             raise
         with self._lock:
             if not self._lifecycle.move(run, Phase.HANDSHAKEN):
@@ -252,8 +259,8 @@ class IPComClient:
     def _start_loops(self, run: Run, session: Session) -> list[threading.Thread]:
         threads = [
             threading.Thread(
-                target=loop,
-                args=args,
+                target=self._guarded,
+                args=(run, loop, args),
                 name=f"ipcom-client-{name}-{self._host}:{self._port}",
                 daemon=True,
             )
@@ -269,10 +276,12 @@ class IPComClient:
     def stop_persistent_connection(self) -> None:
         """Say goodbye to the installation, close the socket and join every loop.
 
-        Safe from any thread and concurrently: a second caller returns once
-        the first has joined the loops. Ends a start still connecting in
-        another thread (it raises `IPComConnectionError`), and reports every
-        write it discards through `on_write_abandoned`.
+        Safe from any thread, a listener included, and concurrently: a second
+        caller returns once the first has joined the loops. Ends a start still
+        connecting in another thread (it raises `IPComConnectionError`), and
+        reports every write it discards through `on_write_abandoned`. Returns
+        once every listener has been told, except when called from a
+        listener: the rest are told right after it returns.
         """
         with self._lock:
             if not self._lifecycle.begin_stop():
@@ -284,22 +293,22 @@ class IPComClient:
         if connecting is not None:
             self._shut_socket(connecting)
         if session is not None:
-            disconnect = cipher.encrypt(messages.encode_disconnect_request(), session.masks)
-            self._transmit(session, disconnect, current=False)
+            self._say_goodbye(session)
             self._shut_socket(session.sock)
         self._join(threads)
         if session is not None:
             self._close_socket(session)
-        with self._event_lock:
-            with self._lock:
-                if session is not None:
-                    self._count_decoder(session)
-                discarded = self._discard_writes(AbandonReason.STOPPED)
-                self._counters.connected_since = None
-                self._lifecycle.finish_stop()
-                event = self._change_state(ConnectionState.DISCONNECTED, "stopped")
-            self._announce(event)
-        self._report_abandoned(discarded)
+        with self._lock:
+            if session is not None:
+                self._count_decoder(session)
+            self._writes.discard(AbandonReason.STOPPED)
+            self._counters.connected_since = None
+            self._change_state(ConnectionState.DISCONNECTED, "stopped")
+            self._post_reports()
+            self._dispatcher.close()
+        self._dispatcher.join(STOP_JOIN_TIMEOUT)
+        with self._lock:
+            self._lifecycle.finish_stop()
 
     @staticmethod
     def _join(threads: list[threading.Thread]) -> None:
@@ -335,7 +344,7 @@ class IPComClient:
     # Listeners
 
     def on_state_snapshot(self, callback: SnapshotCallback) -> Callable[[], None]:
-        """Call `callback` (from the receive thread) with every snapshot that changed.
+        """Call `callback` with every snapshot that changed, on the listener thread.
 
         The first snapshot of every session is delivered even when it equals
         the one before: it proves the state is fresh after an outage.
@@ -343,18 +352,19 @@ class IPComClient:
         return self._subscribe(self._snapshot_listeners, callback)
 
     def on_connection_state(self, callback: ConnectionCallback) -> Callable[[], None]:
-        """Call `callback` (from a client thread) on every connection state change.
+        """Call `callback` on every connection state change, on the listener thread.
 
-        Events arrive in the order the changes happened: a client thread holds
-        the next change until the listeners are done, so a listener must
-        return promptly and must not call `stop_persistent_connection`.
+        Every listener runs on one thread of the client's, never on the
+        thread that reads the link, in the order the changes happened; a slow
+        listener delays the listeners after it, never the link.
         """
         return self._subscribe(self._connection_listeners, callback)
 
     def on_write_abandoned(self, callback: AbandonedCallback) -> Callable[[], None]:
         """Call `callback` with each write given up on, and why (`AbandonedWrite.reason`).
 
-        Every accepted write ends confirmed or here: a stop reports what it discards.
+        Every accepted write ends exactly once: confirmed, superseded by a
+        later write to the same output, or here (its handle fails the same way).
         """
         return self._subscribe(self._abandoned_listeners, callback)
 
@@ -380,52 +390,62 @@ class IPComClient:
         return self._snapshot
 
     def get_expected_value(self, module: int, output: int) -> int | None:
-        """The last snapshot's value overlaid with this client's unconfirmed writes."""
+        """The last snapshot's value overlaid with this client's writes not yet contradicted."""
         validate_address(module, output)
         with self._lock:
             return self._writes.expected(module, output, self._snapshot)
 
     # Commands
 
-    def set_value(self, module: int, output: int, value: int) -> None:
-        """Queue a write of one output (0..255); returns at once."""
+    def set_value(self, module: int, output: int, value: int) -> WriteHandle:
+        """Queue a write of one output (0..255); returns its handle at once."""
         validate_address(module, output)
         validate_value(value)
-        self._queue(module, {output: value})
+        return self._queue(module, {output: value})
 
-    def set_outputs(self, module: int, values: Mapping[int, int]) -> None:
-        """Queue writes of several outputs of one module; they leave in one frame."""
+    def set_outputs(self, module: int, values: Mapping[int, int]) -> WriteHandle:
+        """Queue writes of several outputs of one module; they leave in one frame.
+
+        The handle completes when every one of them has ended.
+        """
         validate_module(module)
         if not values:
             raise ValueError("set_outputs needs at least one output")
         for output, value in values.items():
             validate_address(module, output)
             validate_value(value)
-        self._queue(module, dict(values))
+        return self._queue(module, dict(values))
 
-    def turn_on(self, module: int, output: int) -> None:
+    def turn_on(self, module: int, output: int) -> WriteHandle:
         """Switch a relay output on."""
-        self.set_value(module, output, RELAY_ON)
+        return self.set_value(module, output, RELAY_ON)
 
-    def turn_off(self, module: int, output: int) -> None:
+    def turn_off(self, module: int, output: int) -> WriteHandle:
         """Switch an output off."""
-        self.set_value(module, output, RELAY_OFF)
+        return self.set_value(module, output, RELAY_OFF)
 
-    def set_dimmer(self, module: int, output: int, percent: int) -> None:
+    def set_dimmer(self, module: int, output: int, percent: int) -> WriteHandle:
         """Set a dimmer output to a level in percent (0..100)."""
         validate_percent(percent)
-        self.set_value(module, output, percent)
+        return self.set_value(module, output, percent)
 
-    def _queue(self, module: int, values: Mapping[int, int]) -> None:
-        """Accept a write once a session is up; it leaves after the session's first snapshot."""
+    def _queue(self, module: int, values: Mapping[int, int]) -> WriteHandle:
+        """Accept a write once a session is up; it leaves after the session's first snapshot.
+
+        The handle completes with `WriteOutcome.CONFIRMED` or `SUPERSEDED`, or
+        fails with `WriteAbandonedError`, exactly once.
+        """
         now = monotonic()
         with self._lock:
             if self._lifecycle.phase not in (Phase.HANDSHAKEN, Phase.SYNCED):
                 raise IPComConnectionError(
                     f"not connected to {self._host}:{self._port}; the command was not sent"
                 )
-            self._writes.queue(module, values, now)
+            synced = self._lifecycle.phase is Phase.SYNCED
+            handle = self._writes.queue(module, values, now, self._snapshot if synced else None)
+            self._post_reports()
             self._changed.notify_all()
+        return handle
 
     # Connection handling
 
@@ -458,13 +478,12 @@ class IPComClient:
         finally:
             self._lifecycle.register_connecting(run, None)
 
-    def _install_session(self, session: Session) -> list[AbandonedWrite]:
-        """Make `session` current (under `_lock`); returns the writes that waited too long."""
+    def _install_session(self, session: Session) -> None:
+        """Make `session` current (under `_lock`)."""
         self._session = session
-        expired = self._writes.expire(monotonic())
-        self._counters.writes_abandoned += len(expired)
+        self._writes.expire(monotonic(), session.number)
+        self._post_reports()
         self._changed.notify_all()
-        return expired
 
     def _retire(self, session: Session) -> bool:
         """Take `session` out of service (under `_lock`); False if it already was."""
@@ -490,11 +509,6 @@ class IPComClient:
         with self._send_lock:
             session.sock.close()
 
-    def _discard_writes(self, reason: AbandonReason) -> list[AbandonedWrite]:
-        discarded = self._writes.discard(reason)
-        self._counters.writes_abandoned += len(discarded)
-        return discarded
-
     def _drop_link(self, run: Run, session: Session, reason: str) -> None:
         """Take a failed session out of service; the receive loop reconnects (or ends).
 
@@ -503,70 +517,101 @@ class IPComClient:
         change) until the socket is shut. Writes the link caught wait for the
         next session, or are reported when the client will not reconnect.
         """
-        with self._event_lock:
-            with self._lock:
-                if not self._lifecycle.is_current(run) or not self._retire(session):
-                    return
-                self._counters.last_error = reason
-                self._counters.connected_since = None
-                healthy_for = 0.0
-                if session.synced_at is not None:
-                    healthy_for = session.last_received - session.synced_at
-                self._backoff.session_ended(healthy_for)
-                if run.auto_reconnect:
-                    self._lifecycle.move(run, Phase.RECONNECTING)
-                    abandoned = self._writes.carry_over(monotonic())
-                    self._counters.writes_abandoned += len(abandoned)
-                    event = self._change_state(ConnectionState.RECONNECTING, reason)
-                else:
-                    self._lifecycle.move(run, Phase.FAILED)
-                    abandoned = self._discard_writes(AbandonReason.LINK_ENDED)
-                    event = self._change_state(
-                        ConnectionState.DISCONNECTED, f"{reason}; not reconnecting"
-                    )
-            self._announce(event)
+        with self._lock:
+            if not self._lifecycle.is_current(run) or not self._retire(session):
+                return
+            self._counters.last_error = reason
+            self._counters.connected_since = None
+            healthy_for = 0.0
+            if session.synced_at is not None:
+                healthy_for = session.last_received - session.synced_at
+            self._backoff.session_ended(healthy_for)
+            if run.auto_reconnect:
+                self._lifecycle.move(run, Phase.RECONNECTING)
+                self._writes.expire(monotonic(), None)
+                self._change_state(ConnectionState.RECONNECTING, reason)
+            else:
+                self._lifecycle.move(run, Phase.FAILED)
+                self._writes.discard(AbandonReason.LINK_ENDED)
+                self._change_state(ConnectionState.DISCONNECTED, f"{reason}; not reconnecting")
+                self._dispatcher.close()
+            self._post_reports()
         _LOGGER.info("Lost the link to %s:%s: %s", self._host, self._port, reason)
         self._shut_socket(session.sock)
-        self._report_abandoned(abandoned)
 
     def _change_state(
         self, state: ConnectionState, reason: str, *, authentication_failed: bool = False
-    ) -> ConnectionEvent | None:
-        """Record a state change (under both locks); the event to announce, if any."""
+    ) -> None:
+        """Record a state change and post its event (under `_lock`)."""
         if self._state is state:
-            return None
-        self._state = state
-        return ConnectionEvent(state, reason, authentication_failed=authentication_failed)
-
-    def _announce(self, event: ConnectionEvent | None) -> None:
-        """Run the connection listeners, holding `_event_lock` but not `_lock`."""
-        if event is None:
             return
-        with self._lock:
-            listeners = list(self._connection_listeners)
-        for listener in listeners:
-            self._call_listener(listener, event)
+        self._state = state
+        event = ConnectionEvent(state, reason, authentication_failed=authentication_failed)
+        for listener in self._connection_listeners:
+            self._dispatcher.post(partial(listener, event))
+
+    def _post_reports(self) -> None:
+        """Post the writes' endings (under `_lock`): abandon reports, then handles."""
+        reports = self._writes.take_reports()
+        if reports:
+            self._dispatcher.post(partial(self._report, reports, list(self._abandoned_listeners)))
+
+    def _report(self, reports: Reports, listeners: list[AbandonedCallback]) -> None:
+        """Tell the listeners and the handles how writes ended (on the listener thread)."""
+        for write in reports.abandoned:
+            level = logging.DEBUG if write.reason is AbandonReason.STOPPED else logging.WARNING
+            _LOGGER.log(
+                level,
+                "Gave up on writing %s to module %s output %s: %s",
+                write.value,
+                write.module,
+                write.output,
+                write.reason,
+            )
+            for listener in listeners:
+                self._call(listener, write)
+        for call in reports.finished:
+            call.settle()
 
     @staticmethod
-    def _call_listener(listener: Callable[[_T], None], argument: _T) -> None:
+    def _call(listener: Callable[[_T], None], argument: _T) -> None:
         try:
             listener(argument)
-        except Exception:
+        except BaseException:
             _LOGGER.exception("Error in an ipcom listener")
 
-    def _transmit(self, session: Session, data: bytes, *, current: bool = True) -> str | None:
-        """Send under the send lock; the failure in words, or None when sent.
+    def _say_goodbye(self, session: Session) -> None:
+        """Send the disconnect request under the send lock, if the socket still takes it."""
+        disconnect = cipher.encrypt(messages.encode_disconnect_request(), session.masks)
+        with self._send_lock, contextlib.suppress(OSError):
+            session.sock.sendall(disconnect)
 
-        With `current`, only while `session` is still in service.
-        """
-        with self._send_lock:
-            if current and self._session is not session:
-                return "link closed"
-            try:
-                session.sock.sendall(data)
-            except OSError as err:
-                return f"send failed: {err}"
-            return None
+    # The loops
+
+    def _guarded(self, run: Run, loop: Callable[..., None], args: tuple[object, ...]) -> None:
+        """Run a loop; if it fails anyway, log why and end the run with an event, not silently."""
+        try:
+            loop(*args)
+        except BaseException as err:
+            _LOGGER.exception("The ipcom client's %s failed", threading.current_thread().name)
+            self._fail(run, f"internal error: {err!r}")
+
+    def _fail(self, run: Run, reason: str, *, authentication_failed: bool = False) -> None:
+        """End `run` as FAILED: every loop of it ends, every write is reported, listeners told."""
+        with self._lock:
+            if not self._lifecycle.move(run, Phase.FAILED):
+                return
+            session, self._session = self._session, None
+            self._counters.last_error = reason
+            self._counters.connected_since = None
+            self._writes.discard(AbandonReason.LINK_ENDED)
+            self._change_state(
+                ConnectionState.DISCONNECTED, reason, authentication_failed=authentication_failed
+            )
+            self._post_reports()
+            self._dispatcher.close()
+        if session is not None:
+            self._shut_socket(session.sock)
 
     # The receive loop
 
@@ -575,11 +620,16 @@ class IPComClient:
 
         This loop is the socket's only reader and the only place that closes
         a session's socket (besides `stop` after joining it), so no thread
-        ever reads or writes a descriptor that was closed and reused.
+        ever reads or writes a descriptor that was closed and reused. An
+        unexpected error while reading is logged and handled as a lost link.
         """
         session: Session | None = first
         while session is not None:
-            reason = self._read(run, session)
+            try:
+                reason = self._read(run, session)
+            except Exception as err:
+                _LOGGER.exception("Error reading from %s:%s", self._host, self._port)
+                reason = f"internal error while reading: {err!r}"
             self._drop_link(run, session, reason)
             self._close_socket(session)
             session = self._reconnect(run)
@@ -599,7 +649,11 @@ class IPComClient:
         return "stopped"
 
     def _reconnect(self, run: Run) -> Session | None:
-        """Reconnect after the backoff; None once the run ended."""
+        """Reconnect after the backoff; None once the run ended.
+
+        Any failure to connect, expected or not (the process out of file
+        descriptors, say), is one more attempt after the backoff.
+        """
         while self._lifecycle.is_current(run):
             with self._lock:
                 delay = self._backoff.next_delay()
@@ -608,39 +662,34 @@ class IPComClient:
             try:
                 session = self._open_session(run)
             except IPComAuthenticationError as err:
-                self._fail_authentication(run, err)
+                _LOGGER.error(
+                    "%s:%s rejected the credentials on reconnect; not retrying",
+                    self._host,
+                    self._port,
+                )
+                self._fail(run, str(err), authentication_failed=True)
                 return None
             except IPComConnectionError as err:
-                with self._lock:
-                    self._counters.last_error = str(err)
-                _LOGGER.debug("Reconnect to %s:%s failed: %s", self._host, self._port, err)
+                self._reconnect_failed(str(err))
+                continue
+            except Exception as err:
+                _LOGGER.exception("Reconnecting to %s:%s failed", self._host, self._port)
+                self._reconnect_failed(f"internal error while reconnecting: {err!r}")
                 continue
             with self._lock:
                 if not self._lifecycle.move(run, Phase.HANDSHAKEN):
                     session.sock.close()
                     return None
                 self._counters.reconnects += 1
-                expired = self._install_session(session)
-            self._report_abandoned(expired)
+                self._install_session(session)
             _LOGGER.info("Reconnected to %s:%s", self._host, self._port)
             return session
         return None
 
-    def _fail_authentication(self, run: Run, err: IPComAuthenticationError) -> None:
-        _LOGGER.error(
-            "%s:%s rejected the credentials on reconnect; not retrying", self._host, self._port
-        )
-        with self._event_lock:
-            with self._lock:
-                if not self._lifecycle.move(run, Phase.FAILED):
-                    return
-                self._counters.last_error = str(err)
-                abandoned = self._discard_writes(AbandonReason.LINK_ENDED)
-                event = self._change_state(
-                    ConnectionState.DISCONNECTED, str(err), authentication_failed=True
-                )
-            self._announce(event)
-        self._report_abandoned(abandoned)
+    def _reconnect_failed(self, reason: str) -> None:
+        with self._lock:
+            self._counters.last_error = reason
+        _LOGGER.debug("Reconnect to %s:%s failed: %s", self._host, self._port, reason)
 
     def _handle_data(self, session: Session, data: bytes) -> None:
         decoded = session.decoder.feed(data)
@@ -665,111 +714,116 @@ class IPComClient:
         except IPComError as err:
             _LOGGER.debug("Ignoring a malformed snapshot: %s", err)
             return
-        event: ConnectionEvent | None = None
-        with self._event_lock:
-            with self._lock:
-                if self._session is not session:
-                    return
-                self._counters.snapshots_received += 1
-                answered = session.pacer.snapshot_arrived(now)
-                judgement = self._writes.judge(snapshot, session.number, answered)
-                self._counters.writes_confirmed += judgement.confirmed
-                self._counters.writes_resent += judgement.resent
-                self._counters.writes_abandoned += len(judgement.abandoned)
-                previous = self._snapshot
-                self._snapshot = snapshot
-                first = session.synced_at is None
-                if first:
-                    session.synced_at = now
-                    self._counters.connected_since = time.time()
-                    run = self._lifecycle.run
-                    if run is not None and self._lifecycle.move(run, Phase.SYNCED):
-                        event = self._change_state(ConnectionState.CONNECTED, "connected")
-                changed = first or previous is None or previous.values != snapshot.values
-                listeners = list(self._snapshot_listeners) if changed else []
-                self._changed.notify_all()
-            self._announce(event)
-        self._report_abandoned(judgement.abandoned)
-        for listener in listeners:
-            self._call_listener(listener, snapshot)
-
-    def _report_abandoned(self, abandoned: list[AbandonedWrite]) -> None:
-        if not abandoned:
-            return
         with self._lock:
-            listeners = list(self._abandoned_listeners)
-        for write in abandoned:
-            level = logging.DEBUG if write.reason is AbandonReason.STOPPED else logging.WARNING
-            _LOGGER.log(
-                level,
-                "Gave up on writing %s to module %s output %s: %s",
-                write.value,
-                write.module,
-                write.output,
-                write.reason,
+            if self._session is not session:
+                return
+            self._counters.snapshots_received += 1
+            outstanding = session.pacer.outstanding
+            frame = self._frame_outstanding
+            shown = (
+                outstanding is not None
+                and outstanding.kind is RequestKind.FRAME
+                and frame is not None
+                and frame_shown(frame[0], frame[1], snapshot)
             )
-            for listener in listeners:
-                self._call_listener(listener, write)
+            settled = session.pacer.snapshot_arrived(now, shown)
+            self._writes.observe(snapshot, session.number, settled)
+            previous = self._snapshot
+            self._snapshot = snapshot
+            first = session.synced_at is None
+            if first:
+                session.synced_at = now
+                self._counters.connected_since = time.time()
+                run = self._lifecycle.run
+                if run is not None and self._lifecycle.move(run, Phase.SYNCED):
+                    self._change_state(ConnectionState.CONNECTED, "connected")
+            self._post_reports()
+            if first or previous is None or previous.values != snapshot.values:
+                for listener in self._snapshot_listeners:
+                    self._dispatcher.post(partial(listener, snapshot))
+            self._changed.notify_all()
 
     # The request loop
 
     def _request_loop(self, run: Run) -> None:
-        """Send polls, frames and keep-alives, one request outstanding at a time."""
-        while True:
+        """Send polls, frames and keep-alives, one request outstanding at a time.
+
+        An unexpected error is logged and costs the session (the receive
+        loop reconnects), never the loop.
+        """
+        while self._lifecycle.is_current(run):
+            try:
+                self._request_step(run)
+            except Exception as err:
+                _LOGGER.exception("Error sending to %s:%s", self._host, self._port)
+                with self._lock:
+                    session = self._session
+                if session is not None:
+                    self._drop_link(run, session, f"internal error while sending: {err!r}")
+                self._lifecycle.wait_ended(run, self._poll_interval)
+
+    def _request_step(self, run: Run) -> None:
+        """Send the next request, wait until one may go, or find the link stale.
+
+        The request is built and sent under the send lock, so a frame leaves
+        built on the newest snapshot the client had when it chose to send.
+        """
+        wait = 0.0
+        failure: str | None = None
+        with self._send_lock:
             with self._lock:
                 if not self._lifecycle.is_current(run):
                     return
                 session = self._session
+                outgoing: _Outgoing | None = None
                 if session is None or self._lifecycle.phase not in (
                     Phase.HANDSHAKEN,
                     Phase.SYNCED,
                 ):
-                    expired = self._writes.expire(monotonic())
-                    self._counters.writes_abandoned += len(expired)
-                    if not expired:
-                        self._changed.wait(self._poll_interval)
-                        continue
-                    outgoing = None
+                    self._writes.expire(monotonic(), None)
+                    self._post_reports()
+                    wait = self._poll_interval
                 else:
-                    expired = []
                     silent_for = monotonic() - session.last_received
                     if silent_for > self._stale_after:
-                        outgoing = None
+                        failure = f"no decoded message for {silent_for:.1f} s"
                     else:
                         outgoing, wait = self._choose_request(session)
                         if outgoing is None:
                             stale_in = self._stale_after - silent_for
-                            self._changed.wait(min(wait, stale_in + STALE_CHECK_MARGIN))
-                            continue
-            if expired:
-                self._report_abandoned(expired)
-                continue
-            assert session is not None
-            if outgoing is None:
-                self._drop_link(run, session, f"no decoded message for {silent_for:.1f} s")
-                continue
-            failure = self._transmit(session, outgoing.data)
-            if failure is not None:
-                self._drop_link(run, session, failure)
+                            wait = min(wait, stale_in + STALE_CHECK_MARGIN)
+            if outgoing is not None and session is not None:
+                try:
+                    session.sock.sendall(outgoing.data)
+                except OSError as err:
+                    failure = f"send failed: {err}"
+        if failure is not None and session is not None:
+            self._drop_link(run, session, failure)
+        elif wait > 0:
+            with self._lock:
+                if self._lifecycle.is_current(run):
+                    self._changed.wait(wait)
 
     def _choose_request(self, session: Session) -> tuple[_Outgoing | None, float]:
-        """Pick the next request (under `_lock`) and take the slot for it."""
+        """Pick the next request (under `_lock`), build it from the newest state, take the slot."""
         now = monotonic()
         synced = self._lifecycle.phase is Phase.SYNCED and self._snapshot is not None
         kind, wait = session.pacer.next_request(now, synced and self._writes.has_queued)
         if kind is None:
             return None, wait
-        request = session.pacer.sent(kind, now)
+        session.pacer.sent(kind, now)
         if kind is RequestKind.POLL:
             self._counters.polls_sent += 1
-            return _Outgoing(kind, session.poll_bytes), 0.0
+            return _Outgoing(session.poll_bytes), 0.0
         if kind is RequestKind.KEEPALIVE:
-            return _Outgoing(kind, cipher.encrypt(messages.encode_keepalive(), session.masks)), 0.0
+            return _Outgoing(cipher.encrypt(messages.encode_keepalive(), session.masks)), 0.0
         taken = self._writes.take_module()
         assert taken is not None and self._snapshot is not None
         module, writes = taken
         values = self._writes.frame_values(module, writes, self._snapshot)
-        self._writes.mark_sent(module, writes, session.number, request.sequence)
+        self._writes.mark_sent(module, writes, session.number, session.pacer.last_sequence)
+        self._post_reports()
+        self._frame_outstanding = taken
         self._counters.writes_sent += 1
         frame = cipher.encrypt(messages.encode_set_outputs(module, values), session.masks)
-        return _Outgoing(kind, frame, module, writes), 0.0
+        return _Outgoing(frame), 0.0

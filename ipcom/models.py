@@ -175,7 +175,7 @@ class ClientStatistics:
     polls_sent: int
     writes_sent: int
     writes_confirmed: int
-    writes_resent: int
+    writes_superseded: int
     writes_abandoned: int
     reconnects: int
     dropped_bytes: int

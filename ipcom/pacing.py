@@ -1,12 +1,30 @@
-"""When a client may send what, as the vendor application paces it (PROTOCOL.md sections 4-5).
+"""When a client may send what, and which requests a snapshot certainly reflects.
 
-One request is outstanding at a time. The next poll goes out one poll
-interval after the previous reply; a frame goes out only after the previous
-reply and at most once per command interval; a keep-alive fills a quiet
-moment. A frame or keep-alive whose reply has not come within one poll
-interval releases the slot, so a device that does not answer frames costs a
-poll period, not the link; an unanswered poll keeps the slot until the link
-is found stale. Pure bookkeeping: no I/O, not thread-safe.
+PROTOCOL.md sections 4-5: one request is outstanding at a time, the next
+poll goes out one poll interval after the previous poll's reply, a frame at
+most once per command interval and only after the previous reply, and a
+keep-alive fills a quiet moment. A snapshot carries no request id, a device
+may leave frames unanswered or answer them late, and it may report its state
+without being asked; so nothing here counts snapshots against requests.
+Instead (docs/reliability.md, "Pairing replies with requests"):
+
+- A poll is answered by the next snapshot; a keep-alive by its own reply,
+  which no snapshot can be mistaken for.
+- A frame is answered by a snapshot that shows every value it wrote. One
+  that does not is no proof (a report from before the frame, or a press right
+  after it), so the frame keeps the slot until one poll period (the poll
+  interval plus twice the longest recent round trip) has passed.
+- A frame released that way may still be answered late, so the next request
+  is a keep-alive *fence*: its reply proves the device has handled everything
+  sent before it, and no late reply can then be taken for a newer answer.
+- A snapshot that arrives while nothing is outstanding was not asked for.
+  While a device reports by itself, a due poll is replaced by a keep-alive:
+  its state arrives anyway, and a poll's answer could not be told from a
+  report.
+- `settled` is the newest request the device has certainly handled; a
+  snapshot reflects every request up to the `settled` it arrives with.
+
+Pure bookkeeping: no I/O, not thread-safe.
 """
 
 from __future__ import annotations
@@ -31,6 +49,13 @@ so a test that freezes Python's clock (Home Assistant's `freezer` fixture)
 freezes the integration's timers but not the pacing of a real socket.
 """
 
+ROUND_TRIP_SAMPLES: Final = 8
+"""Recent round trips kept; the longest bounds how late an answer may come."""
+FRESH_STATE: Final = 0.05
+"""A frame is built on a snapshot at most this old; otherwise a poll goes first (ours)."""
+REPORTS_REMEMBERED_FOR: Final = 10.0
+"""How long after an unasked report a device counts as one that reports by itself (ours)."""
+
 
 class RequestKind(enum.Enum):
     """What a request asks for, and so which reply answers it."""
@@ -47,10 +72,14 @@ class Request:
     sequence: int
     kind: RequestKind
     sent_at: float
+    fence: bool = False
+    """A keep-alive sent after a frame released by time, to flush its late answer."""
+    quiet: bool = True
+    """Sent while the device owed no answer, so a snapshot meanwhile was not asked for."""
 
 
 class Pacer:
-    """The request slot of one session."""
+    """The request slot of one session and what its answers prove."""
 
     def __init__(
         self, poll_interval: float, command_interval: float, keepalive_interval: float, now: float
@@ -60,68 +89,133 @@ class Pacer:
         self._keepalive_interval = keepalive_interval
         self.outstanding: Request | None = None
         self.last_sequence = 0
-        self._unanswered: deque[int] = deque()
-        self._last_answered = 0
-        self._free_since = now - poll_interval
+        self.settled = 0
+        """The newest request the device has certainly handled."""
+        self._round_trips: deque[float] = deque(maxlen=ROUND_TRIP_SAMPLES)
+        self._fence_due = False
+        self._owed_after_release = False
+        self._last_poll_answer = now - poll_interval
         self._last_frame = now - command_interval
         self._last_keepalive = now
+        self._last_snapshot = -float("inf")
+        self._last_report = -float("inf")
+        self.reports_seen = 0
+        self.released_by_time = 0
+
+    @property
+    def release_after(self) -> float:
+        """How long a frame or keep-alive keeps the slot without an answer: one poll period."""
+        longest = max(self._round_trips, default=0.0)
+        return self._poll_interval + 2 * longest
+
+    def reports_by_itself(self, now: float) -> bool:
+        """Whether the device sent unasked snapshots lately."""
+        return now - self._last_report < REPORTS_REMEMBERED_FOR
 
     def next_request(self, now: float, writes_waiting: bool) -> tuple[RequestKind | None, float]:
-        """What to send now, or None and how long to wait before asking again."""
+        """What to send now, or None and how long to wait before asking again.
+
+        A due poll goes before a frame, so no write load starves the polls,
+        and a frame waits for a fresh snapshot, so it repeats the installation
+        as it is rather than as it was a poll period ago.
+        """
         outstanding = self.outstanding
         if outstanding is not None:
             if outstanding.kind is RequestKind.POLL:
                 return None, self._poll_interval
-            released_at = outstanding.sent_at + self._poll_interval
+            released_at = outstanding.sent_at + self.release_after
             if now < released_at:
                 return None, released_at - now
-            self.outstanding = None
-            self._free_since = released_at - self._poll_interval
+            self._release(outstanding)
+        kind = self._due(now, writes_waiting)
+        if kind is not None:
+            return kind, 0.0
         frame_due = self._last_frame + self._command_interval
-        if writes_waiting and now >= frame_due:
-            return RequestKind.FRAME, 0.0
-        poll_due = self._free_since + self._poll_interval
-        if now >= poll_due:
-            return RequestKind.POLL, 0.0
-        keepalive_due = self._last_keepalive + self._keepalive_interval
-        if now >= keepalive_due:
-            return RequestKind.KEEPALIVE, 0.0
-        wake = min(poll_due, keepalive_due, frame_due if writes_waiting else poll_due)
+        wake = min(
+            self._last_poll_answer + self._poll_interval,
+            self._last_keepalive + self._keepalive_interval,
+            frame_due if writes_waiting else float("inf"),
+        )
         return None, wake - now
+
+    def _due(self, now: float, writes_waiting: bool) -> RequestKind | None:
+        """The request due now with the slot free, if any."""
+        if self._fence_due:
+            return RequestKind.KEEPALIVE
+        reporting = self.reports_by_itself(now)
+        if now >= self._last_poll_answer + self._poll_interval:
+            return RequestKind.KEEPALIVE if reporting else RequestKind.POLL
+        if writes_waiting and now >= self._last_frame + self._command_interval:
+            fresh = reporting or now - self._last_snapshot <= FRESH_STATE
+            return RequestKind.FRAME if fresh else RequestKind.POLL
+        if now >= self._last_keepalive + self._keepalive_interval:
+            return RequestKind.KEEPALIVE
+        return None
+
+    def _release(self, request: Request) -> None:
+        """Give up waiting for `request`'s answer; a late one is flushed by a fence."""
+        self.outstanding = None
+        self.released_by_time += 1
+        if request.kind is RequestKind.FRAME:
+            self._fence_due = True
+            self._owed_after_release = True
+        elif request.fence:
+            # A device that answers no keep-alive cannot be fenced: after one
+            # more poll period its late answers are taken to have come.
+            self._owed_after_release = False
+            self.settled = request.sequence
+        if request.kind is RequestKind.KEEPALIVE:
+            self._last_poll_answer = max(self._last_poll_answer, request.sent_at)
 
     def sent(self, kind: RequestKind, now: float) -> Request:
         """Take the slot for a request that is about to leave."""
         self.last_sequence += 1
-        request = Request(self.last_sequence, kind, now)
+        fence = kind is RequestKind.KEEPALIVE and self._fence_due
+        request = Request(
+            self.last_sequence, kind, now, fence=fence, quiet=not self._owed_after_release
+        )
         self.outstanding = request
-        if kind is not RequestKind.KEEPALIVE:
-            self._unanswered.append(request.sequence)
         if kind is RequestKind.FRAME:
             self._last_frame = now
         elif kind is RequestKind.KEEPALIVE:
             self._last_keepalive = now
+            self._fence_due = False
         return request
 
-    def snapshot_arrived(self, now: float) -> int:
-        """Free the slot for a snapshot; the sequence of the latest request it reflects.
+    def snapshot_arrived(self, now: float, shows_frame: bool) -> int:
+        """Account for a snapshot; the newest request it certainly reflects.
 
-        A device answers every poll and frame with one snapshot, in order, so a
-        snapshot answers the oldest poll or frame not answered yet, even when
-        that request's slot was released by time: a slow device's late answer
-        to an old request must not pass for the answer to the newest one, or a
-        write would be judged on a state from before its frame. A snapshot
-        that answers nothing reflects no more than the last answered request.
+        `shows_frame` says whether it shows every value of the frame that is
+        outstanding (ignored when none is).
         """
+        self._last_snapshot = now
         outstanding = self.outstanding
-        if outstanding is not None and outstanding.kind is not RequestKind.KEEPALIVE:
-            self.outstanding = None
-            self._free_since = now
-        if self._unanswered:
-            self._last_answered = self._unanswered.popleft()
-        return self._last_answered
+        if outstanding is None or (outstanding.kind is RequestKind.KEEPALIVE and outstanding.quiet):
+            if not self._owed_after_release:
+                self._last_report = now
+                self.reports_seen += 1
+                handled = self.last_sequence if outstanding is None else outstanding.sequence - 1
+                self.settled = max(self.settled, handled)
+            return self.settled
+        if outstanding.kind is RequestKind.POLL or (
+            outstanding.kind is RequestKind.FRAME and shows_frame
+        ):
+            self._answered(outstanding, now)
+            if outstanding.kind is RequestKind.POLL:
+                self._last_poll_answer = now
+        return self.settled
 
     def keepalive_answered(self, now: float) -> None:
-        """Free the slot for a keep-alive response."""
-        if self.outstanding is not None and self.outstanding.kind is RequestKind.KEEPALIVE:
-            self.outstanding = None
-            self._free_since = now
+        """Free the slot for a keep-alive response: the device handled all sent before."""
+        outstanding = self.outstanding
+        if outstanding is not None and outstanding.kind is RequestKind.KEEPALIVE:
+            self._answered(outstanding, now)
+            self._owed_after_release = False
+            if self.reports_by_itself(now):
+                # It stood in for a poll: the device's own reports carry the state.
+                self._last_poll_answer = now
+
+    def _answered(self, request: Request, now: float) -> None:
+        self.outstanding = None
+        self.settled = request.sequence
+        self._round_trips.append(now - request.sent_at)

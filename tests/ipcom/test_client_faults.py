@@ -21,49 +21,12 @@ from ipcom.client import IPComClient
 from ipcom.errors import IPComConnectionError
 from ipcom.lifecycle import Phase
 from ipcom.models import ConnectionState
-from ipcom.protocol import CONNECT_REQUEST_LENGTH, CONNECT_RESPONSE_STATUS, SET_OUTPUTS_LENGTH
+from ipcom.protocol import CONNECT_REQUEST_LENGTH, CONNECT_RESPONSE_STATUS
 from ipcom.simulator import DEFAULT_PUBLIC_KEY, Simulator
 from ipcom.writes import AbandonedWrite, AbandonReason, WriteTracker
 
 STOP_BOUND = 2.0
 """A liveness bound, generous on purpose: the client promises well under a second."""
-
-
-def test_write_whose_link_is_replaced_before_it_is_booked_is_not_forgotten(
-    client: IPComClient, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A frame leaves on a link that dies and is replaced before the command loop books it.
-
-    The device never saw the frame. The write must still be re-sent on the
-    new link or reported abandoned: booking it against the dead session
-    leaves it in flight forever, judged by no snapshot, lost in silence.
-    """
-    original = client._transmit
-    interfered = threading.Event()
-
-    def transmit(session: Any, data: bytes, *, current: bool = True) -> str | None:
-        result = original(session, data, current=current)
-        if len(data) == SET_OUTPUTS_LENGTH and not interfered.is_set():
-            interfered.set()
-            reconnects = client.statistics.reconnects
-            simulator.drop_connections()
-            simulator.unfreeze()
-            assert wait_until(lambda: client.statistics.reconnects > reconnects)
-        return result
-
-    monkeypatch.setattr(client, "_transmit", transmit)
-    abandoned: list[AbandonedWrite] = []
-    client.on_write_abandoned(abandoned.append)
-    simulator.freeze()
-
-    client.set_value(2, 3, 255)
-
-    assert wait_until(lambda: simulator.get_value(2, 3) == 255 or bool(abandoned)), (
-        f"the write was neither applied nor reported; the client still expects "
-        f"{client.get_expected_value(2, 3)} while the installation shows "
-        f"{simulator.get_value(2, 3)}"
-    )
-    assert interfered.is_set()
 
 
 def client_threads() -> list[threading.Thread]:

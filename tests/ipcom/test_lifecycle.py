@@ -80,7 +80,7 @@ def test_connected_and_wait_for_snapshot_mean_this_sessions_snapshot(
 
     assert snapshot.is_on(5, 5)
     assert client.connected
-    assert [event.state for event in events][-1] is ConnectionState.CONNECTED
+    assert wait_until(lambda: [event.state for event in events][-1] is ConnectionState.CONNECTED)
 
 
 def test_the_first_snapshot_of_every_session_reaches_the_listeners(
@@ -196,7 +196,7 @@ def test_concurrent_starts_and_stops_leave_a_consistent_client(simulator: Simula
 
 
 def test_a_second_stop_returns_only_once_the_loops_are_joined(simulator: Simulator) -> None:
-    """The receive loop is held in a snapshot listener while two stops run."""
+    """The listener thread is held in a snapshot listener while two stops run."""
     connection = make_client(simulator)
     connection.start_persistent_connection()
     connection.wait_for_snapshot(WAIT)

@@ -6,7 +6,7 @@ import pytest
 
 from ipcom import backoff
 from ipcom.backoff import Backoff
-from ipcom.pacing import Pacer, RequestKind
+from ipcom.pacing import FRESH_STATE, REPORTS_REMEMBERED_FOR, Pacer, RequestKind
 from ipcom.protocol import (
     COMMAND_INTERVAL,
     KEEPALIVE_INTERVAL,
@@ -29,64 +29,106 @@ def test_one_request_outstanding_and_the_next_poll_one_period_after_the_reply() 
     assert slot.next_request(0.0, writes_waiting=False)[0] is RequestKind.POLL
     slot.sent(RequestKind.POLL, 0.0)
     assert slot.next_request(3.0, writes_waiting=True)[0] is None
-    slot.snapshot_arrived(0.01)
+    slot.snapshot_arrived(0.01, shows_frame=False)
     kind, wait = slot.next_request(0.02, writes_waiting=False)
     assert kind is None
     assert wait == pytest.approx(POLL - 0.01)
     assert slot.next_request(0.01 + POLL, writes_waiting=False)[0] is RequestKind.POLL
 
 
-def test_at_most_one_frame_per_command_tick_and_only_after_the_reply() -> None:
-    slot = pacer()
-    assert slot.next_request(0.0, writes_waiting=True)[0] is RequestKind.FRAME
-    slot.sent(RequestKind.FRAME, 0.0)
-    assert slot.next_request(0.01, writes_waiting=True)[0] is None
-    slot.snapshot_arrived(0.02)
-    kind, wait = slot.next_request(0.03, writes_waiting=True)
-    assert kind is None
-    assert wait == pytest.approx(COMMAND_INTERVAL - 0.03)
-    assert slot.next_request(COMMAND_INTERVAL, writes_waiting=True)[0] is RequestKind.FRAME
-
-
-def test_an_unanswered_frame_releases_the_slot_after_one_poll_period() -> None:
-    slot = pacer()
-    slot.sent(RequestKind.FRAME, 0.0)
-    assert slot.next_request(POLL - 0.01, writes_waiting=False)[0] is None
-    assert slot.next_request(POLL, writes_waiting=False)[0] is RequestKind.POLL
-
-
-def test_a_snapshot_answers_the_request_outstanding_whatever_it_was() -> None:
+def test_a_frame_goes_right_after_a_fresh_snapshot_and_at_most_once_per_tick() -> None:
     slot = pacer()
     slot.sent(RequestKind.POLL, 0.0)
-    assert slot.snapshot_arrived(0.01) == 1
-    frame = slot.sent(RequestKind.FRAME, 0.3)
-    assert slot.snapshot_arrived(0.31) == frame.sequence
-    assert slot.snapshot_arrived(0.32) == frame.sequence
+    slot.snapshot_arrived(0.01, shows_frame=False)
+    assert slot.next_request(0.02, writes_waiting=True)[0] is RequestKind.FRAME
+    slot.sent(RequestKind.FRAME, 0.02)
+    assert slot.next_request(0.03, writes_waiting=True)[0] is None
+    slot.snapshot_arrived(0.04, shows_frame=True)
+    kind, wait = slot.next_request(0.05, writes_waiting=True)
+    assert kind is None
+    assert wait == pytest.approx(0.02 + COMMAND_INTERVAL - 0.05)
+
+
+def test_a_write_on_a_state_older_than_the_freshness_bound_polls_first() -> None:
+    slot = pacer()
+    slot.sent(RequestKind.POLL, 0.0)
+    slot.snapshot_arrived(0.01, shows_frame=False)
+    late = 0.01 + FRESH_STATE + 0.01
+    assert slot.next_request(late, writes_waiting=True)[0] is RequestKind.POLL
+
+
+def test_a_due_poll_goes_before_a_frame_so_writes_never_starve_the_polls() -> None:
+    slot = pacer()
+    slot.sent(RequestKind.POLL, 0.0)
+    slot.snapshot_arrived(0.01, shows_frame=False)
+    assert slot.next_request(0.01 + POLL, writes_waiting=True)[0] is RequestKind.POLL
+
+
+def test_a_snapshot_that_does_not_show_the_frame_does_not_answer_it() -> None:
+    """A report from before the frame, or a press right after it: no proof either way."""
+    slot = pacer()
+    slot.sent(RequestKind.POLL, 0.0)
+    poll = slot.snapshot_arrived(0.01, shows_frame=False)
+    frame = slot.sent(RequestKind.FRAME, 0.02)
+    assert slot.snapshot_arrived(0.03, shows_frame=False) == poll
+    assert slot.outstanding is frame
+    assert slot.snapshot_arrived(0.04, shows_frame=True) == frame.sequence
     assert slot.outstanding is None
 
 
-def test_a_late_answer_to_a_released_frame_answers_that_frame_not_the_next_poll() -> None:
-    """A slow device answers in order: its late reply must not confirm the poll sent after it.
-
-    The soak (seed 6) found frames judged on a state from before them, re-sent,
-    and applied after a wall-switch press, undoing it.
-    """
+def test_an_unanswered_frame_costs_one_poll_period_then_a_fence_flushes_a_late_answer() -> None:
     slot = pacer()
-    frame = slot.sent(RequestKind.FRAME, 0.0)
-    assert slot.next_request(POLL, writes_waiting=False)[0] is RequestKind.POLL
-    poll = slot.sent(RequestKind.POLL, POLL)
-    assert slot.snapshot_arrived(POLL + 0.1) == frame.sequence
-    assert slot.snapshot_arrived(POLL + 0.2) == poll.sequence
-    slot.sent(RequestKind.KEEPALIVE, 1.0)
-    slot.keepalive_answered(1.01)
-    assert slot.snapshot_arrived(1.1) == poll.sequence
+    slot.sent(RequestKind.POLL, 0.0)
+    slot.snapshot_arrived(0.01, shows_frame=False)
+    frame = slot.sent(RequestKind.FRAME, 0.02)
+    release = 0.02 + slot.release_after
+    assert slot.next_request(release - 0.001, writes_waiting=True)[0] is None
+    assert slot.next_request(release, writes_waiting=True)[0] is RequestKind.KEEPALIVE
+    fence = slot.sent(RequestKind.KEEPALIVE, release)
+    assert fence.fence
+    # The frame's late answer arrives during the fence: it answers nothing new.
+    assert slot.snapshot_arrived(release + 0.1, shows_frame=False) < frame.sequence
+    assert slot.next_request(release + 0.2, writes_waiting=True)[0] is None
+    slot.keepalive_answered(release + 0.3)
+    assert slot.settled == fence.sequence
+    assert slot.reports_seen == 0
+    assert slot.next_request(release + 0.3, writes_waiting=True)[0] is RequestKind.POLL
+
+
+def test_the_release_bound_grows_with_the_devices_round_trip() -> None:
+    """A device that needs 0.5 s per request keeps its frame's slot: no second request overlaps."""
+    slot = pacer()
+    slot.sent(RequestKind.POLL, 0.0)
+    slot.snapshot_arrived(0.5, shows_frame=False)
+    assert slot.release_after == pytest.approx(POLL + 1.0)
+    slot.sent(RequestKind.FRAME, 0.5)
+    assert slot.next_request(1.0, writes_waiting=True)[0] is None
+    assert slot.snapshot_arrived(1.0, shows_frame=True) == 2
+
+
+def test_a_snapshot_while_nothing_is_outstanding_was_not_asked_for() -> None:
+    slot = pacer()
+    slot.sent(RequestKind.POLL, 0.0)
+    slot.snapshot_arrived(0.01, shows_frame=False)
+    assert not slot.reports_by_itself(0.1)
+    assert slot.snapshot_arrived(0.1, shows_frame=False) == 1
+    assert slot.reports_seen == 1
+    assert slot.reports_by_itself(0.2)
+    # A device that reports by itself gets keep-alives instead of polls: a poll's
+    # answer could not be told from a report, a keep-alive's can.
+    assert slot.next_request(0.01 + POLL, writes_waiting=False)[0] is RequestKind.KEEPALIVE
+    keepalive = slot.sent(RequestKind.KEEPALIVE, 0.01 + POLL)
+    assert slot.snapshot_arrived(0.4, shows_frame=False) == keepalive.sequence - 1
+    slot.keepalive_answered(0.41)
+    assert slot.next_request(0.42, writes_waiting=True)[0] is RequestKind.FRAME
+    assert not slot.reports_by_itself(0.4 + REPORTS_REMEMBERED_FOR)
 
 
 def test_a_keepalive_fills_a_quiet_moment_and_never_overlaps_a_poll() -> None:
     slot = pacer()
     slot.sent(RequestKind.POLL, 0.0)
     assert slot.next_request(KEEPALIVE_INTERVAL + 1, writes_waiting=False)[0] is None
-    slot.snapshot_arrived(KEEPALIVE_INTERVAL + 1)
+    slot.snapshot_arrived(KEEPALIVE_INTERVAL + 1, shows_frame=False)
     assert slot.next_request(KEEPALIVE_INTERVAL + 1.01, writes_waiting=False)[0] is (
         RequestKind.KEEPALIVE
     )
