@@ -808,7 +808,8 @@ class IPComClient:
         """Pick the next request (under `_lock`), build it from the newest state, take the slot."""
         now = monotonic()
         synced = self._lifecycle.phase is Phase.SYNCED and self._snapshot is not None
-        kind, wait = session.pacer.next_request(now, synced and self._writes.has_queued)
+        queued_since = self._writes.queued_since if synced else None
+        kind, wait = session.pacer.next_request(now, queued_since)
         if kind is None:
             return None, wait
         session.pacer.sent(kind, now)

@@ -51,8 +51,6 @@ freezes the integration's timers but not the pacing of a real socket.
 
 ROUND_TRIP_SAMPLES: Final = 8
 """Recent round trips kept; the longest bounds how late an answer may come."""
-FRESH_STATE: Final = 0.05
-"""A frame is built on a snapshot at most this old; otherwise a poll goes first (ours)."""
 REPORTS_REMEMBERED_FOR: Final = 10.0
 """How long after an unasked report a device counts as one that reports by itself (ours)."""
 
@@ -112,13 +110,18 @@ class Pacer:
         """Whether the device sent unasked snapshots lately."""
         return now - self._last_report < REPORTS_REMEMBERED_FOR
 
-    def next_request(self, now: float, writes_waiting: bool) -> tuple[RequestKind | None, float]:
+    def next_request(
+        self, now: float, queued_since: float | None
+    ) -> tuple[RequestKind | None, float]:
         """What to send now, or None and how long to wait before asking again.
 
-        A due poll goes before a frame, so no write load starves the polls,
-        and a frame waits for a fresh snapshot, so it repeats the installation
-        as it is rather than as it was a poll period ago.
+        `queued_since` is when the oldest write waiting was queued (None: no
+        write waits). A due poll goes before a frame, so no write load
+        starves the polls, and a frame waits for a snapshot newer than its
+        writes, so the other seven values it repeats include every press made
+        before the write (a poll goes first when there is none).
         """
+        writes_waiting = queued_since is not None
         outstanding = self.outstanding
         if outstanding is not None:
             if outstanding.kind is RequestKind.POLL:
@@ -127,7 +130,7 @@ class Pacer:
             if now < released_at:
                 return None, released_at - now
             self._release(outstanding)
-        kind = self._due(now, writes_waiting)
+        kind = self._due(now, queued_since)
         if kind is not None:
             return kind, 0.0
         frame_due = self._last_frame + self._command_interval
@@ -138,15 +141,15 @@ class Pacer:
         )
         return None, wake - now
 
-    def _due(self, now: float, writes_waiting: bool) -> RequestKind | None:
+    def _due(self, now: float, queued_since: float | None) -> RequestKind | None:
         """The request due now with the slot free, if any."""
         if self._fence_due:
             return RequestKind.KEEPALIVE
         reporting = self.reports_by_itself(now)
         if now >= self._last_poll_answer + self._poll_interval:
             return RequestKind.KEEPALIVE if reporting else RequestKind.POLL
-        if writes_waiting and now >= self._last_frame + self._command_interval:
-            fresh = reporting or now - self._last_snapshot <= FRESH_STATE
+        if queued_since is not None and now >= self._last_frame + self._command_interval:
+            fresh = reporting or self._last_snapshot >= queued_since
             return RequestKind.FRAME if fresh else RequestKind.POLL
         if now >= self._last_keepalive + self._keepalive_interval:
             return RequestKind.KEEPALIVE

@@ -169,9 +169,12 @@ class WriteTracker:
         self.abandoned = 0
 
     @property
-    def has_queued(self) -> bool:
-        """Whether any write waits for the request loop."""
-        return bool(self._queued)
+    def queued_since(self) -> float | None:
+        """When the oldest write still waiting for a frame was queued (None: none waits)."""
+        return min(
+            (write.created for pending in self._queued.values() for write in pending.values()),
+            default=None,
+        )
 
     def queue(
         self, module: int, values: Mapping[int, int], now: float, snapshot: StateSnapshot | None

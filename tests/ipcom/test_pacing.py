@@ -6,7 +6,7 @@ import pytest
 
 from ipcom import backoff
 from ipcom.backoff import Backoff
-from ipcom.pacing import FRESH_STATE, REPORTS_REMEMBERED_FOR, Pacer, RequestKind
+from ipcom.pacing import REPORTS_REMEMBERED_FOR, Pacer, RequestKind
 from ipcom.protocol import (
     COMMAND_INTERVAL,
     KEEPALIVE_INTERVAL,
@@ -26,42 +26,45 @@ def pacer() -> Pacer:
 
 def test_one_request_outstanding_and_the_next_poll_one_period_after_the_reply() -> None:
     slot = pacer()
-    assert slot.next_request(0.0, writes_waiting=False)[0] is RequestKind.POLL
+    assert slot.next_request(0.0, queued_since=None)[0] is RequestKind.POLL
     slot.sent(RequestKind.POLL, 0.0)
-    assert slot.next_request(3.0, writes_waiting=True)[0] is None
+    assert slot.next_request(3.0, queued_since=0.0)[0] is None
     slot.snapshot_arrived(0.01, shows_frame=False)
-    kind, wait = slot.next_request(0.02, writes_waiting=False)
+    kind, wait = slot.next_request(0.02, queued_since=None)
     assert kind is None
     assert wait == pytest.approx(POLL - 0.01)
-    assert slot.next_request(0.01 + POLL, writes_waiting=False)[0] is RequestKind.POLL
+    assert slot.next_request(0.01 + POLL, queued_since=None)[0] is RequestKind.POLL
 
 
 def test_a_frame_goes_right_after_a_fresh_snapshot_and_at_most_once_per_tick() -> None:
     slot = pacer()
     slot.sent(RequestKind.POLL, 0.0)
     slot.snapshot_arrived(0.01, shows_frame=False)
-    assert slot.next_request(0.02, writes_waiting=True)[0] is RequestKind.FRAME
+    assert slot.next_request(0.02, queued_since=0.0)[0] is RequestKind.FRAME
     slot.sent(RequestKind.FRAME, 0.02)
-    assert slot.next_request(0.03, writes_waiting=True)[0] is None
+    assert slot.next_request(0.03, queued_since=0.0)[0] is None
     slot.snapshot_arrived(0.04, shows_frame=True)
-    kind, wait = slot.next_request(0.05, writes_waiting=True)
+    kind, wait = slot.next_request(0.05, queued_since=0.0)
     assert kind is None
     assert wait == pytest.approx(0.02 + COMMAND_INTERVAL - 0.05)
 
 
-def test_a_write_on_a_state_older_than_the_freshness_bound_polls_first() -> None:
+def test_a_write_queued_after_the_newest_snapshot_polls_first() -> None:
+    """The frame repeats seven other outputs: a press made before the write must be in them."""
     slot = pacer()
     slot.sent(RequestKind.POLL, 0.0)
     slot.snapshot_arrived(0.01, shows_frame=False)
-    late = 0.01 + FRESH_STATE + 0.01
-    assert slot.next_request(late, writes_waiting=True)[0] is RequestKind.POLL
+    assert slot.next_request(0.02, queued_since=0.015)[0] is RequestKind.POLL
+    slot.sent(RequestKind.POLL, 0.02)
+    slot.snapshot_arrived(0.03, shows_frame=False)
+    assert slot.next_request(0.03, queued_since=0.015)[0] is RequestKind.FRAME
 
 
 def test_a_due_poll_goes_before_a_frame_so_writes_never_starve_the_polls() -> None:
     slot = pacer()
     slot.sent(RequestKind.POLL, 0.0)
     slot.snapshot_arrived(0.01, shows_frame=False)
-    assert slot.next_request(0.01 + POLL, writes_waiting=True)[0] is RequestKind.POLL
+    assert slot.next_request(0.01 + POLL, queued_since=0.0)[0] is RequestKind.POLL
 
 
 def test_a_snapshot_that_does_not_show_the_frame_does_not_answer_it() -> None:
@@ -82,17 +85,17 @@ def test_an_unanswered_frame_costs_one_poll_period_then_a_fence_flushes_a_late_a
     slot.snapshot_arrived(0.01, shows_frame=False)
     frame = slot.sent(RequestKind.FRAME, 0.02)
     release = 0.02 + slot.release_after
-    assert slot.next_request(release - 0.001, writes_waiting=True)[0] is None
-    assert slot.next_request(release, writes_waiting=True)[0] is RequestKind.KEEPALIVE
+    assert slot.next_request(release - 0.001, queued_since=0.0)[0] is None
+    assert slot.next_request(release, queued_since=0.0)[0] is RequestKind.KEEPALIVE
     fence = slot.sent(RequestKind.KEEPALIVE, release)
     assert fence.fence
     # The frame's late answer arrives during the fence: it answers nothing new.
     assert slot.snapshot_arrived(release + 0.1, shows_frame=False) < frame.sequence
-    assert slot.next_request(release + 0.2, writes_waiting=True)[0] is None
+    assert slot.next_request(release + 0.2, queued_since=0.0)[0] is None
     slot.keepalive_answered(release + 0.3)
     assert slot.settled == fence.sequence
     assert slot.reports_seen == 0
-    assert slot.next_request(release + 0.3, writes_waiting=True)[0] is RequestKind.POLL
+    assert slot.next_request(release + 0.3, queued_since=0.0)[0] is RequestKind.POLL
 
 
 def test_the_release_bound_grows_with_the_devices_round_trip() -> None:
@@ -102,7 +105,7 @@ def test_the_release_bound_grows_with_the_devices_round_trip() -> None:
     slot.snapshot_arrived(0.5, shows_frame=False)
     assert slot.release_after == pytest.approx(POLL + 1.0)
     slot.sent(RequestKind.FRAME, 0.5)
-    assert slot.next_request(1.0, writes_waiting=True)[0] is None
+    assert slot.next_request(1.0, queued_since=0.0)[0] is None
     assert slot.snapshot_arrived(1.0, shows_frame=True) == 2
 
 
@@ -116,20 +119,20 @@ def test_a_snapshot_while_nothing_is_outstanding_was_not_asked_for() -> None:
     assert slot.reports_by_itself(0.2)
     # A device that reports by itself gets keep-alives instead of polls: a poll's
     # answer could not be told from a report, a keep-alive's can.
-    assert slot.next_request(0.01 + POLL, writes_waiting=False)[0] is RequestKind.KEEPALIVE
+    assert slot.next_request(0.01 + POLL, queued_since=None)[0] is RequestKind.KEEPALIVE
     keepalive = slot.sent(RequestKind.KEEPALIVE, 0.01 + POLL)
     assert slot.snapshot_arrived(0.4, shows_frame=False) == keepalive.sequence - 1
     slot.keepalive_answered(0.41)
-    assert slot.next_request(0.42, writes_waiting=True)[0] is RequestKind.FRAME
+    assert slot.next_request(0.42, queued_since=0.0)[0] is RequestKind.FRAME
     assert not slot.reports_by_itself(0.4 + REPORTS_REMEMBERED_FOR)
 
 
 def test_a_keepalive_fills_a_quiet_moment_and_never_overlaps_a_poll() -> None:
     slot = pacer()
     slot.sent(RequestKind.POLL, 0.0)
-    assert slot.next_request(KEEPALIVE_INTERVAL + 1, writes_waiting=False)[0] is None
+    assert slot.next_request(KEEPALIVE_INTERVAL + 1, queued_since=None)[0] is None
     slot.snapshot_arrived(KEEPALIVE_INTERVAL + 1, shows_frame=False)
-    assert slot.next_request(KEEPALIVE_INTERVAL + 1.01, writes_waiting=False)[0] is (
+    assert slot.next_request(KEEPALIVE_INTERVAL + 1.01, queued_since=None)[0] is (
         RequestKind.KEEPALIVE
     )
 

@@ -86,7 +86,7 @@ def test_a_write_shown_otherwise_is_never_resent_and_ends_abandoned() -> None:
     for settled in (1, 2, 3):
         tracker.observe(EMPTY, session=1, settled=settled)
         abandoned += settle(tracker)
-        assert not tracker.has_queued
+        assert tracker.queued_since is None
     assert abandoned == [AbandonedWrite(4, 2, 255, AbandonReason.NOT_CONFIRMED)]
     assert outcome(handle) is AbandonReason.NOT_CONFIRMED
 
@@ -115,7 +115,7 @@ def test_a_queued_write_gives_way_to_a_change_made_at_the_installation() -> None
     tracker.observe(EMPTY.with_value(6, 3, 255), session=1, settled=0)
     assert settle(tracker) == [AbandonedWrite(6, 3, 255, AbandonReason.CHANGED_AT_INSTALLATION)]
     assert outcome(handle) is AbandonReason.CHANGED_AT_INSTALLATION
-    assert not tracker.has_queued
+    assert tracker.queued_since is None
 
 
 def test_a_change_this_client_made_does_not_drop_its_queued_write() -> None:
@@ -127,7 +127,7 @@ def test_a_change_this_client_made_does_not_drop_its_queued_write() -> None:
     settle(tracker)
     assert outcome(on) is WriteOutcome.CONFIRMED
     assert outcome(off) is None
-    assert tracker.has_queued
+    assert tracker.queued_since is not None
 
 
 def test_a_write_queued_before_the_sessions_first_snapshot_takes_that_snapshot_as_its_basis() -> (
@@ -139,7 +139,7 @@ def test_a_write_queued_before_the_sessions_first_snapshot_takes_that_snapshot_a
     tracker.observe(EMPTY.with_value(6, 3, 255), session=2, settled=0)
     settle(tracker)
     assert outcome(handle) is None
-    assert tracker.has_queued
+    assert tracker.queued_since is not None
 
 
 def test_a_write_that_left_on_a_dropped_link_is_judged_by_the_next_sessions_state() -> None:
@@ -154,7 +154,7 @@ def test_a_write_that_left_on_a_dropped_link_is_judged_by_the_next_sessions_stat
     assert outcome(shown) is WriteOutcome.CONFIRMED
     assert outcome(pressed_away) is AbandonReason.LINK_DROPPED
     assert abandoned == [AbandonedWrite(1, 2, 255, AbandonReason.LINK_DROPPED)]
-    assert not tracker.has_queued
+    assert tracker.queued_since is None
 
 
 def test_writes_waiting_for_a_link_expire_after_the_retain_window() -> None:
@@ -181,7 +181,7 @@ def test_discard_ends_every_write_once_with_the_reason() -> None:
     ]
     assert outcome(in_flight) is outcome(queued) is AbandonReason.STOPPED
     assert tracker.expected(2, 1, EMPTY) == 0
-    assert not tracker.has_queued
+    assert tracker.queued_since is None
     tracker.discard(AbandonReason.STOPPED)
     assert not settle(tracker)
 
