@@ -235,7 +235,7 @@ def test_a_write_caught_by_a_lasting_outage_is_reported_abandoned(
     connection.start_persistent_connection()
     try:
         connection.wait_for_snapshot(WAIT)
-        simulator.freeze()
+        simulator.on_write(lambda write: simulator.freeze())
         connection.turn_on(4, 2)
         assert wait_until(lambda: connection.statistics.writes_sent >= 1)
         simulator.stop()

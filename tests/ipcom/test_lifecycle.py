@@ -99,7 +99,7 @@ def test_the_first_snapshot_of_every_session_reaches_the_listeners(
 def test_stop_reports_every_write_it_discards(simulator: Simulator, client: IPComClient) -> None:
     abandoned: list[AbandonedWrite] = []
     client.on_write_abandoned(abandoned.append)
-    simulator.freeze()
+    simulator.on_write(lambda write: simulator.freeze())
     client.turn_on(7, 1)
     assert wait_until(lambda: client.statistics.writes_sent >= 1)
     client.turn_on(7, 2)
