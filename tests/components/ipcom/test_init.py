@@ -46,7 +46,7 @@ def client_threads() -> list[threading.Thread]:
 
 
 def client_loop_threads() -> list[threading.Thread]:
-    """The receive and request threads of clients (the simulator's are named differently)."""
+    """The receive, request and listener threads of clients (the simulator's are named differently)."""
     return [thread for thread in client_threads() if not thread.name.startswith("ipcom-simulator")]
 
 
@@ -60,7 +60,7 @@ async def test_setup_and_unload(
     assert runtime.client.connected
     assert runtime.coordinator.data is not None
     assert runtime.coordinator.device_map is runtime.device_map
-    assert len(client_loop_threads()) == 2
+    assert len(client_loop_threads()) == 3
     assert simulator.active_connections == 1
 
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -80,7 +80,7 @@ async def test_reload(
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
     assert init_integration.runtime_data.client is not first
-    assert len(client_loop_threads()) == 2
+    assert len(client_loop_threads()) == 3
     simulator.wait_until(lambda sim: sim.active_connections == 1, description="one connection")
 
 

@@ -134,5 +134,5 @@ async def test_a_write_never_confirmed_is_reported_and_undone(hass: HomeAssistan
     assert notification["notification_id"].startswith("ipcom_")
     assert "Socket did not respond" in notification["message"]
     assert "module 2 output 1" in notification["message"]
-    assert "the installation never showed it" in notification["message"]
+    assert "the installation showed another value after handling it" in notification["message"]
     assert hass.states.get(socket(hass)).state == STATE_OFF
