@@ -46,7 +46,7 @@ def client_threads() -> list[threading.Thread]:
 
 
 def client_loop_threads() -> list[threading.Thread]:
-    """The receive, request and listener threads of clients (the simulator's are named differently)."""
+    """Threads of clients: receive, requests and listeners (the simulator's have other names)."""
     return [thread for thread in client_threads() if not thread.name.startswith("ipcom-simulator")]
 
 
