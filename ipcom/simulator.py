@@ -5,9 +5,14 @@ device, so it speaks exactly the bytes a real installation does: the
 single-key handshake, then dual-key messages in both directions. On top of
 the protocol it offers what a test needs and a real device cannot: wall
 switch presses on demand, a record of every write, counters, waits that block
-until something happened, and fault knobs (slow, split, glued or unknown
-replies, a hung device, dropped connections, a slow bus, a new key for every
-connection).
+until something happened, and fault knobs: every device a client must survive
+(slow, split, glued or unknown replies, frames left unanswered, a hung device,
+dropped connections, a drop right after a frame took effect, a slow bus, a
+serial device that takes a while per request, snapshots sent unasked, a
+connect response dribbled byte by byte or with a status other than 1, a new
+key for every connection). It also counts the requests a client sent before
+the previous one was answered (`Simulator.overlapping_requests`), against the
+vendor's one-request-at-a-time pacing (PROTOCOL.md section 4).
 
 It is an independent device, not the client's mirror: it reads and writes the
 wire with its own codec (`ipcom.simulator_codec`), and it holds the client to
@@ -29,8 +34,11 @@ PROTOCOL.md where the text is strict:
   but 1) and closes. Rejected credentials get the observed raw `7e e3`.
 
 Threads: one accepts connections, one serves each connection, and an optional
-one plays a household pressing switches. All of them wait on events with short
-timeouts, so `Simulator.stop` is prompt and joins every one of them.
+one plays a household pressing switches. A connection's thread is the only one
+that reads or writes its socket, so its replies, unasked snapshots and
+injected bytes never interleave; it handles one request at a time, as the
+device does. All of them wait on events with short timeouts, so
+`Simulator.stop` is prompt and joins every one of them.
 """
 
 from __future__ import annotations
@@ -53,9 +61,9 @@ from . import cipher, messages, simulator_codec as codec
 from .models import StateSnapshot, validate_address, validate_module, validate_value
 from .protocol import (
     AUTH_REJECTED,
-    CLIENT_MESSAGE_LENGTHS,
     CONNECT_BUS_LOCK,
     CONNECT_REQUEST_LENGTH,
+    CONNECT_STATUS_SUCCESS,
     DIMMER_MAX,
     DISCONNECT_COMMAND,
     KEEPALIVE_COMMAND,
@@ -117,6 +125,13 @@ _CHUNK_PAUSE = 0.005
 _RECV_SIZE = 4096
 _QUEUED_READ_BOUND = 0.002
 """A receive after a sleep that returns sooner found bytes that had queued meanwhile."""
+_SHORTEST_WAIT = 0.001
+"""The shortest receive timeout; zero would make the socket non-blocking instead."""
+_MAX_INBOX = 64
+"""Whole requests a connection reads ahead of the one it handles; beyond, TCP holds them."""
+REQUEST_COMMANDS = frozenset({STATUS_COMMAND, SET_OUTPUTS_COMMAND, KEEPALIVE_COMMAND})
+"""The client messages the device answers, one at a time (PROTOCOL.md section 4): the
+requests `Simulator.overlapping_requests` is about. A disconnect request is not one."""
 _JOIN_TIMEOUT = 5.0
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -139,13 +154,14 @@ class ReceivedWrite:
 
     `values` are the frame's bytes; a dimmer stores them clamped to 0..100.
     `connection` numbers the connection it came on; `received_at` and
-    `applied_at` (`time.monotonic`) are when it was read and when it took
-    effect, and `snapshots` are the last snapshots that connection had sent
-    before the frame arrived, oldest first, so an audit can tell what the
-    client could have known when it built the frame. `arrival_known` is False
-    when the frame had waited in the socket while the simulator was busy (a
-    reply delay, the bus latency): it was read later than the client sent it,
-    so its read time says nothing about what the client knew.
+    `applied_at` (`time.monotonic`) are when the read that completed it
+    returned and when it took effect, and `snapshots` are the last snapshots
+    that connection had sent before it was read, oldest first, so an audit
+    can tell what the client could have known when it built the frame.
+    `arrival_known` is False when the frame had waited in the socket while the
+    simulator was busy (a request time, the bus latency, a reply delay, the
+    pauses of a split reply): it was read later than the client sent it, so
+    its read time says nothing about what the client knew.
     """
 
     module: int
@@ -162,6 +178,21 @@ class _SessionClosedError(Exception):
     """The connection is gone, or the simulator is stopping; the session ends."""
 
 
+@dataclass(eq=False, slots=True)
+class _Inbound:
+    """A whole client message read from the socket and not handled yet.
+
+    `read_at` is when the read that completed it returned; `arrival_known`
+    whether that was also when it arrived (see `ReceivedWrite`). `counted`
+    marks a request already counted in `Simulator.overlapping_requests`.
+    """
+
+    request: codec.Request
+    read_at: float
+    arrival_known: bool
+    counted: bool = False
+
+
 @dataclass(eq=False)
 class _Session:
     """One client connection. Only its own thread reads or writes the socket."""
@@ -174,15 +205,26 @@ class _Session:
     established: bool = False
     masks: cipher.MaskTable = b""
     received: bytearray = field(default_factory=bytearray)
+    reader: codec.RequestReader | None = None
+    inbox: deque[_Inbound] = field(default_factory=deque)
+    unknown_seen: int = 0
+    pending_counted: bool = False
+    """Whether the unfinished request in the reader was already counted as overlapping."""
+    peer_closed: bool = False
+    last_report: float = 0.0
+    """When the last unasked snapshot was due (or the session or the reports began)."""
     held: bytes = b""
     held_since: float = 0.0
     held_taken: list[float] = field(default_factory=list)
     glued_prefix: bytes = b""
     outbox: list[bytes] = field(default_factory=list)
+    read_at: float = 0.0
+    """When the last receive that got bytes returned (`time.monotonic`)."""
     read_waited: bool = True
     """Whether the last receive's bytes arrived when read (not queued while the thread slept)."""
     slept: bool = False
-    """Whether the thread slept (reply delay, bus latency) since its last receive."""
+    """Whether the thread slept since its last receive: request time, bus latency, reply
+    delay, the pauses of a split reply or of a dribbled connect response."""
     snapshots: deque[SentSnapshot] = field(
         default_factory=lambda: deque(maxlen=SNAPSHOT_LOG_LENGTH)
     )
@@ -207,8 +249,16 @@ class Simulator:
     installation: bus 1 "Minido", bus byte 2, base 60. With
     `new_key_per_connection` every handshake hands out a fresh random public
     key instead of `public_key`, so a client that keeps an old session's key
-    is not understood. `bus_latency` seconds pass between a frame's arrival
-    and its effect; its snapshot answer follows the effect.
+    is not understood.
+
+    The device handles one request (poll, frame, keep-alive) of a connection
+    at a time, in order, and takes up the next only once it has answered the
+    previous one. The fault knobs are keywords here and properties (settable
+    while it runs) below: `request_time`, `bus_latency`, `reply_delay`,
+    `answer_frames`, `report_interval`, `drop_after_frames`,
+    `connect_dribble`, `connect_status`, `chunk_size`, `glue_replies`, and
+    `freeze`, `inject_unknown` and `drop_connections` as methods. Each
+    property's docstring says exactly what it does.
     """
 
     def __init__(
@@ -226,6 +276,13 @@ class Simulator:
         new_key_per_connection: bool = False,
         bus_latency: float = 0.0,
         firmware_version: str = DEFAULT_FIRMWARE_VERSION,
+        reply_delay: float = 0.0,
+        answer_frames: bool = True,
+        request_time: float = 0.0,
+        report_interval: float | None = None,
+        drop_after_frames: int = 0,
+        connect_dribble: float | None = None,
+        connect_status: int = CONNECT_STATUS_SUCCESS,
     ) -> None:
         messages.validate_credentials(username, password)
         if len(public_key) != PUBLIC_KEY_LENGTH:
@@ -255,6 +312,9 @@ class Simulator:
         self._snapshot_callbacks: list[Callable[[SentSnapshot], None]] = []
 
         self._polls_received = 0
+        self._requests_received = 0
+        self._overlapping_requests = 0
+        self._reports_sent = 0
         self._connections_accepted = 0
         self._auth_failures = 0
         self._keepalives_received = 0
@@ -265,6 +325,11 @@ class Simulator:
         self._reply_delay = 0.0
         self._bus_latency = 0.0
         self._answer_frames = True
+        self._request_time = 0.0
+        self._report_interval: float | None = None
+        self._drop_after_frames = 0
+        self._connect_dribble: float | None = None
+        self._connect_status = CONNECT_STATUS_SUCCESS
         self._chunk_size: int | None = None
         self._glue_replies = False
         self._frozen = False
@@ -277,6 +342,13 @@ class Simulator:
         self._activity_stop = threading.Event()
         self._activity_thread: threading.Thread | None = None
         self.bus_latency = bus_latency
+        self.reply_delay = reply_delay
+        self.answer_frames = answer_frames
+        self.request_time = request_time
+        self.report_interval = report_interval
+        self.drop_after_frames = drop_after_frames
+        self.connect_dribble = connect_dribble
+        self.connect_status = connect_status
 
     # Life cycle
 
@@ -488,6 +560,50 @@ class Simulator:
             return self._polls_received
 
     @property
+    def requests_received(self) -> int:
+        """Polls, set-outputs frames (valid or not) and keep-alives the device acted on.
+
+        Counted when the device takes a request up, before its request time;
+        messages read while frozen are ignored and not counted.
+        """
+        with self._lock:
+            return self._requests_received
+
+    @property
+    def overlapping_requests(self) -> int:
+        """Requests that arrived before the previous request of their connection was answered.
+
+        A client that keeps the vendor's pacing (PROTOCOL.md section 4: one
+        request outstanding) leaves this at 0. Requests are polls, frames and
+        keep-alives (`REQUEST_COMMANDS`), counted per connection, each at
+        most once. A request is answered when the device hands the last byte
+        of its reply to the socket, or when the device settles that no reply
+        will come: a frame applied while `answer_frames` is off or followed
+        by a `drop_after_frames` close, a request read while frozen, a reply
+        dropped because the device froze meanwhile. A reply held back by
+        `glue_replies` counts as answered when it is held: the client cannot
+        see it yet, but the device has answered, and a client that then
+        sends a request before the held reply arrives is counted nowhere.
+        An unasked snapshot (`report_interval`) answers nothing, so a client
+        that takes one for the answer to its outstanding poll and sends the
+        next request is counted.
+
+        Exact, not timed: right before each answer (before the last piece of
+        a split reply) the device reads whatever the socket holds, without
+        waiting, and counts every request that is there, whole or only
+        begun. Only bytes that arrive during that last send call itself
+        escape it.
+        """
+        with self._lock:
+            return self._overlapping_requests
+
+    @property
+    def reports_sent(self) -> int:
+        """Unasked snapshots sent (or held for gluing) because of `report_interval`."""
+        with self._lock:
+            return self._reports_sent
+
+    @property
     def connections_accepted(self) -> int:
         """Connections that completed the handshake."""
         with self._lock:
@@ -591,7 +707,13 @@ class Simulator:
 
     @property
     def reply_delay(self) -> float:
-        """Seconds the device waits before each reply."""
+        """Seconds between taking a reply and sending it: every reply is late, and a snapshot stale.
+
+        The reply is made first (a snapshot's values are read, after a frame
+        took effect), then the device waits this long, then sends it; the
+        unasked snapshots of `report_interval` wait too. The device reads no
+        request meanwhile, so it adds to `request_time` and `bus_latency`.
+        """
         with self._lock:
             return self._reply_delay
 
@@ -633,6 +755,107 @@ class Simulator:
     def answer_frames(self, enabled: bool) -> None:
         with self._lock:
             self._answer_frames = enabled
+
+    @property
+    def request_time(self) -> float:
+        """Seconds a serial device takes for each request before handling it.
+
+        Every poll, frame and keep-alive waits this long once the device takes
+        it up; then a poll's snapshot is read, a frame takes effect (after the
+        `bus_latency`), a keep-alive is answered. The device takes up the next
+        request only after it sent this one's reply, so requests a client
+        sends meanwhile queue in the socket (and count in
+        `overlapping_requests`).
+        """
+        with self._lock:
+            return self._request_time
+
+    @request_time.setter
+    def request_time(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"request time must not be negative, got {seconds}")
+        with self._lock:
+            self._request_time = float(seconds)
+
+    @property
+    def report_interval(self) -> float | None:
+        """Send every established connection a snapshot this often, unasked (None: never).
+
+        The report is the state when it is due, encrypted with the session
+        key, and goes through the same path as a reply (`reply_delay`,
+        `glue_replies`, `chunk_size`, an injected prefix; nothing while
+        frozen). The connection's own thread sends it between requests, so it
+        never interleaves with a reply and waits while a request is handled
+        (a `request_time` delays it). The first report comes one interval after
+        the handshake, or after the interval was set. It answers no request.
+        """
+        with self._lock:
+            return self._report_interval
+
+    @report_interval.setter
+    def report_interval(self, seconds: float | None) -> None:
+        if seconds is not None and not seconds > 0:
+            raise ValueError(f"report interval must be positive or None, got {seconds}")
+        with self._lock:
+            self._report_interval = None if seconds is None else float(seconds)
+
+    @property
+    def drop_after_frames(self) -> int:
+        """How many more set-outputs frames close their connection right after taking effect.
+
+        Each valid frame that takes effect while this is above 0 uses one up:
+        the frame is applied and recorded (`on_write` runs), then the device
+        closes the connection without answering it. Set it to 1 for a single
+        drop; `wait_until(lambda sim: sim.drop_after_frames == 0)` waits for
+        it. Frames ignored for a protocol error or while frozen do not count.
+        """
+        with self._lock:
+            return self._drop_after_frames
+
+    @drop_after_frames.setter
+    def drop_after_frames(self, count: int) -> None:
+        if count < 0:
+            raise ValueError(f"frames to drop after must not be negative, got {count}")
+        with self._lock:
+            self._drop_after_frames = count
+            self._changed.notify_all()
+
+    @property
+    def connect_dribble(self) -> float | None:
+        """Send each answer to a connect request one byte at a time, this many seconds apart.
+
+        None sends it whole. It covers the connect response, a refusal and
+        the raw rejection bytes alike.
+        """
+        with self._lock:
+            return self._connect_dribble
+
+    @connect_dribble.setter
+    def connect_dribble(self, seconds: float | None) -> None:
+        if seconds is not None and seconds < 0:
+            raise ValueError(f"connect dribble must not be negative, got {seconds}")
+        with self._lock:
+            self._connect_dribble = None if seconds is None else float(seconds)
+
+    @property
+    def connect_status(self) -> int:
+        """The status byte of the connect response (PROTOCOL.md section 3; 1 is connected).
+
+        With anything but 1, every connect request the device would accept
+        (right credentials and bus) is answered with a 135-byte connect
+        response carrying this status and no key, and the connection is
+        closed: a refusal. Wrong credentials still get the raw `7e e3`, a
+        wrong bus or lock status 0.
+        """
+        with self._lock:
+            return self._connect_status
+
+    @connect_status.setter
+    def connect_status(self, status: int) -> None:
+        if not 0 <= status <= 0xFF:
+            raise ValueError(f"connect status is a byte, got {status}")
+        with self._lock:
+            self._connect_status = status
 
     @property
     def chunk_size(self) -> int | None:
@@ -847,7 +1070,7 @@ class Simulator:
         return self._admit(session, request)
 
     def _admit(self, session: _Session, request: codec.DeviceConnectRequest) -> bool:
-        """Check credentials, then the bus; answer as the device would."""
+        """Check credentials, then the bus, then the status to give; answer as the device would."""
         with self._lock:
             accepted = hmac.compare_digest(
                 request.username.encode(), self._username.encode()
@@ -855,26 +1078,30 @@ class Simulator:
             if not accepted:
                 self._auth_failures += 1
                 self._changed.notify_all()
+            status = self._connect_status
         if not accepted:
             _LOGGER.warning(
                 "Rejected credentials from %s for user %r", session.peer, request.username
             )
-            self._send(session, AUTH_REJECTED, None)
+            self._send_handshake_answer(session, AUTH_REJECTED)
             return False
         if request.bus != self._bus or request.bus_lock != CONNECT_BUS_LOCK:
             self._count_protocol_error(
                 f"{session.peer} asked for bus {request.bus} with lock {request.bus_lock}; "
                 f"this is bus {self._bus}, lock {CONNECT_BUS_LOCK}: not connected"
             )
-            refusal = codec.refusal_response(self._firmware_version)
-            self._send(session, cipher.encrypt(refusal, cipher.single_key_masks()), None)
+            status = 0
+        if status != CONNECT_STATUS_SUCCESS:
+            _LOGGER.info("Answered %s with connect status %d: not connected", session.peer, status)
+            refusal = codec.refusal_response(self._firmware_version, status)
+            self._send_handshake_answer(session, cipher.encrypt(refusal, cipher.single_key_masks()))
             return False
         public_key = self._public_key
         response = self._connect_response
         if self._new_key_per_connection:
             public_key = os.urandom(PUBLIC_KEY_LENGTH)
             response = codec.success_response(self._firmware_version, public_key)
-        self._send(session, cipher.encrypt(response, cipher.single_key_masks()), None)
+        self._send_handshake_answer(session, cipher.encrypt(response, cipher.single_key_masks()))
         with self._lock:
             session.masks = cipher.dual_key_masks(public_key)
             session.established = True
@@ -883,102 +1110,210 @@ class Simulator:
         _LOGGER.info("Client %s connected as %r", session.peer, request.username)
         return True
 
-    def _converse(self, session: _Session) -> None:
-        """Answer dual-key messages until the client leaves or the session is closed."""
-        decoder = messages.StreamDecoder(session.masks, CLIENT_MESSAGE_LENGTHS)
-        unknown_seen = 0
-        pending = bytes(session.received)
-        session.received.clear()
-        while True:
-            for message in decoder.feed(pending):
-                if not self._handle(session, message):
-                    return
-            if decoder.unknown_messages != unknown_seen:
-                self._count_protocol_error(
-                    f"{decoder.unknown_messages - unknown_seen} unknown message(s) "
-                    f"from {session.peer}"
-                )
-                unknown_seen = decoder.unknown_messages
-            self._flush_pending(session)
-            if not self._receive(session):
-                return
-            pending = bytes(session.received)
-            session.received.clear()
+    def _send_handshake_answer(self, session: _Session, data: bytes) -> None:
+        """Send the answer to a connect request, whole or dribbled byte by byte."""
+        dribble = self.connect_dribble
+        if dribble is None:
+            self._send(session, data, None)
+        else:
+            self._send(session, data, 1, pause=dribble)
 
-    def _receive(self, session: _Session) -> bool:
-        """Wait up to one tick for bytes; False once the peer has closed."""
+    def _converse(self, session: _Session) -> None:
+        """Answer dual-key requests one at a time until the client leaves or the session closes.
+
+        Between requests the thread flushes held and injected bytes, sends a
+        due report, and waits for bytes (at most until the next report is due).
+        """
+        session.reader = codec.RequestReader(session.masks)
+        session.last_report = time.monotonic()
+        self._take_in(session)
+        while True:
+            while session.inbox:
+                if not self._handle(session, session.inbox.popleft()):
+                    return
+            if session.peer_closed:
+                return
+            self._flush_pending(session)
+            wait = self._report_if_due(session)
+            if not self._receive(session, wait):
+                return
+            self._take_in(session)
+
+    def _receive(self, session: _Session, timeout: float = _TICK) -> bool:
+        """Wait up to `timeout` for bytes; False once the peer has closed."""
         if session.closing.is_set() or self._shutdown.is_set():
             raise _SessionClosedError
+        session.sock.settimeout(max(timeout, _SHORTEST_WAIT))
         started = time.monotonic()
         try:
             data = session.sock.recv(_RECV_SIZE)
         except TimeoutError:
             return True
+        finally:
+            session.sock.settimeout(_TICK)
         if not data:
             return False
-        waited = time.monotonic() - started >= _QUEUED_READ_BOUND
+        session.read_at = time.monotonic()
+        waited = session.read_at - started >= _QUEUED_READ_BOUND
         session.read_waited = waited or not session.slept
         session.slept = False
         session.received += data
         return True
 
-    def _handle(self, session: _Session, message: messages.Message) -> bool:
+    def _read_ahead(self, session: _Session) -> None:
+        """Read, without waiting, whatever the client sent while the device was busy.
+
+        The bytes arrived at some time since the last receive: right now
+        unless the thread slept meanwhile. The requests they complete queue
+        behind the one being handled (at most `_MAX_INBOX`; TCP holds more).
+        """
+        if session.peer_closed or len(session.inbox) >= _MAX_INBOX:
+            return
+        got = False
+        session.sock.settimeout(0)
+        try:
+            while True:
+                try:
+                    data = session.sock.recv(_RECV_SIZE)
+                except BlockingIOError:
+                    break
+                if not data:
+                    session.peer_closed = True
+                    break
+                session.received += data
+                got = True
+        finally:
+            session.sock.settimeout(_TICK)
+        if got:
+            session.read_at = time.monotonic()
+            session.read_waited = not session.slept
+            session.slept = False
+            self._take_in(session)
+
+    def _take_in(self, session: _Session) -> None:
+        """Cut the received bytes into requests and queue them with their read time."""
+        reader = session.reader
+        assert reader is not None
+        for request in reader.feed(bytes(session.received)):
+            inbound = _Inbound(request, session.read_at, session.read_waited)
+            if session.pending_counted:
+                inbound.counted = request.command in REQUEST_COMMANDS
+                session.pending_counted = False
+            session.inbox.append(inbound)
+        session.received.clear()
+        if reader.unknown_messages != session.unknown_seen:
+            self._count_protocol_error(
+                f"{reader.unknown_messages - session.unknown_seen} unknown message(s) "
+                f"from {session.peer}"
+            )
+            session.unknown_seen = reader.unknown_messages
+
+    def _answered(self, session: _Session) -> None:
+        """The request being handled is answered, or will never be: count what came before.
+
+        Every request already in the socket, whole or begun, was sent before
+        the client could have had the answer (`overlapping_requests`).
+        """
+        self._read_ahead(session)
+        overlapping = 0
+        for inbound in session.inbox:
+            if inbound.request.command in REQUEST_COMMANDS and not inbound.counted:
+                inbound.counted = True
+                overlapping += 1
+        assert session.reader is not None
+        if not session.pending_counted and session.reader.pending_command in REQUEST_COMMANDS:
+            session.pending_counted = True
+            overlapping += 1
+        if overlapping:
+            with self._lock:
+                self._overlapping_requests += overlapping
+                self._changed.notify_all()
+            _LOGGER.debug(
+                "%d request(s) from %s came before the previous one was answered",
+                overlapping,
+                session.peer,
+            )
+
+    def _pause(self, session: _Session, seconds: float) -> None:
+        """Be busy for `seconds`: bytes that arrive meanwhile queue in the socket."""
+        if seconds > 0:
+            session.slept = True
+            if session.closing.wait(seconds):
+                raise _SessionClosedError
+
+    def _handle(self, session: _Session, inbound: _Inbound) -> bool:
         """Act on one client message; False when the connection must close."""
+        command = inbound.request.command
         with self._lock:
-            if self._frozen:
+            frozen = self._frozen
+            if frozen:
                 self._ignored_messages += 1
                 self._changed.notify_all()
-                return True
-        if message.command == STATUS_COMMAND:
-            with self._lock:
-                self._polls_received += 1
-                reply = codec.snapshot_message(self._outputs)
-                taken_at = time.monotonic()
+            elif command in REQUEST_COMMANDS:
+                self._requests_received += 1
+                if command == STATUS_COMMAND:
+                    self._polls_received += 1
+                elif command == KEEPALIVE_COMMAND:
+                    self._keepalives_received += 1
                 self._changed.notify_all()
-            self._reply(session, reply, taken_at)
-        elif message.command == SET_OUTPUTS_COMMAND:
-            self._apply_frame(session, message.plain)
-        elif message.command == KEEPALIVE_COMMAND:
-            with self._lock:
-                self._keepalives_received += 1
-                self._changed.notify_all()
-            self._reply(session, bytes([KEEPALIVE_COMMAND, MESSAGE_VERSION]))
-        elif message.command == DISCONNECT_COMMAND:
+        if frozen:
+            if command in REQUEST_COMMANDS:
+                self._answered(session)
+            return True
+        if command == DISCONNECT_COMMAND:
             with self._lock:
                 self._disconnects_received += 1
                 self._changed.notify_all()
             _LOGGER.debug("Client %s asked to disconnect", session.peer)
             return False
+        self._pause(session, self.request_time)
+        if command == STATUS_COMMAND:
+            with self._lock:
+                reply = codec.snapshot_message(self._outputs)
+                taken_at = time.monotonic()
+            self._reply(session, reply, taken_at)
+        elif command == SET_OUTPUTS_COMMAND:
+            self._apply_frame(session, inbound)
+        else:
+            self._reply(session, bytes([KEEPALIVE_COMMAND, MESSAGE_VERSION]))
         return True
 
-    def _apply_frame(self, session: _Session, plain: bytes) -> None:
-        """Let a frame take effect after the bus latency, then answer it with a snapshot."""
-        received_at = time.monotonic()
-        snapshots = tuple(session.snapshots)
-        latency = self.bus_latency
-        if latency > 0:
-            session.slept = True
-            if session.closing.wait(latency):
-                raise _SessionClosedError
+    def _apply_frame(self, session: _Session, inbound: _Inbound) -> None:
+        """Let a frame take effect after the bus latency, then answer it with a snapshot.
+
+        A frame the device will not answer (`answer_frames` off, or a drop
+        armed by `drop_after_frames`) is answered, for `overlapping_requests`,
+        right before it takes effect: what a client sends after seeing the
+        effect must not count.
+        """
+        self._pause(session, self.bus_latency)
         try:
-            frame = codec.read_frame(plain, self._addressing)
+            frame = codec.read_frame(inbound.request.plain, self._addressing)
         except codec.WireError as err:
             self._count_protocol_error(f"set-outputs frame from {session.peer} ignored: {err}")
-        else:
-            self._notify_write(self._store_frame(session, frame, received_at, snapshots))
+            frame = None
         with self._lock:
             answer = self._answer_frames
-            reply = codec.snapshot_message(self._outputs)
-            taken_at = time.monotonic()
+            drop = frame is not None and self._drop_after_frames > 0
+            if drop:
+                self._drop_after_frames -= 1
+                self._changed.notify_all()
+        if drop or not answer:
+            self._answered(session)
+        if frame is not None:
+            self._notify_write(self._store_frame(session, frame, inbound))
+        if drop:
+            _LOGGER.info("Closing %s right after its frame took effect", session.peer)
+            session.close()
+            raise _SessionClosedError
         if answer:
+            with self._lock:
+                reply = codec.snapshot_message(self._outputs)
+                taken_at = time.monotonic()
             self._reply(session, reply, taken_at)
 
     def _store_frame(
-        self,
-        session: _Session,
-        frame: codec.Frame,
-        received_at: float,
-        snapshots: tuple[SentSnapshot, ...],
+        self, session: _Session, frame: codec.Frame, inbound: _Inbound
     ) -> ReceivedWrite:
         module = frame.module
         dimmer = module in self._dimmer_modules
@@ -1000,10 +1335,10 @@ class Simulator:
                 frame.values,
                 time.time(),
                 connection=session.number,
-                received_at=received_at,
+                received_at=inbound.read_at,
                 applied_at=time.monotonic(),
-                snapshots=snapshots,
-                arrival_known=session.read_waited,
+                snapshots=tuple(s for s in session.snapshots if s.sent_at <= inbound.read_at),
+                arrival_known=inbound.arrival_known,
             )
             self._writes.append(write)
             self._changed.notify_all()
@@ -1025,34 +1360,72 @@ class Simulator:
             self._changed.notify_all()
         _LOGGER.warning("Protocol error: %s", reason)
 
-    def _reply(self, session: _Session, plain: bytes, taken_at: float | None = None) -> None:
-        """Send one reply through the fault knobs: delay, glue, injected prefix, chunks.
+    def _report_if_due(self, session: _Session) -> float:
+        """Send an unasked snapshot when one is due; return how long to wait for bytes."""
+        interval = self.report_interval
+        now = time.monotonic()
+        if interval is None:
+            session.last_report = now
+            return _TICK
+        due = session.last_report + interval
+        if now < due:
+            return min(_TICK, due - now)
+        session.last_report = now
+        with self._lock:
+            if self._frozen:
+                return min(_TICK, interval)
+            self._reports_sent += 1
+            report = codec.snapshot_message(self._outputs)
+            taken_at = time.monotonic()
+            self._changed.notify_all()
+        self._reply(session, report, taken_at, answers=False)
+        return min(_TICK, max(session.last_report + interval - time.monotonic(), 0.0))
 
-        `taken_at` marks a snapshot, logged with the moment its last byte went out.
+    def _reply(
+        self,
+        session: _Session,
+        plain: bytes,
+        taken_at: float | None = None,
+        *,
+        answers: bool = True,
+    ) -> None:
+        """Send one message through the fault knobs: delay, glue, injected prefix, chunks.
+
+        `taken_at` marks a snapshot, logged with the moment its last byte went
+        out. `answers` says it answers the request being handled (a report
+        does not), which `overlapping_requests` settles before the last byte.
         """
-        delay = self.reply_delay
-        if delay > 0:
-            session.slept = True
-            if session.closing.wait(delay):
-                raise _SessionClosedError
+        self._pause(session, self.reply_delay)
         encrypted = cipher.encrypt(plain, session.masks)
         taken = [] if taken_at is None else [taken_at]
         with self._lock:
-            if self._frozen:
-                return
-            data = session.glued_prefix + encrypted
-            session.glued_prefix = b""
-            if self._glue_replies and not session.held:
-                session.held = data
+            frozen = self._frozen
+            held = not frozen and self._glue_replies and not session.held
+            if frozen:
+                data = b""
+            elif held:
+                session.held = session.glued_prefix + encrypted
                 session.held_since = time.monotonic()
                 session.held_taken = taken
-                return
-            data = session.held + data
-            taken = session.held_taken + taken
-            session.held = b""
-            session.held_taken = []
+                data = b""
+            else:
+                data = session.held + session.glued_prefix + encrypted
+                taken = session.held_taken + taken
+                session.held = b""
+                session.held_taken = []
+            if not frozen:
+                session.glued_prefix = b""
             chunk_size = self._chunk_size
-        self._send(session, data, chunk_size)
+        if not data:
+            if answers:
+                self._answered(session)
+            return
+        self._send(
+            session,
+            data,
+            chunk_size,
+            before_last=(lambda: self._answered(session)) if answers else None,
+        )
         self._log_snapshots(session, taken)
 
     def _flush_pending(self, session: _Session) -> None:
@@ -1090,12 +1463,27 @@ class Simulator:
                 except Exception:
                     _LOGGER.exception("Snapshot callback %r failed", callback)
 
-    def _send(self, session: _Session, data: bytes, chunk_size: int | None) -> None:
-        """Write all of `data`, in pieces when asked; only the session's thread calls this."""
+    def _send(
+        self,
+        session: _Session,
+        data: bytes,
+        chunk_size: int | None,
+        *,
+        pause: float = _CHUNK_PAUSE,
+        before_last: Callable[[], None] | None = None,
+    ) -> None:
+        """Write all of `data`, in pieces `pause` apart when asked.
+
+        Only the session's thread calls this. `before_last` runs right before
+        the last piece goes out.
+        """
         step = chunk_size or len(data)
-        for start in range(0, len(data), step):
-            if start and session.closing.wait(_CHUNK_PAUSE):
-                raise _SessionClosedError
+        starts = range(0, len(data), step)
+        for start in starts:
+            if start:
+                self._pause(session, pause)
+            if before_last is not None and start == starts[-1]:
+                before_last()
             view = memoryview(data)[start : start + step]
             while view:
                 if session.closing.is_set():

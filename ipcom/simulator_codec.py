@@ -15,7 +15,9 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from . import cipher
 from .protocol import (
+    CLIENT_MESSAGE_LENGTHS,
     CONNECT_BUS_FIELD_OFFSET,
     CONNECT_COMMAND,
     CONNECT_REQUEST_LENGTH,
@@ -130,9 +132,11 @@ def connect_response(status: int, firmware: str, public_key: bytes) -> bytes:
     return response
 
 
-def refusal_response(firmware: str) -> bytes:
-    """A connect response that says "not connected": status 0 and no key."""
-    return connect_response(0, firmware, bytes(PUBLIC_KEY_LENGTH))
+def refusal_response(firmware: str, status: int = 0) -> bytes:
+    """A connect response that says "not connected": a status other than 1, and no key."""
+    if status == CONNECT_STATUS_SUCCESS or not 0 <= status <= 0xFF:
+        raise ValueError(f"a refusal's status is a byte other than {CONNECT_STATUS_SUCCESS}")
+    return connect_response(status, firmware, bytes(PUBLIC_KEY_LENGTH))
 
 
 def success_response(firmware: str, public_key: bytes) -> bytes:
@@ -192,3 +196,78 @@ def read_frame(plain: bytes, expected: Addressing) -> Frame:
     if checksum != expected_checksum:
         raise WireError(f"frame checksum is {checksum:#04x}, not {expected_checksum:#04x}")
     return Frame(module=module, values=values)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One whole message from the client, decrypted: its command id and its plaintext."""
+
+    command: int
+    plain: bytes
+
+
+class RequestReader:
+    """Cut the client's byte stream into whole messages (PROTOCOL.md section 4).
+
+    The device's own framing, not the client's decoder: a message's length
+    comes from its decrypted command id (`CLIENT_MESSAGE_LENGTHS`). An unknown
+    id or version means the stream lost its framing; the reader then drops
+    bytes up to the next place where a known message could start. Every
+    message restarts the cipher walk (section 2), so the two cipher bytes
+    that start each kind of message are constant for the session key: those
+    are what it looks for. Since no client message is longer than
+    `SET_OUTPUTS_LENGTH`, the buffer never holds more than one unfinished
+    message between feeds. Not thread-safe: one connection thread owns it.
+    """
+
+    def __init__(self, masks: cipher.MaskTable) -> None:
+        self._masks = masks
+        self._starts = frozenset(
+            cipher.encrypt(bytes([command, MESSAGE_VERSION]), masks)
+            for command in CLIENT_MESSAGE_LENGTHS
+        )
+        self._buffer = bytearray()
+        self.unknown_messages = 0
+        self.dropped_bytes = 0
+
+    def feed(self, data: bytes) -> list[Request]:
+        """Add received bytes; return the messages they complete, in order."""
+        self._buffer += data
+        requests: list[Request] = []
+        while len(self._buffer) >= HEADER_LENGTH:
+            command, version = cipher.decrypt(bytes(self._buffer[:HEADER_LENGTH]), self._masks)
+            length = CLIENT_MESSAGE_LENGTHS.get(command)
+            if length is None or version != MESSAGE_VERSION:
+                self.unknown_messages += 1
+                self._resynchronise()
+                continue
+            if len(self._buffer) < length:
+                break
+            raw = bytes(self._buffer[:length])
+            del self._buffer[:length]
+            requests.append(Request(command, cipher.decrypt(raw, self._masks)))
+        return requests
+
+    @property
+    def pending_command(self) -> int | None:
+        """The command id of the message whose first bytes wait for the rest, if any.
+
+        The first cipher byte alone decrypts to the command id (section 2),
+        so the device knows what is coming before the message is whole.
+        """
+        if not self._buffer:
+            return None
+        return cipher.decrypt(bytes(self._buffer[:1]), self._masks)[0]
+
+    def _resynchronise(self) -> None:
+        """Drop bytes up to the next place a known message could start."""
+        buffer = self._buffer
+        found = [position for start in self._starts if (position := buffer.find(start, 1)) >= 0]
+        if found:
+            drop = min(found)
+        elif any(start[0] == buffer[-1] for start in self._starts):
+            drop = len(buffer) - 1
+        else:
+            drop = len(buffer)
+        del buffer[:drop]
+        self.dropped_bytes += drop

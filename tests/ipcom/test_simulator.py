@@ -27,9 +27,10 @@ from ipcom.simulator import (
     DEFAULT_PUBLIC_KEY,
     UNKNOWN_MESSAGE_PLAIN,
     ReceivedWrite,
+    SentSnapshot,
     Simulator,
 )
-from ipcom.simulator_codec import Addressing, BusType, addressing
+from ipcom.simulator_codec import Addressing, BusType, RequestReader, addressing
 
 TIMEOUT = 10.0
 
@@ -818,3 +819,364 @@ def test_the_client_follows_a_new_key_after_a_reconnect() -> None:
             assert wait_until(lambda: client.get_expected_value(7, 3) == 255)
         finally:
             client.stop_persistent_connection()
+
+
+# Every device a client must survive
+
+
+def poll_cipher(client: RawClient) -> bytes:
+    return cipher.encrypt(messages.encode_status_request(), client.masks)
+
+
+def snapshots_sent(simulator: Simulator) -> list[SentSnapshot]:
+    """Subscribe to the simulator's sent snapshots; the list fills as they go out."""
+    sent: list[SentSnapshot] = []
+    simulator.on_snapshot(sent.append)
+    return sent
+
+
+def test_every_device_option_is_a_keyword_and_a_property() -> None:
+    device = Simulator(
+        reply_delay=0.2,
+        answer_frames=False,
+        request_time=0.3,
+        report_interval=0.5,
+        drop_after_frames=2,
+        connect_dribble=0.01,
+        connect_status=3,
+    )
+    assert (device.reply_delay, device.answer_frames, device.request_time) == (0.2, False, 0.3)
+    assert (device.report_interval, device.drop_after_frames) == (0.5, 2)
+    assert (device.connect_dribble, device.connect_status) == (0.01, 3)
+    device.report_interval = None
+    device.connect_dribble = None
+    assert (device.report_interval, device.connect_dribble) == (None, None)
+    defaults = Simulator()
+    assert (defaults.request_time, defaults.report_interval, defaults.drop_after_frames) == (
+        0.0,
+        None,
+        0,
+    )
+    assert (defaults.connect_dribble, defaults.connect_status, defaults.answer_frames) == (
+        None,
+        1,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("request_time", -0.1),
+        ("report_interval", 0.0),
+        ("drop_after_frames", -1),
+        ("connect_dribble", -0.01),
+        ("connect_status", 256),
+        ("connect_status", -1),
+        ("reply_delay", -1.0),
+    ],
+)
+def test_device_options_refuse_impossible_values(option: str, value: float) -> None:
+    with pytest.raises(ValueError):
+        Simulator(**{option: value})
+
+
+def test_a_reply_is_taken_before_its_delay(simulator: Simulator, client: RawClient) -> None:
+    """`reply_delay` makes a reply late and its snapshot as old as the delay."""
+    sent = snapshots_sent(simulator)
+    simulator.reply_delay = 0.3
+    client.poll()
+    (snapshot,) = sent
+    assert snapshot.sent_at - snapshot.taken_at >= 0.3
+
+
+def test_a_serial_device_reads_the_state_after_the_request_time() -> None:
+    with Simulator(request_time=0.3) as device:
+        sent = snapshots_sent(device)
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            asked_at = time.monotonic()
+            raw.poll()
+            raw.send(frame(3, (255,) * 8))
+            read_answer(raw)
+        finally:
+            raw.close()
+        write = device.wait_for_write()
+    first, second = sent
+    assert first.taken_at - asked_at >= 0.3
+    assert write.applied_at - write.received_at >= 0.3
+    assert second.taken_at >= write.applied_at
+    assert device.requests_received == 2
+
+
+def test_a_serial_device_takes_up_the_next_request_only_after_answering() -> None:
+    with Simulator(request_time=0.3) as device:
+        sent = snapshots_sent(device)
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            raw.sock.sendall(poll_cipher(raw) * 2)
+            raw.read_messages(2)
+        finally:
+            raw.close()
+    first, second = sent
+    assert second.taken_at - first.sent_at >= 0.3
+
+
+def test_a_frame_that_queued_during_a_request_time_has_no_known_arrival() -> None:
+    """It was read ahead while the device was busy, before the reply it queued behind."""
+    with Simulator(request_time=1.0) as device:
+        sent = snapshots_sent(device)
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            raw.send(messages.encode_status_request())
+            device.wait_until(lambda sim: sim.requests_received == 1)
+            raw.send(frame(4, (255,) * 8))
+            raw.read_messages(2)
+        finally:
+            raw.close()
+        write = device.wait_for_write()
+    assert not write.arrival_known
+    assert write.snapshots == ()
+    assert write.received_at <= sent[0].sent_at
+
+
+def test_unasked_reports_come_at_the_interval(simulator: Simulator, client: RawClient) -> None:
+    simulator.set_output(2, 2, 255)
+    simulator.report_interval = 0.1
+    reports = client.read_messages(3)
+    assert all(StateSnapshot.from_message(r.plain).get_value(2, 2) == 255 for r in reports)
+    assert simulator.reports_sent >= 3
+    assert simulator.polls_received == 0
+
+
+def test_reports_and_replies_never_interleave_on_the_wire(
+    simulator: Simulator, client: RawClient
+) -> None:
+    """Reports go through the reply path: split, delayed and glued, but whole and in turn."""
+    assert client.decoder is not None
+    sent = snapshots_sent(simulator)
+    simulator.report_interval = 0.02
+    simulator.chunk_size = 3
+    for _ in range(5):
+        client.send(messages.encode_status_request())
+        client.read_until(lambda received: any(m.command == STATUS_COMMAND for m in received))
+    client.send(messages.encode_keepalive())
+    client.read_until(lambda received: any(m.command == KEEPALIVE_COMMAND for m in received))
+    assert simulator.reports_sent >= 1
+    assert (client.decoder.unknown_messages, client.decoder.dropped_bytes) == (0, 0)
+    assert len(sent) >= 5 + 1
+
+
+def test_reports_stop_when_the_interval_is_none() -> None:
+    with Simulator(report_interval=0.05) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            device.wait_until(lambda sim: sim.reports_sent >= 2)
+            device.report_interval = None
+            sent = device.reports_sent
+            for _ in range(3):
+                raw.send(messages.encode_status_request())
+                device.wait_for_polls(1)
+            raw.read_messages(3)
+            assert device.reports_sent <= sent + 1
+        finally:
+            raw.close()
+
+
+def test_a_drop_right_after_a_frame_applies_it_and_answers_nothing(
+    simulator: Simulator, client: RawClient
+) -> None:
+    simulator.drop_after_frames = 1
+    client.send(frame(5, (255,) * 8))
+    assert client.is_closed_by_peer()
+    assert client.decoder is not None
+    assert client.decoder.buffered == 0
+    assert simulator.get_module_values(5) == (255,) * 8
+    assert simulator.drop_after_frames == 0
+    simulator.wait_until(lambda sim: sim.active_connections == 0)
+
+    again = RawClient(simulator.port)
+    try:
+        again.handshake()
+        again.send(frame(5, (0,) * 8))
+        assert read_answer(again).get_module_values(5) == (0,) * 8
+    finally:
+        again.close()
+
+
+def test_a_wrong_frame_does_not_use_up_a_drop(simulator: Simulator, client: RawClient) -> None:
+    simulator.drop_after_frames = 1
+    client.send(frame(2, GOOD, bus_byte=1))
+    read_answer(client)
+    assert simulator.drop_after_frames == 1
+
+
+def test_a_dribbled_connect_response_arrives_byte_by_byte() -> None:
+    with Simulator(connect_dribble=0.01) as device:
+        raw = RawClient(device.port)
+        try:
+            asked_at = time.monotonic()
+            raw.handshake()
+            assert time.monotonic() - asked_at >= (CONNECT_RESPONSE_LENGTH - 1) * 0.01
+            assert raw.poll() == device.snapshot()
+        finally:
+            raw.close()
+        client = make_client(device)
+        client.start_persistent_connection()
+        try:
+            client.wait_for_snapshot(WAIT)
+        finally:
+            client.stop_persistent_connection()
+
+
+@pytest.mark.parametrize("status", [0, 2, 255])
+def test_a_connect_status_other_than_1_refuses_and_closes(status: int) -> None:
+    with Simulator(connect_status=status) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.send_connect_request()
+            response = raw.read_exact(CONNECT_RESPONSE_LENGTH)
+            assert len(response) == CONNECT_RESPONSE_LENGTH
+            assert status_of(response) == status
+            assert raw.is_closed_by_peer()
+        finally:
+            raw.close()
+        assert device.connections_accepted == 0
+        device.connect_status = 1
+        accepted = RawClient(device.port)
+        try:
+            assert status_of(accepted.handshake()) == 1
+        finally:
+            accepted.close()
+
+
+def test_with_a_connect_status_wrong_credentials_still_get_7e_e3() -> None:
+    with Simulator(connect_status=2) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.send_connect_request("demo", "wrong")
+            assert raw.read_exact(3) == AUTH_REJECTED
+        finally:
+            raw.close()
+
+
+# Overlapping requests: the vendor's pacing, counted exactly
+
+
+def test_two_polls_back_to_back_overlap_once() -> None:
+    with Simulator(request_time=0.3) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            raw.sock.sendall(poll_cipher(raw) * 2)
+            raw.read_messages(2)
+        finally:
+            raw.close()
+        assert (device.requests_received, device.overlapping_requests) == (2, 1)
+
+
+def test_a_client_that_waits_for_each_answer_never_overlaps() -> None:
+    with Simulator(request_time=0.3) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            raw.poll()
+            raw.send(messages.encode_keepalive())
+            raw.read_messages(1)
+            raw.send(frame(1, (255,) * 8))
+            read_answer(raw)
+            raw.poll()
+        finally:
+            raw.close()
+        assert (device.requests_received, device.overlapping_requests) == (4, 0)
+
+
+def test_a_request_begun_before_the_answer_overlaps() -> None:
+    """One byte of the next poll is enough: the client sent it before it had the answer."""
+    with Simulator(request_time=0.3) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            poll = poll_cipher(raw)
+            raw.send(messages.encode_status_request())
+            device.wait_until(lambda sim: sim.requests_received == 1)
+            raw.sock.sendall(poll[:1])
+            raw.read_messages(1)
+            assert device.overlapping_requests == 1
+            raw.sock.sendall(poll[1:])
+            raw.read_messages(1)
+        finally:
+            raw.close()
+        assert (device.requests_received, device.overlapping_requests) == (2, 1)
+
+
+def test_a_frame_left_unanswered_is_answered_once_applied() -> None:
+    with Simulator(answer_frames=False, request_time=0.3) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            raw.send(frame(2, (255,) * 8))
+            device.wait_for_write()
+            raw.poll()
+            raw.sock.sendall(cipher.encrypt(frame(3, (255,) * 8), raw.masks) + poll_cipher(raw))
+            raw.read_messages(1)
+        finally:
+            raw.close()
+        assert (device.requests_received, device.overlapping_requests) == (4, 1)
+
+
+def test_a_disconnect_request_is_not_a_request_that_overlaps() -> None:
+    with Simulator(request_time=0.3) as device:
+        raw = RawClient(device.port)
+        try:
+            raw.handshake()
+            raw.sock.sendall(
+                poll_cipher(raw) + cipher.encrypt(messages.encode_disconnect_request(), raw.masks)
+            )
+            raw.read_messages(1)
+            assert raw.is_closed_by_peer()
+        finally:
+            raw.close()
+        device.wait_until(lambda sim: sim.disconnects_received == 1)
+        assert (device.requests_received, device.overlapping_requests) == (1, 0)
+
+
+def test_a_held_reply_counts_as_answered_when_held(simulator: Simulator, client: RawClient) -> None:
+    simulator.glue_replies = True
+    client.poll()
+    client.poll()
+    assert simulator.overlapping_requests == 0
+    client.sock.sendall(poll_cipher(client) * 2)
+    client.read_messages(2)
+    assert simulator.overlapping_requests == 1
+
+
+# The device's own framing
+
+
+def test_the_request_reader_reassembles_and_resynchronises() -> None:
+    masks = cipher.dual_key_masks(DEFAULT_PUBLIC_KEY)
+    poll = cipher.encrypt(messages.encode_status_request(), masks)
+    keepalive = cipher.encrypt(messages.encode_keepalive(), masks)
+    set_outputs = cipher.encrypt(frame(1, (255,) * 8), masks)
+    reader = RequestReader(masks)
+
+    assert reader.feed(set_outputs[:5]) == []
+    assert reader.pending_command == 4
+    whole = reader.feed(set_outputs[5:] + poll + keepalive[:1])
+    assert [request.command for request in whole] == [4, 5]
+    assert whole[0].plain == frame(1, (255,) * 8)
+    assert reader.pending_command == 3
+    assert [r.command for r in reader.feed(keepalive[1:])] == [3]
+    assert reader.pending_command is None
+
+    garbage = cipher.encrypt(bytes([9, 1, 7, 7]), masks)
+    assert [r.command for r in reader.feed(garbage + keepalive + poll)] == [3, 5]
+    assert reader.unknown_messages == 1
+    assert reader.dropped_bytes == len(garbage)
+    assert reader.feed(garbage[:2]) == []
+    assert reader.pending_command is None
