@@ -203,6 +203,32 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"mean pause between presses (default {ACTIVITY_INTERVAL:g})",
     )
+    device = simulate.add_argument_group(
+        "a device a client must survive (each off by default; see the README)"
+    )
+    device.add_argument(
+        "--no-frame-answers",
+        dest="answer_frames",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="apply set-outputs frames without answering them",
+    )
+    for flag, text in (
+        ("--reply-delay", "send each reply this long after making it: late, and as old"),
+        ("--request-time", "take this long over each request, one at a time (a serial device)"),
+        ("--report-interval", "also send every client a status snapshot this often, unasked"),
+        ("--connect-dribble", "send the connect response one byte at a time, this far apart"),
+    ):
+        device.add_argument(
+            flag, type=positive_seconds, default=argparse.SUPPRESS, metavar="SECONDS", help=text
+        )
+    device.add_argument(
+        "--connect-status",
+        type=_ranged(0, 255),
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="answer each connect request with this status byte; any but 1 refuses and closes",
+    )
     return parser
 
 
@@ -641,8 +667,25 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         )
     host = getattr(args, "host", SIMULATOR_HOST)
     port = getattr(args, "port", DEFAULT_PORT)
+    device_options: dict[str, Any] = {
+        option: getattr(args, option)
+        for option in (
+            "answer_frames",
+            "reply_delay",
+            "request_time",
+            "report_interval",
+            "connect_dribble",
+            "connect_status",
+        )
+        if hasattr(args, option)
+    }
     simulator = Simulator(
-        host, port, username, password, dimmer_modules=device_map.dimmer_modules()
+        host,
+        port,
+        username,
+        password,
+        dimmer_modules=device_map.dimmer_modules(),
+        **device_options,
     )
     with _stop_on_signals() as stop:
         try:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from client_helpers import WAIT, make_client, wait_until
 
-from ipcom import cipher, messages
+from ipcom import cipher, cli, messages
 from ipcom.errors import IPComAuthenticationError
 from ipcom.models import StateSnapshot
 from ipcom.protocol import (
@@ -1180,3 +1182,43 @@ def test_the_request_reader_reassembles_and_resynchronises() -> None:
     assert reader.dropped_bytes == len(garbage)
     assert reader.feed(garbage[:2]) == []
     assert reader.pending_command is None
+
+
+# ipcom simulate
+
+
+def test_ipcom_simulate_takes_every_device_option(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The flags reach the simulator; the command returns at once when already stopped."""
+    started: list[Simulator] = []
+
+    class Recorded(Simulator):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
+
+    @contextlib.contextmanager
+    def stopped() -> Iterator[threading.Event]:
+        stop = threading.Event()
+        stop.set()
+        yield stop
+
+    monkeypatch.setattr(cli, "Simulator", Recorded)
+    monkeypatch.setattr(cli, "_stop_on_signals", stopped)
+    monkeypatch.chdir(tmp_path)
+    for variable in ("IPCOM_DEVICES", "IPCOM_USERNAME", "IPCOM_PASSWORD"):
+        monkeypatch.delenv(variable, raising=False)
+    flags = ["simulate", "--port", "0"]
+    assert cli.main(flags) == 0
+    (plain,) = started
+    assert (plain.answer_frames, plain.reply_delay, plain.request_time) == (True, 0.0, 0.0)
+    assert (plain.report_interval, plain.connect_dribble, plain.connect_status) == (None, None, 1)
+
+    options = ["--no-frame-answers", "--reply-delay", "0.2", "--request-time", "0.3"]
+    options += ["--report-interval", "0.5", "--connect-dribble", "0.01", "--connect-status", "3"]
+    assert cli.main(flags + options) == 0
+    device = started[1]
+    assert (device.answer_frames, device.reply_delay, device.request_time) == (False, 0.2, 0.3)
+    assert (device.report_interval, device.connect_dribble, device.connect_status) == (0.5, 0.01, 3)
+    assert cli.main([*flags, "--connect-status", "256"]) == 2
