@@ -20,6 +20,7 @@ from .protocol import (
     CONNECT_REQUEST_LENGTH,
     CONNECT_RESPONSE_KEY_OFFSET,
     CONNECT_RESPONSE_LENGTH,
+    CONNECT_STATUS_SUCCESS,
     CONNECT_VERSION,
     CREDENTIAL_FIELD_LENGTH,
     DISCONNECT_COMMAND,
@@ -97,7 +98,9 @@ def encode_connect_response(status: bytes, public_key: bytes) -> bytes:
 def parse_connect_response(raw: bytes) -> bytes:
     """Return the session's public key from the raw (encrypted) connect response.
 
-    Raises `IPComAuthenticationError` for the rejection bytes and
+    Raises `IPComAuthenticationError` for the rejection bytes and for a
+    response whose status byte is not success (PROTOCOL.md section 3: both are
+    rejections, and retrying the same credentials cannot change them), and
     `IPComProtocolError` for anything else that is not a connect response.
     """
     if raw == AUTH_REJECTED:
@@ -107,9 +110,11 @@ def parse_connect_response(raw: bytes) -> bytes:
             f"connect response must be {CONNECT_RESPONSE_LENGTH} bytes, got {len(raw)}"
         )
     plain = cipher.decrypt(raw, cipher.single_key_masks())
-    if plain[0] != CONNECT_COMMAND:
-        raise IPComProtocolError(
-            f"connect response starts with id {plain[0]}, expected {CONNECT_COMMAND}"
+    status = plain[0]
+    if status != CONNECT_STATUS_SUCCESS:
+        raise IPComAuthenticationError(
+            f"the installation refused the login: its connect response has status {status}, "
+            f"and only {CONNECT_STATUS_SUCCESS} means connected"
         )
     return plain[CONNECT_RESPONSE_KEY_OFFSET:]
 

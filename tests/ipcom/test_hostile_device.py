@@ -8,17 +8,20 @@ its memory bounded and never hang in `stop_persistent_connection`.
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from ipcom import cipher, messages
+from ipcom import cipher, messages, simulator_codec
+from ipcom.cli import main
 from ipcom.client import IPComClient
-from ipcom.errors import IPComConnectionError
+from ipcom.errors import IPComAuthenticationError, IPComConnectionError
 from ipcom.messages import DEFAULT_MAX_BUFFER
 from ipcom.models import ConnectionEvent, ConnectionState
 from ipcom.protocol import (
@@ -351,25 +354,32 @@ def test_a_short_connect_response_then_close_is_a_clear_error(
 def test_a_short_public_key_then_silence_times_out(
     device: Callable[..., Device], clients: Callable[..., IPComClient]
 ) -> None:
+    sent = 1 + len(CONNECT_RESPONSE_STATUS) + 64
+
     def short_then_silent(conn: socket.socket, stop: threading.Event) -> None:
         receive_exactly(conn, CONNECT_REQUEST_LENGTH, stop)
-        conn.sendall(connect_response()[: 1 + len(CONNECT_RESPONSE_STATUS) + 64])
+        conn.sendall(connect_response()[:sent])
         stop.wait()
 
     client = clients(device(short_then_silent))
 
     message = handshake_error(client)
 
-    assert message.startswith(f"no answer to the connect request from 127.0.0.1:{client.port}")
+    assert message == (
+        f"no complete connect response from 127.0.0.1:{client.port} within "
+        f"{SOCKET_TIMEOUT:g} s ({sent} of its {CONNECT_RESPONSE_LENGTH} bytes arrived)"
+    )
 
 
-def test_an_oversized_connect_response_is_refused(
+def test_a_megabyte_of_garbage_for_a_connect_response_is_read_as_a_refusal(
     device: Callable[..., Device], clients: Callable[..., IPComClient]
 ) -> None:
+    """Its first 135 bytes are a connect response whose status is not 1: a refusal."""
     rng = random.Random(3)
     while True:
         garbage = rng.randbytes(1024 * 1024)
-        if cipher.decrypt(garbage[:CONNECT_RESPONSE_LENGTH], SINGLE_MASKS)[0] != 1:
+        status = cipher.decrypt(garbage[:CONNECT_RESPONSE_LENGTH], SINGLE_MASKS)[0]
+        if status != 1:
             break
 
     def oversized(conn: socket.socket, stop: threading.Event) -> None:
@@ -378,9 +388,9 @@ def test_an_oversized_connect_response_is_refused(
 
     client = clients(device(oversized))
 
-    message = handshake_error(client)
-
-    assert message.startswith(f"handshake with 127.0.0.1:{client.port} failed: connect response")
+    with pytest.raises(IPComAuthenticationError, match=f"has status {status},"):
+        client.start_persistent_connection()
+    assert not client_threads()
 
 
 def test_extra_bytes_after_the_connect_response_are_dropped(
@@ -434,6 +444,148 @@ def test_a_device_that_closes_mid_handshake_is_a_clear_error(
             f"cannot connect to 127.0.0.1:{client.port}: ",
         )
     )
+
+
+# A connect response whose status is not 1 (PROTOCOL.md section 3)
+
+REFUSAL_STATUSES = [0, 2, 0x7E, 0xFF]
+
+
+def refusing(status: int) -> Behaviour:
+    """Behave: answer the connect request with a full connect response of `status`, and close."""
+    refusal = cipher.encrypt(
+        simulator_codec.connect_response(status, "0000", bytes(PUBLIC_KEY_LENGTH)), SINGLE_MASKS
+    )
+
+    def behave(conn: socket.socket, stop: threading.Event) -> None:
+        receive_exactly(conn, CONNECT_REQUEST_LENGTH, stop)
+        conn.sendall(refusal)
+
+    return behave
+
+
+@pytest.mark.parametrize("status", REFUSAL_STATUSES)
+def test_a_connect_response_with_a_status_other_than_1_is_an_authentication_failure(
+    device: Callable[..., Device], clients: Callable[..., IPComClient], status: int
+) -> None:
+    server = device(refusing(status))
+    client = clients(server)
+
+    with pytest.raises(IPComAuthenticationError) as caught:
+        client.start_persistent_connection()
+
+    assert str(caught.value) == (
+        f"the installation refused the login: its connect response has status {status}, "
+        "and only 1 means connected"
+    )
+    assert not client.connected
+    assert not client_threads()
+    assert server.connections == 1
+
+
+QUIET_WINDOW = 2.0
+"""Long enough for ten reconnects at the test clients' 0.05..0.2 s backoff."""
+
+
+@pytest.mark.parametrize("status", [0, 2])
+def test_a_reconnect_refused_by_status_ends_the_client_without_retrying(
+    device: Callable[..., Device], clients: Callable[..., IPComClient], status: int
+) -> None:
+    def one_poll_then_close(conn: socket.socket, stop: threading.Event) -> None:
+        handshake(conn, stop)
+        receive_exactly(conn, 2, stop)
+        conn.sendall(
+            cipher.encrypt(
+                messages.encode_snapshot([DISTINCT] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS
+            )
+        )
+
+    server = device(one_poll_then_close, refusing(status))
+    client = clients(server)
+    events: list[ConnectionEvent] = []
+    client.on_connection_state(events.append)
+    client.start_persistent_connection()
+
+    wait_until(lambda: any(event.authentication_failed for event in events))
+    time.sleep(QUIET_WINDOW)
+
+    assert server.connections == 2
+    assert events[-1].state is ConnectionState.DISCONNECTED
+    assert events[-1].authentication_failed
+    assert f"status {status}," in (client.statistics.last_error or "")
+    assert not client_threads()
+
+
+# The command line against hostile devices
+
+
+@pytest.fixture
+def command_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str, float]]:
+    """Run `ipcom` in-process against a device here: its exit code, its stderr, how long it took.
+
+    No IPCOM_* from the developer's shell and no devices.yaml in the working directory.
+    """
+    for name in list(os.environ):
+        if name.startswith("IPCOM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("IPCOM_PASSWORD", "demo")
+    monkeypatch.chdir(tmp_path)
+
+    def run(server: Device, *argv: str) -> tuple[int, str, float]:
+        started = time.monotonic()
+        code = main(
+            ["--host", "127.0.0.1", "--port", str(server.port), "--username", "demo", *argv]
+        )
+        elapsed = time.monotonic() - started
+        return code, capsys.readouterr().err, elapsed
+
+    return run
+
+
+def test_status_against_a_device_refusing_by_status_exits_4(
+    device: Callable[..., Device], command_line: Callable[..., tuple[int, str, float]]
+) -> None:
+    server = device(refusing(0))
+
+    code, err, _ = command_line(server, "status")
+
+    assert code == 4
+    assert err == (
+        f"ipcom: the installation at 127.0.0.1:{server.port} rejected the username or password\n"
+    )
+    assert server.connections == 1
+
+
+DRIBBLE_PAUSE = 0.3
+"""One byte of the connect response per this many seconds: 40 s for all 135."""
+
+
+def dribbling(conn: socket.socket, stop: threading.Event) -> None:
+    """Behave: send a valid connect response one byte at a time, slowly."""
+    receive_exactly(conn, CONNECT_REQUEST_LENGTH, stop)
+    for byte in connect_response():
+        if stop.wait(DRIBBLE_PAUSE):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def test_status_against_a_dribbling_device_ends_at_the_timeout(
+    device: Callable[..., Device], command_line: Callable[..., tuple[int, str, float]]
+) -> None:
+    """The handshake has one deadline, not a socket timeout per byte that arrives."""
+    timeout = 2.0
+    server = device(dribbling)
+
+    code, err, elapsed = command_line(server, "status", "--timeout", f"{timeout:g}")
+
+    assert code == 3
+    assert err.startswith(
+        f"ipcom: no complete connect response from 127.0.0.1:{server.port} within {timeout:g} s"
+    )
+    assert err.count("\n") == 1
+    assert elapsed < timeout + 1.5
 
 
 # Stopping never hangs
