@@ -25,12 +25,22 @@ A frame that differs from an open press but fails 3 is a race (it was built
 before the client could know) and is counted apart; one that fails 4 is a
 late write, counted apart too. Either way the press is then closed: the
 installation shows the frame's value from then on.
+
+Each race and late write also says how long the client itself sat on the
+press (`SwitchedBack`): the time from the first snapshot showing the press
+that `F`'s connection sent before `F` arrived to `F`'s arrival. With no such
+snapshot the client could not have known: the switch back was forced by the
+installation's latency, not delayed by the client. A frame that queued while
+the device was busy has no known arrival, so its delay is unknown.
 """
 
 from __future__ import annotations
 
+import enum
+import math
 import threading
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -55,6 +65,49 @@ class UndonePress:
     frame_value: int
     connection: int
     reason: str
+
+
+class Attribution(enum.StrEnum):
+    """Whose delay a switch back was, as far as the snapshots sent can tell."""
+
+    OWN = "own"
+    """A snapshot showing the press had gone out `own_delay` seconds before the frame arrived."""
+    FORCED = "forced"
+    """No snapshot showing the press had gone out on the frame's connection before it was read."""
+    UNKNOWN_ARRIVAL = "unknown_arrival"
+    """One had, but the frame queued while the device was busy: when it arrived is unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchedBack:
+    """A press a frame switched back without undoing it (a race or a late write)."""
+
+    module: int
+    output: int
+    connection: int
+    attribution: Attribution
+    own_delay: float | None
+    """Seconds from the first snapshot showing the press to the frame's arrival (OWN only)."""
+
+
+def delay_summary(cases: Sequence[SwitchedBack]) -> str:
+    """`n=.. forced=.. unknown_arrival=.. p50=..s p95=..s max=..s` over the client's own delays.
+
+    Percentiles are nearest-rank over the OWN cases; `-` when there is none.
+    """
+    delays = sorted(case.own_delay for case in cases if case.own_delay is not None)
+    forced = sum(case.attribution is Attribution.FORCED for case in cases)
+    unknown = sum(case.attribution is Attribution.UNKNOWN_ARRIVAL for case in cases)
+
+    def rank(share: float) -> str:
+        if not delays:
+            return "-"
+        return f"{delays[max(math.ceil(share * len(delays)) - 1, 0)]:.2f}s"
+
+    return (
+        f"n={len(cases)} forced={forced} unknown_arrival={unknown} "
+        f"p50={rank(0.5)} p95={rank(0.95)} max={rank(1.0)}"
+    )
 
 
 @dataclass
@@ -91,8 +144,18 @@ class PressAudit:
         )
         self._snapshots: defaultdict[int, list[SentSnapshot]] = defaultdict(list)
         self.undone: list[UndonePress] = []
-        self.raced = 0
-        self.late_writes = 0
+        self.races: list[SwitchedBack] = []
+        self.late: list[SwitchedBack] = []
+
+    @property
+    def raced(self) -> int:
+        """Presses switched back in a race: by a frame built before the client could know."""
+        return len(self.races)
+
+    @property
+    def late_writes(self) -> int:
+        """Presses switched back by a write the client accepted before them."""
+        return len(self.late)
 
     def _stored(self, module: int, value: int) -> int:
         return min(value, DIMMER_MAX) if module in self._dimmers else value
@@ -145,13 +208,13 @@ class PressAudit:
     def _judge(self, frame: ReceivedWrite, output: int, value: int, press: _Press) -> None:
         prior = press.prior_write
         if prior is not None and prior.value == value and not self._shown(prior, press):
-            self.late_writes += 1
+            self.late.append(self._switched_back(frame, output, press))
             return
         sent = [s for s in self._snapshots[frame.connection] if s.sent_at <= frame.received_at]
         if not sent:
             reason = "the frame came before any snapshot of its connection"
         elif not frame.arrival_known:
-            self.raced += 1
+            self.races.append(self._switched_back(frame, output, press))
             return
         else:
             informed = [
@@ -160,13 +223,28 @@ class PressAudit:
                 if s.taken_at > press.after and s.sent_at <= frame.received_at - self._grace
             ]
             if not informed:
-                self.raced += 1
+                self.races.append(self._switched_back(frame, output, press))
                 return
             ahead = frame.received_at - informed[0].sent_at
             reason = f"a snapshot showing the press was sent {ahead:.2f} s before the frame"
         self.undone.append(
             UndonePress(frame.module, output, press.value, value, frame.connection, reason)
         )
+
+    def _switched_back(self, frame: ReceivedWrite, output: int, press: _Press) -> SwitchedBack:
+        """How long the client had known `press` when `frame` switched it back."""
+        showing = [
+            snapshot.sent_at
+            for snapshot in self._snapshots[frame.connection]
+            if snapshot.taken_at > press.after and snapshot.sent_at <= frame.received_at
+        ]
+        if not showing:
+            attribution, delay = Attribution.FORCED, None
+        elif not frame.arrival_known:
+            attribution, delay = Attribution.UNKNOWN_ARRIVAL, None
+        else:
+            attribution, delay = Attribution.OWN, frame.received_at - min(showing)
+        return SwitchedBack(frame.module, output, frame.connection, attribution, delay)
 
     def _shown(self, write: _Write, press: _Press) -> bool:
         """Whether a snapshot taken after `write` took effect, and before `press`, was sent."""
