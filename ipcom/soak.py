@@ -2,11 +2,13 @@
 
 A seeded schedule injects every fault the simulator knows (dropped
 connections, a hung device, slow, split, glued and unknown replies, a slow
-bus, frames left unanswered, restarts on the same port; every connection gets
-a new key) while a workload writes outputs through the client and presses
-wall switches on the installation. Replies to frames go through the same
-faults as replies to polls. Afterwards, with the faults off and the link
-quiet, the audit checks what a months-long session depends on:
+bus, frames left unanswered, a serial device that takes a while per request,
+snapshots sent unasked, a drop right after a frame took effect, restarts on
+the same port; every connection gets a new key) while a workload writes
+outputs through the client and presses wall switches on the installation.
+Replies to frames go through the same faults as replies to polls. Afterwards,
+with the faults off and the link quiet, the audit checks what a months-long
+session depends on:
 
 - every write the client accepted (the call did not raise) shows on the
   installation, unless a later write or press to the same output superseded
@@ -14,7 +16,10 @@ quiet, the audit checks what a months-long session depends on:
   in silence;
 - no frame undid a wall-switch press the client could have known about and
   had not overridden by a later write (`ipcom.soak_presses` defines it
-  precisely), judged live as each frame takes effect;
+  precisely), judged live as each frame takes effect; the presses switched
+  back in a race or by a late write are printed with the client's own delay;
+- every accepted write's handle ended once the client stopped: confirmed,
+  superseded or abandoned, none left unfinished;
 - the client's latest snapshot equals the installation's state;
 - stopping the client and the simulator leaves no thread and no descriptor
   behind, and resident memory did not grow beyond a bound.
@@ -63,7 +68,8 @@ from .protocol import (
     SOCKET_TIMEOUT,
 )
 from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
-from .soak_presses import PressAudit, UndonePress
+from .soak_presses import PressAudit, SwitchedBack, UndonePress, delay_summary
+from .writes import WriteAbandonedError, WriteHandle, WriteOutcome
 
 DEFAULT_SECONDS: Final = 600.0
 
@@ -108,11 +114,19 @@ FAULT_WEIGHTS: Final[Mapping[str, int]] = {
     "latency": 2,
     "mute_frames": 1,
     "restart": 1,
+    "reports": 2,
+    "serial": 2,
+    "drop_after_frame": 2,
 }
 FREEZE_SECONDS: Final = (0.5, 8.0)
 KNOB_SECONDS: Final = (2.0, 10.0)
+"""How long a knob stays on; a drop after the next frame stays armed as long at most."""
 MAX_REPLY_DELAY: Final = 1.0
 MAX_BUS_LATENCY: Final = 0.3
+REPORT_INTERVAL: Final = (0.1, 0.5)
+"""Seconds between the snapshots a reporting device sends unasked."""
+REQUEST_TIME: Final = (0.1, 0.6)
+"""Seconds a serial device takes over each request."""
 MAX_CHUNK: Final = 64
 RESTART_DOWN_SECONDS: Final = (0.5, 6.0)
 REBIND_LIMIT: Final = 30.0
@@ -257,6 +271,57 @@ class OutageMeter:
             return max(self._longest, ongoing)
 
 
+class HandleAudit:
+    """Follows every accepted write's handle: each must end, once, by the time the client stops.
+
+    A handle completes with a `WriteOutcome` or fails with `WriteAbandonedError`
+    (anything else ended it wrongly). A `concurrent.futures.Future` cannot end
+    twice, so what can go wrong is a handle that never ends or ends wrongly.
+    Ended handles are only counted: a long soak keeps the open ones alone.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[WriteHandle] = set()
+        self.confirmed = 0
+        self.superseded = 0
+        self.abandoned: Counter[str] = Counter()
+        """Abandoned handles by the reason's name."""
+        self.wrong: list[str] = []
+
+    def track(self, handle: WriteHandle) -> None:
+        """Follow the handle of a write the client accepted."""
+        with self._lock:
+            self._open.add(handle)
+        handle.add_done_callback(self._ended)
+
+    @property
+    def unfinished(self) -> int:
+        """Handles that have not ended yet."""
+        with self._lock:
+            return len(self._open)
+
+    def _ended(self, handle: WriteHandle) -> None:
+        wrong = None
+        if handle.cancelled():
+            wrong = "cancelled"
+        elif (error := handle.exception()) is not None:
+            if not isinstance(error, WriteAbandonedError):
+                wrong = f"failed with {type(error).__name__}: {error}"
+        elif not isinstance(handle.result(), WriteOutcome):
+            wrong = f"completed with {handle.result()!r}"
+        with self._lock:
+            self._open.discard(handle)
+            if wrong is not None:
+                self.wrong.append(wrong)
+            elif isinstance(error, WriteAbandonedError):
+                self.abandoned[error.reason.name.lower()] += 1
+            elif handle.result() is WriteOutcome.SUPERSEDED:
+                self.superseded += 1
+            else:
+                self.confirmed += 1
+
+
 class LogCounter(logging.Handler):
     """Counts WARNING and ERROR records and keeps the last few errors for the report."""
 
@@ -282,8 +347,10 @@ class FaultInjector:
 
     One fault of each kind at a time; kinds overlap freely. A restart stops
     the simulator (its installation state survives) and starts it again on
-    the same port when the fault ends. The first faults are one of every
-    kind in a shuffled order, so that even a one-minute run meets them all.
+    the same port when the fault ends; a drop after a frame closes the
+    connection of the next frame that takes effect, unless the fault ends
+    first. The first faults are one of every kind in a shuffled order, so
+    that even a one-minute run meets them all.
     """
 
     def __init__(self, simulator: Simulator, rng: random.Random) -> None:
@@ -329,6 +396,15 @@ class FaultInjector:
         elif kind == "mute_frames":
             simulator.answer_frames = False
             self._ends[kind] = now + duration
+        elif kind == "reports":
+            simulator.report_interval = self._rng.uniform(*REPORT_INTERVAL)
+            self._ends[kind] = now + duration
+        elif kind == "serial":
+            simulator.request_time = self._rng.uniform(*REQUEST_TIME)
+            self._ends[kind] = now + duration
+        elif kind == "drop_after_frame":
+            simulator.drop_after_frames = 1
+            self._ends[kind] = now + duration
         else:
             simulator.stop()
             self._ends[kind] = now + self._rng.uniform(*RESTART_DOWN_SECONDS)
@@ -364,6 +440,12 @@ class FaultInjector:
             simulator.bus_latency = 0.0
         elif kind == "mute_frames":
             simulator.answer_frames = True
+        elif kind == "reports":
+            simulator.report_interval = None
+        elif kind == "serial":
+            simulator.request_time = 0.0
+        elif kind == "drop_after_frame":
+            simulator.drop_after_frames = 0
         elif kind == "restart":
             _restart(simulator)
 
@@ -395,11 +477,14 @@ class Workload:
         ledger: Ledger,
         rng: random.Random,
         presses: PressAudit | None = None,
+        *,
+        handles: HandleAudit | None = None,
     ) -> None:
         self._client = client
         self._simulator = simulator
         self._ledger = ledger
         self._presses = presses or PressAudit(simulator.dimmer_modules)
+        self._handles = handles or HandleAudit()
         self._rng = rng
         self.accepted = 0
         self.refused = 0
@@ -421,16 +506,17 @@ class Workload:
         attempted_at = time.monotonic()
         try:
             if several:
-                self._client.set_outputs(module, values)
+                handle = self._client.set_outputs(module, values)
             else:
                 ((output, value),) = values.items()
                 if module == DIMMER_MODULE:
-                    self._client.set_dimmer(module, output, value)
+                    handle = self._client.set_dimmer(module, output, value)
                 else:
-                    self._client.set_value(module, output, value)
+                    handle = self._client.set_value(module, output, value)
         except IPComConnectionError:
             self.refused += 1
             return
+        self._handles.track(handle)
         self.accepted += 1
         self._ledger.accepted(module, values)
         self._presses.written(module, values, attempted_at)
@@ -515,8 +601,13 @@ class SoakReport:
     abandoned: int = 0
     lost: list[LostWrite] = field(default_factory=list)
     undone: list[UndonePress] = field(default_factory=list)
-    raced_presses: int = 0
-    late_writes: int = 0
+    races: list[SwitchedBack] = field(default_factory=list)
+    late: list[SwitchedBack] = field(default_factory=list)
+    handles_confirmed: int = 0
+    handles_superseded: int = 0
+    handles_abandoned: Counter[str] = field(default_factory=Counter)
+    handles_unfinished: int = 0
+    handles_wrong: list[str] = field(default_factory=list)
     checked_outputs: int = 0
     excused_outputs: int = 0
     settled: bool = False
@@ -543,6 +634,13 @@ class SoakReport:
             reasons.append(f"{len(self.lost)} accepted write(s) lost in silence")
         if self.undone:
             reasons.append(f"{len(self.undone)} wall-switch press(es) undone by a frame")
+        if self.handles_unfinished:
+            reasons.append(f"{self.handles_unfinished} write handle(s) never ended")
+        if self.handles_wrong:
+            reasons.append(
+                f"{len(self.handles_wrong)} write handle(s) ended with neither an outcome "
+                "nor WriteAbandonedError"
+            )
         if self.abandoned != self.statistics_abandoned:
             reasons.append(
                 f"the client counted {self.statistics_abandoned} abandoned writes "
@@ -719,8 +817,14 @@ def _soak(report: SoakReport, simulator: Simulator) -> int:
     client.on_write_abandoned(
         lambda write: ledger.abandoned(write.module, write.output, write.value)
     )
+    handles = HandleAudit()
     workload = Workload(
-        client, simulator, ledger, random.Random(f"workload-{report.seed}"), presses
+        client,
+        simulator,
+        ledger,
+        random.Random(f"workload-{report.seed}"),
+        presses,
+        handles=handles,
     )
     faults = FaultInjector(simulator, random.Random(f"faults-{report.seed}"))
     schedule = _Schedule(
@@ -753,11 +857,16 @@ def _soak(report: SoakReport, simulator: Simulator) -> int:
         unsubscribe_frames()
         unsubscribe_snapshots()
         report.undone = list(presses.undone)
-        report.raced_presses = presses.raced
-        report.late_writes = presses.late_writes
+        report.races = list(presses.races)
+        report.late = list(presses.late)
         stopping = time.monotonic()
         client.stop_persistent_connection()
         report.stop_seconds = time.monotonic() - stopping
+        report.handles_confirmed = handles.confirmed
+        report.handles_superseded = handles.superseded
+        report.handles_abandoned = handles.abandoned
+        report.handles_unfinished = handles.unfinished
+        report.handles_wrong = handles.wrong
         report.writes = workload.accepted
         report.refused = workload.refused
         report.presses = workload.presses
@@ -779,11 +888,13 @@ def _audit(report: SoakReport, client: IPComClient, simulator: Simulator, ledger
     report.detail = [
         f"client: snapshots={statistics.snapshots_received} polls={statistics.polls_sent} "
         f"frames={statistics.writes_sent} confirmed={statistics.writes_confirmed} "
-        f"resent={statistics.writes_resent} abandoned={statistics.writes_abandoned} "
+        f"superseded={statistics.writes_superseded} abandoned={statistics.writes_abandoned} "
         f"dropped_bytes={statistics.dropped_bytes} "
         f"unknown_messages={statistics.unknown_messages}",
         f"simulator: connections={simulator.connections_accepted} "
-        f"polls={simulator.polls_received} ignored_while_frozen={simulator.ignored_messages} "
+        f"polls={simulator.polls_received} requests={simulator.requests_received} "
+        f"overlapping_requests={simulator.overlapping_requests} "
+        f"reports={simulator.reports_sent} ignored_while_frozen={simulator.ignored_messages} "
         f"protocol_errors={simulator.protocol_errors}",
     ]
 
@@ -797,8 +908,19 @@ def _print_report(report: SoakReport) -> None:
         f"superseded_or_reported={report.excused_outputs}"
     )
     _print(
-        f"presses undone={len(report.undone)} switched_back_in_a_race={report.raced_presses} "
-        f"switched_back_by_an_earlier_write={report.late_writes}"
+        f"presses undone={len(report.undone)} switched_back_in_a_race={len(report.races)} "
+        f"switched_back_by_an_earlier_write={len(report.late)}"
+    )
+    _print(f"races own_delay: {delay_summary(report.races)}")
+    _print(f"late_writes own_delay: {delay_summary(report.late)}")
+    abandoned = report.handles_abandoned
+    reasons = " ".join(f"{reason}={count}" for reason, count in sorted(abandoned.items()))
+    ended_once = not report.handles_unfinished and not report.handles_wrong
+    _print(
+        f"write handles: ended_once={'yes' if ended_once else 'no'} "
+        f"confirmed={report.handles_confirmed} superseded={report.handles_superseded} "
+        f"abandoned={abandoned.total()}{f' ({reasons})' if reasons else ''} "
+        f"unfinished={report.handles_unfinished} ended_wrongly={len(report.handles_wrong)}"
     )
     for line in report.detail:
         _print(line)
@@ -817,6 +939,8 @@ def _print_report(report: SoakReport) -> None:
             f"UNDONE press of {press.module}.{press.output} to {press.pressed}: a frame on "
             f"connection {press.connection} wrote {press.frame_value}; {press.reason}"
         )
+    for wrong in report.handles_wrong[:5]:
+        _print(f"WRONG write handle: {wrong}")
     for error in report.recent_errors:
         _print(f"error: {error}")
     for failure in report.failures:

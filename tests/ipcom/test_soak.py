@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import socket
 import time
@@ -13,13 +14,26 @@ from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
 from ipcom.protocol import CONNECT_RESPONSE_LENGTH, SNAPSHOT_LENGTH
 from ipcom.simulator import ReceivedWrite, SentSnapshot, Simulator
 from ipcom.soak_presses import PressAudit
-from ipcom.writes import WriteTracker
+from ipcom.writes import (
+    AbandonedWrite,
+    AbandonReason,
+    WriteAbandonedError,
+    WriteHandle,
+    WriteOutcome,
+    WriteTracker,
+)
 
 SUMMARY = re.compile(
     r"soak: seconds=\d+ writes=\d+ abandoned=\d+ lost_writes=\d+ undone_presses=\d+ "
     r"stale_snapshot=[01] "
     r"reconnects=\d+ longest_outage_s=\d+\.\d leaked_threads=\d+ rss_growth_kb=-?\d+ "
     r"errors_logged=\d+"
+)
+
+
+OWN_DELAY = re.compile(
+    r"soak: (races|late_writes) own_delay: n=\d+ forced=\d+ unknown_arrival=\d+ "
+    r"p50=(-|\d+\.\d\ds) p95=(-|\d+\.\d\ds) max=(-|\d+\.\d\ds)"
 )
 
 
@@ -98,11 +112,19 @@ def test_a_short_soak_passes_and_prints_the_summary_last(
     assert SUMMARY.fullmatch(lines[-1]), lines[-1]
     assert " lost_writes=0 undone_presses=0 stale_snapshot=0 " in lines[-1]
     assert " leaked_threads=0 " in lines[-1]
+    for kind in ("races", "late_writes"):
+        assert any(OWN_DELAY.fullmatch(line) for line in lines if f" {kind} " in line), kind
+    (handles,) = (line for line in lines if line.startswith("soak: write handles: "))
+    assert handles.startswith("soak: write handles: ended_once=yes "), handles
+    assert handles.endswith(" unfinished=0 ended_wrongly=0"), handles
 
 
 def test_the_audit_catches_writes_lost_in_silence(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A client that accepts writes and quietly forgets them must fail the soak."""
-    monkeypatch.setattr(WriteTracker, "queue", lambda *_args: None)
+    """A client that accepts writes and quietly forgets them must fail the soak.
+
+    Its handles never end either, and the soak says so.
+    """
+    monkeypatch.setattr(WriteTracker, "queue", lambda *_args: WriteHandle())
 
     report = soak.run_soak(4, seed=7)
 
@@ -110,6 +132,78 @@ def test_the_audit_catches_writes_lost_in_silence(monkeypatch: pytest.MonkeyPatc
     assert report.lost
     assert any("lost in silence" in failure for failure in report.failures)
     assert f"lost_writes={len(report.lost)} " in report.summary()
+    assert report.handles_unfinished == report.writes
+    assert f"{report.writes} write handle(s) never ended" in report.failures
+
+
+# Write handles
+
+
+def ended(outcome: WriteOutcome | BaseException) -> WriteHandle:
+    handle = WriteHandle()
+    handle.set_running_or_notify_cancel()
+    if isinstance(outcome, BaseException):
+        handle.set_exception(outcome)
+    else:
+        handle.set_result(outcome)
+    return handle
+
+
+def test_the_handle_audit_counts_how_each_handle_ended() -> None:
+    audit = soak.HandleAudit()
+    stopped = WriteAbandonedError(AbandonedWrite(1, 1, 255, AbandonReason.STOPPED))
+    outage = WriteAbandonedError(AbandonedWrite(1, 2, 0, AbandonReason.OUTAGE))
+    open_handle = WriteHandle()
+    for handle in (
+        ended(WriteOutcome.CONFIRMED),
+        ended(WriteOutcome.CONFIRMED),
+        ended(WriteOutcome.SUPERSEDED),
+        ended(stopped),
+        ended(outage),
+        ended(outage),
+        open_handle,
+    ):
+        audit.track(handle)
+
+    assert (audit.confirmed, audit.superseded, audit.unfinished) == (2, 1, 1)
+    assert audit.abandoned == {"stopped": 1, "outage": 2}
+    assert audit.wrong == []
+
+    open_handle.set_running_or_notify_cancel()
+    open_handle.set_result(WriteOutcome.CONFIRMED)
+    assert (audit.confirmed, audit.unfinished) == (3, 0)
+
+
+def test_a_handle_that_ends_otherwise_is_wrong() -> None:
+    audit = soak.HandleAudit()
+    cancelled = WriteHandle()
+    cancelled.cancel()
+    audit.track(cancelled)
+    audit.track(ended(RuntimeError("boom")))
+
+    assert audit.wrong == ["cancelled", "failed with RuntimeError: boom"]
+    assert (audit.confirmed, audit.superseded, audit.unfinished) == (0, 0, 0)
+
+
+# Faults
+
+
+def test_the_first_faults_are_one_of_every_kind_and_all_end(simulator: Simulator) -> None:
+    faults = soak.FaultInjector(simulator, random.Random("faults-6"))
+    for _ in soak.FAULT_WEIGHTS:
+        faults.inject(time.monotonic())
+
+    assert faults.injected == dict.fromkeys(soak.FAULT_WEIGHTS, 1)
+    assert simulator.report_interval is not None
+    assert simulator.request_time > 0
+    assert simulator.drop_after_frames == 1
+
+    faults.end_all()
+
+    assert simulator.running
+    assert (simulator.report_interval, simulator.request_time) == (None, 0.0)
+    assert (simulator.drop_after_frames, simulator.answer_frames) == (0, True)
+    assert not simulator.frozen
 
 
 # Wall-switch presses
