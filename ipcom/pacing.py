@@ -97,6 +97,10 @@ class Pacer:
         self._last_keepalive = now
         self._last_snapshot = -float("inf")
         self._last_report = -float("inf")
+        self._quickest_poll_answer: float | None = None
+        self._keepalive_round_trip = 0.0
+        self._snapshots = 0
+        self._snapshot_requests = 0
         self.reports_seen = 0
         self.released_by_time = 0
 
@@ -178,6 +182,8 @@ class Pacer:
             self.last_sequence, kind, now, fence=fence, quiet=not self._owed_after_release
         )
         self.outstanding = request
+        if kind is not RequestKind.KEEPALIVE:
+            self._snapshot_requests += 1
         if kind is RequestKind.FRAME:
             self._last_frame = now
         elif kind is RequestKind.KEEPALIVE:
@@ -189,29 +195,55 @@ class Pacer:
         """Account for a snapshot; the newest request it certainly reflects.
 
         `shows_frame` says whether it shows every value of the frame that is
-        outstanding (ignored when none is).
+        outstanding (ignored when none is). A snapshot is a report, not an
+        answer, when nothing that a snapshot answers is outstanding, or when
+        it comes sooner after a poll than half the quickest answer this
+        device ever gave; and the device reports by itself once it sent more
+        snapshots than it was asked for. While the device reports by itself, a snapshot that
+        shows a frame answers it only once a keep-alive's round trip has
+        passed since it left: sooner, it is a report, and the frame's own
+        answer is still on its way.
         """
         self._last_snapshot = now
+        self._snapshots += 1
+        if self._snapshots > self._snapshot_requests:
+            # One message answers one request: a snapshot more than were asked for was not.
+            self._last_report = now
         outstanding = self.outstanding
-        if outstanding is None or (outstanding.kind is RequestKind.KEEPALIVE and outstanding.quiet):
-            if not self._owed_after_release:
-                self._last_report = now
-                self.reports_seen += 1
-                handled = self.last_sequence if outstanding is None else outstanding.sequence - 1
-                self.settled = max(self.settled, handled)
+        if outstanding is None or outstanding.kind is RequestKind.KEEPALIVE:
+            if outstanding is None or outstanding.quiet:
+                self._report(now, outstanding)
             return self.settled
-        if outstanding.kind is RequestKind.POLL or (
-            outstanding.kind is RequestKind.FRAME and shows_frame
+        if outstanding.kind is RequestKind.POLL:
+            took = now - outstanding.sent_at
+            quickest = self._quickest_poll_answer
+            if quickest is not None and took < quickest / 2:
+                self._report(now, outstanding)
+                return self.settled
+            self._quickest_poll_answer = took if quickest is None else min(quickest, took)
+            self._answered(outstanding, now)
+            self._last_poll_answer = now
+        elif shows_frame and (
+            not self.reports_by_itself(now)
+            or now - outstanding.sent_at >= self._keepalive_round_trip
         ):
             self._answered(outstanding, now)
-            if outstanding.kind is RequestKind.POLL:
-                self._last_poll_answer = now
         return self.settled
+
+    def _report(self, now: float, outstanding: Request | None) -> None:
+        """Note an unasked snapshot: the device handled everything sent before `outstanding`."""
+        if self._owed_after_release:
+            return
+        self._last_report = now
+        self.reports_seen += 1
+        handled = self.last_sequence if outstanding is None else outstanding.sequence - 1
+        self.settled = max(self.settled, handled)
 
     def keepalive_answered(self, now: float) -> None:
         """Free the slot for a keep-alive response: the device handled all sent before."""
         outstanding = self.outstanding
         if outstanding is not None and outstanding.kind is RequestKind.KEEPALIVE:
+            self._keepalive_round_trip = now - outstanding.sent_at
             self._answered(outstanding, now)
             self._owed_after_release = False
             if self.reports_by_itself(now):
