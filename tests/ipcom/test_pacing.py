@@ -127,6 +127,44 @@ def test_a_snapshot_while_nothing_is_outstanding_was_not_asked_for() -> None:
     assert not slot.reports_by_itself(0.4 + REPORTS_REMEMBERED_FOR)
 
 
+def test_more_snapshots_than_requests_means_the_device_reports_by_itself() -> None:
+    """Each request gets one answer at most, so a surplus snapshot was not asked for."""
+    slot = pacer()
+    slot.sent(RequestKind.POLL, 0.0)
+    slot.snapshot_arrived(0.2, shows_frame=False)
+    slot.sent(RequestKind.FRAME, 0.2)
+    slot.snapshot_arrived(0.3, shows_frame=False)
+    assert not slot.reports_by_itself(0.3)
+    slot.snapshot_arrived(0.4, shows_frame=True)
+    assert slot.reports_by_itself(0.4)
+
+
+def test_a_snapshot_sooner_than_half_the_quickest_answer_is_a_report() -> None:
+    slot = pacer()
+    slot.sent(RequestKind.POLL, 0.0)
+    slot.snapshot_arrived(0.4, shows_frame=False)
+    poll = slot.sent(RequestKind.POLL, 1.0)
+    assert slot.snapshot_arrived(1.1, shows_frame=False) == poll.sequence - 1
+    assert slot.outstanding is poll
+    assert slot.reports_by_itself(1.1)
+
+
+def test_while_the_device_reports_a_frame_is_answered_after_a_keepalive_round_trip() -> None:
+    """A report that already shows the frame must not pass for its answer, still on its way."""
+    slot = pacer()
+    slot.sent(RequestKind.POLL, 0.0)
+    slot.snapshot_arrived(0.01, shows_frame=False)
+    slot.snapshot_arrived(0.1, shows_frame=False)
+    assert slot.next_request(0.01 + POLL, queued_since=None)[0] is RequestKind.KEEPALIVE
+    slot.sent(RequestKind.KEEPALIVE, 0.4)
+    slot.keepalive_answered(0.9)
+    frame = slot.sent(RequestKind.FRAME, 1.0)
+    slot.snapshot_arrived(1.2, shows_frame=True)
+    assert slot.outstanding is frame
+    assert slot.snapshot_arrived(1.5, shows_frame=True) == frame.sequence
+    assert slot.outstanding is None
+
+
 def test_a_keepalive_fills_a_quiet_moment_and_never_overlaps_a_poll() -> None:
     slot = pacer()
     slot.sent(RequestKind.POLL, 0.0)
