@@ -831,7 +831,11 @@ def poll_cipher(client: RawClient) -> bytes:
 
 
 def snapshots_sent(simulator: Simulator) -> list[SentSnapshot]:
-    """Subscribe to the simulator's sent snapshots; the list fills as they go out."""
+    """Subscribe to the simulator's sent snapshots; the list fills as they go out.
+
+    Each is added right after its last byte went out, so a client may read it
+    first: wait for the list, or stop the simulator, before reading it.
+    """
     sent: list[SentSnapshot] = []
     simulator.on_snapshot(sent.append)
     return sent
@@ -888,6 +892,7 @@ def test_a_reply_is_taken_before_its_delay(simulator: Simulator, client: RawClie
     sent = snapshots_sent(simulator)
     simulator.reply_delay = 0.3
     client.poll()
+    assert wait_until(lambda: len(sent) == 1)
     (snapshot,) = sent
     assert snapshot.sent_at - snapshot.taken_at >= 0.3
 
@@ -969,7 +974,7 @@ def test_reports_and_replies_never_interleave_on_the_wire(
     client.read_until(lambda received: any(m.command == KEEPALIVE_COMMAND for m in received))
     assert simulator.reports_sent >= 1
     assert (client.decoder.unknown_messages, client.decoder.dropped_bytes) == (0, 0)
-    assert len(sent) >= 5 + 1
+    assert wait_until(lambda: len(sent) >= 5 + 1)
 
 
 def test_reports_stop_when_the_interval_is_none() -> None:
@@ -982,7 +987,7 @@ def test_reports_stop_when_the_interval_is_none() -> None:
             sent = device.reports_sent
             for _ in range(3):
                 raw.send(messages.encode_status_request())
-                device.wait_for_polls(1)
+            device.wait_until(lambda sim: sim.polls_received == 3)
             raw.read_messages(3)
             assert device.reports_sent <= sent + 1
         finally:
