@@ -182,6 +182,10 @@ class Pacer:
             self.last_sequence, kind, now, fence=fence, quiet=not self._owed_after_release
         )
         self.outstanding = request
+        if request.quiet:
+            # Nothing is owed: count answers afresh, so an unanswered frame
+            # earlier in the session cannot hide a report now.
+            self._snapshots = self._snapshot_requests = 0
         if kind is not RequestKind.KEEPALIVE:
             self._snapshot_requests += 1
         if kind is RequestKind.FRAME:
