@@ -338,6 +338,9 @@ class Simulator:
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
         self._sessions: set[_Session] = set()
+        self._session_threads: set[threading.Thread] = set()
+        """Every connection thread not known to have ended: one that ends by itself
+        leaves `_sessions` before it has finished, and `stop` must still join it."""
         self._session_count = 0
         self._activity_stop = threading.Event()
         self._activity_thread: threading.Thread | None = None
@@ -421,6 +424,11 @@ class Simulator:
         if accept_thread is not None:
             _join(accept_thread)
         self._close_sessions()
+        with self._lock:
+            threads = list(self._session_threads)
+            self._session_threads.clear()
+        for thread in threads:
+            _join(thread)
         self.stop_activity()
         with self._lock:
             self._listener = None
@@ -1022,6 +1030,8 @@ class Simulator:
                 daemon=True,
             )
             self._sessions.add(session)
+            self._session_threads = {t for t in self._session_threads if t.is_alive()}
+            self._session_threads.add(session.thread)
         session.thread.start()
 
     def _serve(self, session: _Session) -> None:
