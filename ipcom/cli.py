@@ -14,6 +14,7 @@ import difflib
 import getpass
 import json
 import logging
+import math
 import os
 import queue
 import signal
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final, TextIO
+from typing import Any, Final, NoReturn, TextIO
 
 from . import messages, presentation
 from .client import IPComClient
@@ -41,6 +42,7 @@ from .protocol import (
     POLL_INTERVAL,
     RELAY_OFF,
     RELAY_ON,
+    STALE_AFTER,
 )
 from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
 from .writes import shows
@@ -64,6 +66,9 @@ DEFAULT_DEVICES: Final = "devices.yaml"
 DEFAULT_TIMEOUT: Final = 10.0
 SIMULATOR_HOST: Final = "127.0.0.1"
 ACTIVITY_INTERVAL: Final = 8.0
+MAX_SECONDS: Final = 86_400.0
+"""The longest duration an option takes, a day: nobody waits longer on purpose, and
+far longer ones overflow the operating system's timers (`--timeout 1e10` did)."""
 _WATCH_TICK: Final = 0.25
 
 _LOGGER = logging.getLogger(__name__)
@@ -130,8 +135,18 @@ def _silence_stdout() -> None:
 # The parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser whose usage errors are one `ipcom:` line, like every other failure.
+
+    Sub-parsers are made of the same class, so this holds for every command.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"ipcom: {message} (see {self.prog} --help)\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ipcom",
         description="Check and control an IPCom Home Anywhere Blue installation.",
         epilog=(
@@ -265,7 +280,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--poll-interval",
-        type=positive_seconds,
+        type=_poll_interval,
         default=suppress,
         metavar="SECONDS",
         help=f"status poll period (default {POLL_INTERVAL:g}, as the vendor application)",
@@ -289,13 +304,28 @@ def _ranged(low: int, high: int) -> Callable[[str], int]:
 
 
 def positive_seconds(text: str) -> float:
-    """Parse a duration argument: a number of seconds above zero."""
+    """Parse a duration argument: a number of seconds above zero, at most `MAX_SECONDS`."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, got {text}")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS:g} (a day), got {text}")
+    return value
+
+
+def _poll_interval(text: str) -> float:
+    """Parse --poll-interval: shorter than the silence after which the client drops a link."""
+    value = positive_seconds(text)
+    if value >= STALE_AFTER:
+        raise argparse.ArgumentTypeError(
+            f"must be less than {STALE_AFTER:g} (a link that answers no poll "
+            f"for {STALE_AFTER:g} s counts as dead), got {text}"
+        )
     return value
 
 
@@ -329,12 +359,23 @@ def _timeout(args: argparse.Namespace) -> float:
 
 def _connection(args: argparse.Namespace) -> _Connection:
     """Connection settings from the flags, then the environment, then a prompt."""
-    host = getattr(args, "host", None) or os.environ.get(ENV_HOST)
+    host = getattr(args, "host", None)
+    host_source = "argument --host:"
+    if not host:
+        host = os.environ.get(ENV_HOST)
+        host_source = ENV_HOST
     if not host:
         raise CommandError(f"no installation address: give --host or set {ENV_HOST}", EXIT_USAGE)
+    _check_host(host, host_source)
     port: int | None = getattr(args, "port", None)
     if port is None:
         port = _env_port()
+    elif port == 0:
+        raise CommandError(
+            "argument --port: must be 1..65535 to reach an installation, got 0 "
+            "(only simulate takes 0, for any free port)",
+            EXIT_USAGE,
+        )
     username = getattr(args, "username", None) or os.environ.get(ENV_USERNAME)
     if not username:
         raise CommandError(f"no username: give --username or set {ENV_USERNAME}", EXIT_USAGE)
@@ -358,6 +399,16 @@ def _connection(args: argparse.Namespace) -> _Connection:
         poll_interval=getattr(args, "poll_interval", POLL_INTERVAL),
         timeout=_timeout(args),
     )
+
+
+def _check_host(host: str, source: str) -> None:
+    """Refuse a host that no name lookup can take (an empty or over-long label)."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise CommandError(
+            f"{source} expected a host name or address, got {host!r}", EXIT_USAGE
+        ) from None
 
 
 def _env_port() -> int:
@@ -395,14 +446,21 @@ def _find(device_map: DeviceMap, key: str) -> Device:
 
 
 def _client(settings: _Connection) -> IPComClient:
-    return IPComClient(
-        settings.host,
-        settings.port,
-        settings.username,
-        settings.password,
-        poll_interval=settings.poll_interval,
-        socket_timeout=settings.timeout,
-    )
+    """A client for the settings; a combination of them it refuses is a usage error.
+
+    Each option was checked on its own, but the client also judges them together.
+    """
+    try:
+        return IPComClient(
+            settings.host,
+            settings.port,
+            settings.username,
+            settings.password,
+            poll_interval=settings.poll_interval,
+            socket_timeout=settings.timeout,
+        )
+    except ValueError as err:
+        raise CommandError(f"invalid settings: {err}", EXIT_USAGE) from None
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ interrupts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from ipcom import StateSnapshot
+from ipcom import StateSnapshot, cli
 from ipcom.cli import main
 from ipcom.simulator import ReceivedWrite, Simulator
 
@@ -573,6 +574,108 @@ def test_usage_errors_exit_2(run: Any, argv: tuple[str, ...], message: str) -> N
 
     assert result.code == 2
     assert message in result.err
+
+
+BAD_SECONDS = ["inf", "-inf", "nan", "0", "-1", "1e10", "ten", ""]
+"""Not a duration: infinite or not a number, not above zero, beyond a day, not a number at all."""
+
+BAD_OPTIONS: list[tuple[tuple[str, ...], dict[str, str], str]] = [
+    *((("status", "--timeout", text), {}, "argument --timeout:") for text in BAD_SECONDS),
+    *((("--timeout", text, "on", "hall"), {}, "argument --timeout:") for text in BAD_SECONDS),
+    *((("watch", "--timeout", text), {}, "argument --timeout:") for text in ["inf", "0"]),
+    *(
+        (("status", "--poll-interval", text), {}, "argument --poll-interval:")
+        for text in [*BAD_SECONDS, "5", "60"]
+    ),
+    *(
+        (("raw", "set", "1", "1", "0", "--poll-interval", text), {}, "argument --poll-interval:")
+        for text in ["5", "nan"]
+    ),
+    *((("status", "--port", text), {}, "argument --port:") for text in ["0", "-1", "65536", "x"]),
+    *((("simulate", "--port", text), {}, "argument --port:") for text in ["-1", "65536"]),
+    *((("status",), {"IPCOM_PORT": text}, "IPCOM_PORT") for text in ["0", "-5", "1.5", "inf"]),
+    *((("status", "--host", host), {}, "argument --host:") for host in ["..", "a" * 64]),
+    (("status",), {"IPCOM_HOST": "a" * 64 + ".example"}, "IPCOM_HOST"),
+    *(
+        (
+            ("simulate", "--port", "0", "--activity", "--activity-interval", text),
+            {},
+            "--activity-interval",
+        )
+        for text in BAD_SECONDS
+    ),
+    (("raw", "set", "0", "1", "0"), {}, "argument module:"),
+    (("raw", "set", "1", "0", "0"), {}, "argument output:"),
+    (("raw", "set", "1", "1", "-1"), {}, "argument value:"),
+    (("raw", "set", "1", "1", "1.5"), {}, "argument value:"),
+    (("dim", "living_spots", "-1"), {}, "argument percent:"),
+    (("dim", "living_spots", "nan"), {}, "argument percent:"),
+]
+"""Every option of every command with values it cannot take: (argv, environment, named)."""
+
+
+@pytest.mark.parametrize(
+    ("argv", "environment", "named"),
+    BAD_OPTIONS,
+    ids=[
+        " ".join(argv) + "".join(f" {k}={v}" for k, v in env.items())
+        for argv, env, _ in BAD_OPTIONS
+    ],
+)
+def test_every_bad_option_value_is_one_usage_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: tuple[str, ...],
+    environment: dict[str, str],
+    named: str,
+) -> None:
+    """Exit 2 and one `ipcom:` sentence naming the option; never a traceback, never a connection."""
+    settings = {
+        "IPCOM_HOST": "127.0.0.1",
+        "IPCOM_PORT": str(free_port()),
+        "IPCOM_USERNAME": "demo",
+        "IPCOM_PASSWORD": "demo",
+        "IPCOM_DEVICES": str(DEMO_DEVICES),
+    }
+    for name, value in (settings | environment).items():
+        monkeypatch.setenv(name, value)
+
+    @contextlib.contextmanager
+    def stopped() -> Iterator[threading.Event]:
+        """A simulate or watch that got past its checks ends at once instead of waiting."""
+        stop = threading.Event()
+        stop.set()
+        yield stop
+
+    monkeypatch.setattr(cli, "_stop_on_signals", stopped)
+
+    code = main(list(argv))
+
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1, err
+    assert err.startswith("ipcom: ")
+    assert named in err
+
+
+def test_settings_the_client_refuses_together_are_a_usage_error(
+    run: Any, installation: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The options are checked one by one; whatever the client still refuses is exit 2 too."""
+
+    def refusing(*args: object, **kwargs: object) -> None:
+        raise ValueError("stale_after (5 s) must be longer than poll_interval (6 s)")
+
+    monkeypatch.setattr(cli, "IPComClient", refusing)
+
+    result = run("status")
+
+    assert result.code == 2
+    assert result.err == (
+        "ipcom: invalid settings: stale_after (5 s) must be longer than poll_interval (6 s)\n"
+    )
+    assert installation.connections_accepted == 0
 
 
 # Connection settings
