@@ -466,6 +466,7 @@ class IPComClient:
                 self._command_interval,
                 self._keepalive_interval,
                 monotonic(),
+                stale_after=self._stale_after,
             )
             return handshake(
                 sock,

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
+from .protocol import STALE_AFTER
+
 monotonic: Final[Callable[[], float]] = (
     partial(time.clock_gettime, time.CLOCK_MONOTONIC)
     if hasattr(time, "clock_gettime")
@@ -80,9 +82,17 @@ class Pacer:
     """The request slot of one session and what its answers prove."""
 
     def __init__(
-        self, poll_interval: float, command_interval: float, keepalive_interval: float, now: float
+        self,
+        poll_interval: float,
+        command_interval: float,
+        keepalive_interval: float,
+        now: float,
+        *,
+        stale_after: float = STALE_AFTER,
     ) -> None:
         self._poll_interval = poll_interval
+        self._longest_hold = max(poll_interval, stale_after / 2)
+        """No frame holds the slot longer: a poll must still fit before the link counts as dead."""
         self._command_interval = command_interval
         self._keepalive_interval = keepalive_interval
         self.outstanding: Request | None = None
@@ -97,7 +107,6 @@ class Pacer:
         self._last_keepalive = now
         self._last_snapshot = -float("inf")
         self._last_report = -float("inf")
-        self._quickest_poll_answer: float | None = None
         self._keepalive_round_trip = 0.0
         self._snapshots = 0
         self._snapshot_requests = 0
@@ -106,9 +115,15 @@ class Pacer:
 
     @property
     def release_after(self) -> float:
-        """How long a frame or keep-alive keeps the slot without an answer: one poll period."""
+        """How long a frame or keep-alive keeps the slot without an answer: one poll period.
+
+        The poll interval plus twice the longest recent round trip, so a slow
+        device's answer comes in time; at most half the stale bound, so a
+        device that does not answer frames after a slow spell still gets its
+        polls in before the link would count as dead.
+        """
         longest = max(self._round_trips, default=0.0)
-        return self._poll_interval + 2 * longest
+        return min(self._poll_interval + 2 * longest, self._longest_hold)
 
     def reports_by_itself(self, now: float) -> bool:
         """Whether the device sent unasked snapshots lately."""
@@ -200,13 +215,14 @@ class Pacer:
 
         `shows_frame` says whether it shows every value of the frame that is
         outstanding (ignored when none is). A snapshot is a report, not an
-        answer, when nothing that a snapshot answers is outstanding, or when
-        it comes sooner after a poll than half the quickest answer this
-        device ever gave; and the device reports by itself once it sent more
-        snapshots than it was asked for. While the device reports by itself, a snapshot that
-        shows a frame answers it only once a keep-alive's round trip has
-        passed since it left: sooner, it is a report, and the frame's own
-        answer is still on its way.
+        answer, when nothing that a snapshot answers is outstanding; and the
+        device reports by itself once it sent more snapshots than it was
+        asked for. A poll is always answered by the next snapshot: a poll
+        left waiting for an answer that already came would end the link.
+        While the device reports by itself, a snapshot that shows a frame
+        answers it only once a keep-alive's round trip has passed since it
+        left: sooner, it is a report, and the frame's own answer is still on
+        its way.
         """
         self._last_snapshot = now
         self._snapshots += 1
@@ -219,12 +235,6 @@ class Pacer:
                 self._report(now, outstanding)
             return self.settled
         if outstanding.kind is RequestKind.POLL:
-            took = now - outstanding.sent_at
-            quickest = self._quickest_poll_answer
-            if quickest is not None and took < quickest / 2:
-                self._report(now, outstanding)
-                return self.settled
-            self._quickest_poll_answer = took if quickest is None else min(quickest, took)
             self._answered(outstanding, now)
             self._last_poll_answer = now
         elif shows_frame and (
