@@ -55,7 +55,7 @@ from .protocol import (
     STALE_AFTER,
     STATUS_COMMAND,
 )
-from .session import Session, connect, handshake
+from .session import Deadline, Session, connect, handshake
 from .writes import (
     AbandonedWrite,
     AbandonReason,
@@ -450,16 +450,21 @@ class IPComClient:
     # Connection handling
 
     def _open_session(self, run: Run) -> Session:
-        """Connect and run the handshake, always from scratch in single-key mode."""
+        """Connect and run the handshake, always from scratch in single-key mode.
+
+        Connecting and the whole handshake share one deadline, the socket timeout.
+        """
         with self._lock:
             self._session_count += 1
             number = self._session_count
+        deadline = Deadline.after(self._socket_timeout)
         try:
             sock = connect(
                 self._host,
                 self._port,
                 self._socket_timeout,
                 lambda sock: self._lifecycle.register_connecting(run, sock),
+                deadline=deadline,
             )
             pacer = Pacer(
                 self._poll_interval,
@@ -475,6 +480,7 @@ class IPComClient:
                 self._password,
                 f"{self._host}:{self._port}",
                 pacer=pacer,
+                deadline=deadline,
             )
         finally:
             self._lifecycle.register_connecting(run, None)
