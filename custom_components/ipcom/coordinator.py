@@ -20,7 +20,7 @@ from ipcom.client import IPComClient
 from ipcom.devices import DeviceMap, DeviceMapError, DeviceMapNotFoundError, load_device_map
 from ipcom.errors import IPComConnectionError
 from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
-from ipcom.writes import AbandonedWrite
+from ipcom.writes import AbandonedWrite, AbandonReason
 
 from .const import CONF_DEVICES_FILE, CONNECT_TIMEOUT, DEFAULT_DEVICES_FILE, DOMAIN
 
@@ -202,6 +202,11 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         retry that fails again replaces it instead of piling up.
         """
         if not self._running:
+            return
+        if write.reason is AbandonReason.CHANGED_AT_INSTALLATION:
+            # Someone at the installation had the last word: nothing failed.
+            for listener in list(self._abandoned_listeners):
+                listener()
             return
         module, output = write.module, write.output
         device = self.device_map.at(module, output)

@@ -7,6 +7,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from homeassistant.components import persistent_notification
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     EVENT_STATE_CHANGED,
@@ -30,6 +31,7 @@ from custom_components.ipcom.const import (
 from custom_components.ipcom.identifiers import output_unique_id
 from ipcom.models import ConnectionEvent, ConnectionState
 from ipcom.simulator import Simulator
+from ipcom.writes import AbandonedWrite, AbandonReason
 
 from .conftest import (
     ENTRY_ID,
@@ -220,3 +222,18 @@ async def test_news_arriving_after_stop_is_ignored(
     assert coordinator.link_up
     assert coordinator.data is before
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+
+
+async def test_a_write_that_gave_way_to_a_press_is_no_failure(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A press at the wall before the write left is the newer intent: nobody is told of a fault."""
+    coordinator = get_coordinator(hass)
+    reread: list[None] = []
+    coordinator.async_add_write_abandoned_listener(lambda: reread.append(None))
+    coordinator._write_abandoned_from_client_thread(
+        AbandonedWrite(1, 1, 255, AbandonReason.CHANGED_AT_INSTALLATION)
+    )
+    await hass.async_block_till_done()
+    assert reread == [None]
+    assert not persistent_notification._async_get_or_create_notifications(hass)
