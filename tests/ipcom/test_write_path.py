@@ -301,3 +301,61 @@ def test_a_device_that_reports_unasked_on_a_slow_link_confirms_only_what_it_show
     for frame in frames_for(simulator, 2):
         written = sum(1 for value in frame.values if value)
         assert frame.values == (255,) * written + (0,) * (8 - written)
+
+
+def test_an_error_in_the_request_loop_is_logged_and_costs_the_session_not_the_thread(
+    simulator: Simulator,
+    started: Callable[..., IPComClient],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = started(simulator)
+    choose = client._choose_request
+    failed = threading.Event()
+
+    def fail_once(session: object) -> object:
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("a bug in the request loop")
+        return choose(session)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client, "_choose_request", fail_once)
+    reconnects = client.statistics.reconnects
+    wait_until(lambda: client.statistics.reconnects > reconnects and client.connected)
+    assert "a bug in the request loop" in caplog.text
+    assert "Traceback" in caplog.text
+    client.turn_on(9, 8)
+    simulator.wait_for_value(9, 8, 255, timeout=WAIT)
+
+
+class _Escaped(BaseException):
+    """Something no loop expects: it must still not end a thread in silence."""
+
+
+def test_an_error_that_escapes_a_loop_ends_the_run_failed_with_an_event(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(simulator)
+    events: list[ConnectionEvent] = []
+    client.on_connection_state(events.append)
+    client.start_persistent_connection()
+    client.wait_for_snapshot(WAIT)
+    abandoned: list[AbandonedWrite] = []
+    client.on_write_abandoned(abandoned.append)
+
+    def escape(run: object) -> None:
+        raise _Escaped
+
+    simulator.freeze()
+    handle = client.turn_on(9, 7)
+    monkeypatch.setattr(client, "_request_step", escape)
+    with pytest.raises(WriteAbandonedError):
+        handle.result(WAIT)
+    wait_until(lambda: bool(events) and events[-1].state is ConnectionState.DISCONNECTED)
+    assert "_Escaped" in events[-1].reason
+    assert abandoned == [AbandonedWrite(9, 7, 255, AbandonReason.LINK_ENDED)]
+    assert "Traceback" in caplog.text
+    wait_until(lambda: not any(t.is_alive() for t in client._threads))
+    simulator.unfreeze()
+    client.stop_persistent_connection()
+    assert not client_threads()
