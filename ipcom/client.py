@@ -91,11 +91,29 @@ class _Counters:
     connected_since: float | None = None
 
 
-@dataclass
-class _Outgoing:
-    """A request chosen under the lock, sent outside it."""
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """Send these bytes: a request that has taken the slot."""
 
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Wait:
+    """Nothing may go yet: wait this long, or until something changes."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Drop:
+    """The link failed (stale, or a send failed): take it out of service."""
+
+    reason: str
+
+
+_Action = _Send | _Wait | _Drop
+"""What the request loop does next."""
 
 
 class IPComClient:
@@ -770,49 +788,52 @@ class IPComClient:
                 self._lifecycle.wait_ended(run, self._poll_interval)
 
     def _request_step(self, run: Run) -> None:
-        """Send the next request, wait until one may go, or find the link stale.
+        """Carry out the next action: send a request, wait, or drop a stale link.
 
         The request is built and sent under the send lock, so a frame leaves
         built on the newest snapshot the client had when it chose to send.
         """
-        wait = 0.0
-        failure: str | None = None
         with self._send_lock:
             with self._lock:
                 if not self._lifecycle.is_current(run):
                     return
                 session = self._session
-                outgoing: _Outgoing | None = None
-                if session is None or self._lifecycle.phase not in (
-                    Phase.HANDSHAKEN,
-                    Phase.SYNCED,
-                ):
-                    self._writes.expire(monotonic(), None)
-                    self._post_reports()
-                    wait = self._poll_interval
-                else:
-                    silent_for = monotonic() - session.last_received
-                    if silent_for > self._stale_after:
-                        failure = f"no decoded message for {silent_for:.1f} s"
-                    else:
-                        outgoing, wait = self._choose_request(session)
-                        if outgoing is None:
-                            stale_in = self._stale_after - silent_for
-                            wait = min(wait, stale_in + STALE_CHECK_MARGIN)
-            if outgoing is not None and session is not None:
+                action = self._next_action(session)
+            if isinstance(action, _Send):
+                assert session is not None
                 try:
-                    session.sock.sendall(outgoing.data)
+                    session.sock.sendall(action.data)
                 except OSError as err:
-                    failure = f"send failed: {err}"
-        if failure is not None and session is not None:
-            self._drop_link(run, session, failure)
-        elif wait > 0:
-            with self._lock:
-                if self._lifecycle.is_current(run):
-                    self._changed.wait(wait)
+                    action = _Drop(f"send failed: {err}")
+        match action:
+            case _Drop(reason):
+                assert session is not None
+                self._drop_link(run, session, reason)
+            case _Wait(seconds):
+                with self._lock:
+                    if self._lifecycle.is_current(run):
+                        self._changed.wait(seconds)
 
-    def _choose_request(self, session: Session) -> tuple[_Outgoing | None, float]:
-        """Pick the next request (under `_lock`), build it from the newest state, take the slot."""
+    def _next_action(self, session: Session | None) -> _Action:
+        """Decide what the request loop does next (under `_lock`)."""
+        if session is None or self._lifecycle.phase not in (Phase.HANDSHAKEN, Phase.SYNCED):
+            self._writes.expire(monotonic(), None)
+            self._post_reports()
+            return _Wait(self._poll_interval)
+        silent_for = monotonic() - session.last_received
+        if silent_for > self._stale_after:
+            return _Drop(f"no decoded message for {silent_for:.1f} s")
+        request, wait = self._choose_request(session)
+        if request is not None:
+            return _Send(request)
+        stale_in = self._stale_after - silent_for
+        return _Wait(min(wait, stale_in + STALE_CHECK_MARGIN))
+
+    def _choose_request(self, session: Session) -> tuple[bytes | None, float]:
+        """Pick the next request (under `_lock`), build it from the newest state, take the slot.
+
+        The bytes to send, or None and how long to wait before asking again.
+        """
         now = monotonic()
         synced = self._lifecycle.phase is Phase.SYNCED and self._snapshot is not None
         queued_since = self._writes.queued_since if synced else None
@@ -822,9 +843,9 @@ class IPComClient:
         session.pacer.sent(kind, now)
         if kind is RequestKind.POLL:
             self._counters.polls_sent += 1
-            return _Outgoing(session.poll_bytes), 0.0
+            return session.poll_bytes, 0.0
         if kind is RequestKind.KEEPALIVE:
-            return _Outgoing(cipher.encrypt(messages.encode_keepalive(), session.masks)), 0.0
+            return cipher.encrypt(messages.encode_keepalive(), session.masks), 0.0
         taken = self._writes.take_module()
         assert taken is not None and self._snapshot is not None
         module, writes = taken
@@ -834,4 +855,4 @@ class IPComClient:
         self._frame_outstanding = taken
         self._counters.writes_sent += 1
         frame = cipher.encrypt(messages.encode_set_outputs(module, values), session.masks)
-        return _Outgoing(frame), 0.0
+        return frame, 0.0
