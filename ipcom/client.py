@@ -174,7 +174,8 @@ class IPComClient:
 
         self._session: Session | None = None
         self._session_count = 0
-        self._state = ConnectionState.DISCONNECTED
+        self._announced = ConnectionState.DISCONNECTED
+        """The connection state the listeners were last told of (under `_lock`)."""
         self._snapshot: StateSnapshot | None = None
         self._writes = WriteTracker()
         self._frame_outstanding: tuple[int, dict[int, PendingWrite]] | None = None
@@ -186,7 +187,10 @@ class IPComClient:
         self._abandoned_listeners: list[AbandonedCallback] = []
 
     def __repr__(self) -> str:
-        return f"IPComClient(host={self._host!r}, port={self._port}, state={self._state})"
+        return (
+            f"IPComClient(host={self._host!r}, port={self._port}, "
+            f"state={self._lifecycle.connection_state})"
+        )
 
     @property
     def host(self) -> str:
@@ -201,12 +205,12 @@ class IPComClient:
     @property
     def connection_state(self) -> ConnectionState:
         """Where the link stands now; CONNECTED once the session's first snapshot arrived."""
-        return self._state
+        return self._lifecycle.connection_state
 
     @property
     def connected(self) -> bool:
         """Whether a session is up and in sync with the installation."""
-        return self._state is ConnectionState.CONNECTED
+        return self._lifecycle.phase is Phase.SYNCED
 
     @property
     def statistics(self) -> ClientStatistics:
@@ -321,7 +325,7 @@ class IPComClient:
                 self._count_decoder(session)
             self._writes.discard(AbandonReason.STOPPED)
             self._counters.connected_since = None
-            self._change_state(ConnectionState.DISCONNECTED, "stopped")
+            self._announce("stopped")
             self._post_reports()
             self._dispatcher.close()
         self._dispatcher.join(STOP_JOIN_TIMEOUT)
@@ -554,23 +558,22 @@ class IPComClient:
             if run.auto_reconnect:
                 self._lifecycle.move(run, Phase.RECONNECTING)
                 self._writes.expire(monotonic(), None)
-                self._change_state(ConnectionState.RECONNECTING, reason)
+                self._announce(reason)
             else:
                 self._lifecycle.move(run, Phase.FAILED)
                 self._writes.discard(AbandonReason.LINK_ENDED)
-                self._change_state(ConnectionState.DISCONNECTED, f"{reason}; not reconnecting")
+                self._announce(f"{reason}; not reconnecting")
                 self._dispatcher.close()
             self._post_reports()
         _LOGGER.info("Lost the link to %s:%s: %s", self._host, self._port, reason)
         self._shut_socket(session.sock)
 
-    def _change_state(
-        self, state: ConnectionState, reason: str, *, authentication_failed: bool = False
-    ) -> None:
-        """Record a state change and post its event (under `_lock`)."""
-        if self._state is state:
+    def _announce(self, reason: str, *, authentication_failed: bool = False) -> None:
+        """Post an event if the lifecycle's move changed the connection state (under `_lock`)."""
+        state = self._lifecycle.connection_state
+        if state is self._announced:
             return
-        self._state = state
+        self._announced = state
         event = ConnectionEvent(state, reason, authentication_failed=authentication_failed)
         for listener in self._connection_listeners:
             self._dispatcher.post(partial(listener, event))
@@ -630,9 +633,7 @@ class IPComClient:
             self._counters.last_error = reason
             self._counters.connected_since = None
             self._writes.discard(AbandonReason.LINK_ENDED)
-            self._change_state(
-                ConnectionState.DISCONNECTED, reason, authentication_failed=authentication_failed
-            )
+            self._announce(reason, authentication_failed=authentication_failed)
             self._post_reports()
             self._dispatcher.close()
         if session is not None:
@@ -761,7 +762,7 @@ class IPComClient:
                 self._counters.connected_since = time.time()
                 run = self._lifecycle.run
                 if run is not None and self._lifecycle.move(run, Phase.SYNCED):
-                    self._change_state(ConnectionState.CONNECTED, "connected")
+                    self._announce("connected")
             self._post_reports()
             if first or previous is None or previous.values != snapshot.values:
                 for listener in self._snapshot_listeners:

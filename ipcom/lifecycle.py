@@ -15,6 +15,8 @@ import socket
 import threading
 from dataclasses import dataclass
 
+from .models import ConnectionState
+
 
 class Phase(enum.Enum):
     """Where a client stands."""
@@ -29,7 +31,6 @@ class Phase(enum.Enum):
 
 
 _RUNNING = frozenset({Phase.CONNECTING, Phase.HANDSHAKEN, Phase.SYNCED, Phase.RECONNECTING})
-_ENDED = frozenset({Phase.STOPPED, Phase.FAILED})
 
 _LEGAL: dict[Phase, frozenset[Phase]] = {
     Phase.STOPPED: frozenset({Phase.CONNECTING}),
@@ -66,6 +67,8 @@ class Lifecycle:
         self._lock = lock
         self.changed = threading.Condition(lock)
         self._phase = Phase.STOPPED
+        self._reconnecting = False
+        """A reconnect is under way: handshaken again, but not yet in sync."""
         self._run: Run | None = None
         self._runs = 0
         self._connecting: socket.socket | None = None
@@ -74,6 +77,15 @@ class Lifecycle:
     def phase(self) -> Phase:
         """The phase now."""
         return self._phase
+
+    @property
+    def connection_state(self) -> ConnectionState:
+        """What the phase means to a caller: connected only once in sync with the installation."""
+        if self._phase is Phase.SYNCED:
+            return ConnectionState.CONNECTED
+        if self._reconnecting:
+            return ConnectionState.RECONNECTING
+        return ConnectionState.DISCONNECTED
 
     @property
     def run(self) -> Run | None:
@@ -144,4 +156,8 @@ class Lifecycle:
         if phase is not self._phase and phase not in _LEGAL[self._phase]:
             raise IllegalTransitionError(f"{self._phase.value} -> {phase.value}")
         self._phase = phase
+        if phase is Phase.RECONNECTING:
+            self._reconnecting = True
+        elif phase is not Phase.HANDSHAKEN:
+            self._reconnecting = False
         self.changed.notify_all()

@@ -15,7 +15,7 @@ from client_helpers import WAIT, make_client, wait_until
 
 from ipcom.client import IPComClient
 from ipcom.errors import IPComConnectionError
-from ipcom.lifecycle import Phase
+from ipcom.lifecycle import Lifecycle, Phase
 from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
 from ipcom.simulator import Simulator
 from ipcom.writes import AbandonedWrite, AbandonReason
@@ -228,3 +228,30 @@ def test_a_second_stop_returns_only_once_the_loops_are_joined(simulator: Simulat
 def test_a_stale_bound_not_above_the_poll_period_is_refused() -> None:
     with pytest.raises(ValueError, match=r"stale_after \(0.35 s\) must be longer than poll"):
         IPComClient("127.0.0.1", 5000, "demo", "demo", stale_after=0.35)
+
+
+def test_the_connection_state_is_derived_from_the_phase() -> None:
+    """Connected means in sync; a reconnect handshaken but not yet in sync is still reconnecting."""
+    lifecycle = Lifecycle(threading.RLock())
+    assert lifecycle.connection_state is ConnectionState.DISCONNECTED
+    run = lifecycle.begin_start(auto_reconnect=True)
+    assert run is not None
+    states = []
+    for phase in (
+        Phase.HANDSHAKEN,
+        Phase.SYNCED,
+        Phase.RECONNECTING,
+        Phase.HANDSHAKEN,
+        Phase.SYNCED,
+        Phase.FAILED,
+    ):
+        assert lifecycle.move(run, phase)
+        states.append(lifecycle.connection_state)
+    assert states == [
+        ConnectionState.DISCONNECTED,
+        ConnectionState.CONNECTED,
+        ConnectionState.RECONNECTING,
+        ConnectionState.RECONNECTING,
+        ConnectionState.CONNECTED,
+        ConnectionState.DISCONNECTED,
+    ]
