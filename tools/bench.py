@@ -1,7 +1,7 @@
 """Measure the client against the simulator and print each figure beside its target.
 
-Run ``python -m ipcom.bench`` (about 90 s) or ``python -m ipcom.bench --quick``
-(about 30 s, shorter samples). Figures are printed; only ``--strict`` turns a
+Run ``scripts/bench`` (about 90 s) or ``scripts/bench --quick`` (about 30 s,
+shorter samples). Figures are printed; only ``--strict`` turns a
 missed target into a failing exit status, because a loaded machine changes
 them and CI must not depend on timing luck.
 """
@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .client import IPComClient
-from .models import StateSnapshot
-from .protocol import (
+from ipcom.client import IPComClient
+from ipcom.models import StateSnapshot
+from ipcom.protocol import (
     COMMAND_INTERVAL,
     OUTPUTS_PER_MODULE,
     POLL_INTERVAL,
@@ -29,7 +29,7 @@ from .protocol import (
     RELAY_ON,
     STALE_AFTER,
 )
-from .simulator import ReceivedWrite, Simulator
+from ipcom.simulator import ReceivedWrite, Simulator
 
 WAIT = 15.0
 CLOCK_TICKS = 100
@@ -306,7 +306,7 @@ def run(quick: bool) -> list[Figure]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ipcom.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter samples (about 30 s)")
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when a figure misses its target"

@@ -15,7 +15,7 @@ session depends on:
   it or the client reported it through `on_write_abandoned`: nothing is lost
   in silence;
 - no frame undid a wall-switch press the client could have known about and
-  had not overridden by a later write (`ipcom.soak_presses` defines it
+  had not overridden by a later write (`tools.soak_presses` defines it
   precisely), judged live as each frame takes effect; the presses switched
   back in a race or by a late write are printed with the client's own delay;
 - every accepted write's handle ended once the client stopped: confirmed,
@@ -49,11 +49,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .cli import EXIT_INTERRUPTED, positive_seconds
-from .client import IPComClient
-from .errors import IPComConnectionError
-from .models import ConnectionEvent, ConnectionState, StateSnapshot
-from .protocol import (
+from ipcom.cli import EXIT_INTERRUPTED, positive_seconds
+from ipcom.client import IPComClient
+from ipcom.errors import IPComConnectionError
+from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
+from ipcom.protocol import (
     COMMAND_INTERVAL,
     DIMMER_MAX,
     DIMMER_MIN,
@@ -67,9 +67,10 @@ from .protocol import (
     RELAY_ON,
     SOCKET_TIMEOUT,
 )
-from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
+from ipcom.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
+from ipcom.writes import WriteAbandonedError, WriteHandle, WriteOutcome
+
 from .soak_presses import PressAudit, SwitchedBack, UndonePress, delay_summary
-from .writes import WriteAbandonedError, WriteHandle, WriteOutcome
 
 DEFAULT_SECONDS: Final = 600.0
 

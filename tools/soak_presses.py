@@ -44,8 +44,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from .protocol import DIMMER_MAX, POLL_INTERVAL
-from .simulator import ReceivedWrite, SentSnapshot
+from ipcom.protocol import DIMMER_MAX, POLL_INTERVAL
+from ipcom.simulator import ReceivedWrite, SentSnapshot
 
 GRACE: Final = POLL_INTERVAL
 """Time a sent snapshot is given to reach the client and inform its next frame."""

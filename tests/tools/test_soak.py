@@ -9,11 +9,10 @@ import time
 
 import pytest
 
-from ipcom import cipher, messages, soak
+from ipcom import cipher, messages
 from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
 from ipcom.protocol import CONNECT_RESPONSE_LENGTH, SNAPSHOT_LENGTH
 from ipcom.simulator import ReceivedWrite, SentSnapshot, Simulator
-from ipcom.soak_presses import PressAudit
 from ipcom.writes import (
     AbandonedWrite,
     AbandonReason,
@@ -22,6 +21,8 @@ from ipcom.writes import (
     WriteOutcome,
     WriteTracker,
 )
+from tools import soak
+from tools.soak_presses import PressAudit
 
 SUMMARY = re.compile(
     r"soak: seconds=\d+ writes=\d+ abandoned=\d+ lost_writes=\d+ undone_presses=\d+ "

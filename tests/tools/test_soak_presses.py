@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ipcom.simulator import ReceivedWrite, SentSnapshot
-from ipcom.soak_presses import Attribution, PressAudit, SwitchedBack, delay_summary
+from tools.soak_presses import Attribution, PressAudit, SwitchedBack, delay_summary
 
 
 def snapshot_at(taken: float, sent: float, connection: int = 1) -> SentSnapshot:
