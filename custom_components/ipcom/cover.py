@@ -32,11 +32,11 @@ from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 
 from ipcom.devices import Cover, OutputAddress
 from ipcom.protocol import RELAY_OFF, RELAY_ON
+from ipcom.travel import CLOSED, OPEN, POSITION_TOLERANCE, Direction, ShutterTravel, is_end
 
 from .const import CONF_REVERSE_PAUSE, DEFAULT_REVERSE_PAUSE, DOMAIN
 from .coordinator import IPComConfigEntry, IPComCoordinator
 from .entity import IPComEntity
-from .travel import CLOSED, OPEN, POSITION_TOLERANCE, Direction, ShutterTravel, is_end
 
 _LOGGER = logging.getLogger(__name__)
 

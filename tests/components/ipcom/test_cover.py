@@ -3,7 +3,7 @@
 The test clock is frozen (`freezer`) so that travel times of 20 s pass in an
 instant: `advance` moves Home Assistant's clock and fires the timers that are
 due. The client library and the simulator are left on real time
-(`ignore=["ipcom."]`), so polls, writes and the staleness watchdog behave as
+(`REAL_TIME_MODULES`), so polls, writes and the staleness watchdog behave as
 in production while the shutters' clock jumps. Waits use the executor, whose
 threads sleep in real time, because the frozen event loop clock never lets
 an `asyncio` timeout expire.
@@ -62,7 +62,17 @@ from ipcom.simulator import ReceivedWrite, Simulator
 
 from .conftest import ENTRY_ID, WAIT_TIMEOUT, entity_id_of, get_coordinator, snapshot_platform
 
-pytestmark = pytest.mark.freeze_time("2026-02-01 12:00:00+00:00", ignore=["ipcom."])
+REAL_TIME_MODULES = (
+    "ipcom.client",
+    "ipcom.dispatch",
+    "ipcom.lifecycle",
+    "ipcom.pacing",
+    "ipcom.session",
+    "ipcom.simulator",
+)
+"""The client and the simulator keep real time; `ipcom.travel` runs on Home Assistant's clock."""
+
+pytestmark = pytest.mark.freeze_time("2026-02-01 12:00:00+00:00", ignore=list(REAL_TIME_MODULES))
 
 LIVING = output_unique_id(ENTRY_ID, 3, 1)
 BEDROOM = output_unique_id(ENTRY_ID, 4, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.ipcom.travel import (
+from ipcom.travel import (
     CLOSED,
     OPEN,
     OVERRUN_MAX,
