@@ -276,17 +276,19 @@ def test_a_serial_device_never_sees_two_requests_at_once(
     for output in (1, 2):
         client.turn_on(8, output)
         simulator.wait_for_value(8, output, 255, timeout=WAIT)
-    client.set_outputs(8, {3: 255, 4: 255}).result(WAIT)
+    client.set_outputs(8, {3: 255, 4: 255})
+    simulator.wait_for_value(8, 4, 255, timeout=WAIT)
     simulator.wait_for_polls(simulator.polls_received + 4, timeout=WAIT)
     assert simulator.overlapping_requests == 0
     assert client.statistics.reconnects == 0
 
 
+@pytest.mark.parametrize("knob", ["reply_delay", "request_time"])
 def test_a_device_that_reports_unasked_on_a_slow_link_confirms_only_what_it_shows(
-    simulator: Simulator, started: Callable[..., IPComClient]
+    simulator: Simulator, started: Callable[..., IPComClient], knob: str
 ) -> None:
     """Failure 2: replies 0.5 s late and a report every 150 ms; 2.1 ended off."""
-    simulator.reply_delay = 0.5
+    setattr(simulator, knob, 0.5)
     simulator.report_interval = 0.15
     client = started(simulator, poll_interval=0.35, command_interval=0.25, stale_after=3.0)
     abandoned: list[AbandonedWrite] = []
@@ -295,12 +297,12 @@ def test_a_device_that_reports_unasked_on_a_slow_link_confirms_only_what_it_show
     for output in range(1, 9):
         handles.append(client.turn_on(2, output))
         time.sleep(0.4)
-    assert [handle.result(WAIT) for handle in handles] == [WriteOutcome.CONFIRMED] * 8
-    assert abandoned == []
-    assert simulator.get_module_values(2) == (255,) * 8
+    wait_until(lambda: simulator.get_module_values(2) == (255,) * 8)
     for frame in frames_for(simulator, 2):
         written = sum(1 for value in frame.values if value)
         assert frame.values == (255,) * written + (0,) * (8 - written)
+    assert [handle.result(WAIT) for handle in handles] == [WriteOutcome.CONFIRMED] * 8
+    assert abandoned == []
 
 
 def test_an_error_in_the_request_loop_is_logged_and_costs_the_session_not_the_thread(
