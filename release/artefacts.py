@@ -1,8 +1,9 @@
 """The release's files: the library's sdist and wheel, and the integration's zip for HACS.
 
 Each artefact is checked for what a user of it relies on, so a packaging mistake (a missing
-licence, tests shipped as a package, a stray `.pth` that puts the repository on `sys.path`)
-fails here rather than on someone's Home Assistant.
+licence, tests shipped as a package, a stray `.pth` that puts the repository on `sys.path`, a
+test instrument from `tools/` copied into the package) fails here rather than on someone's Home
+Assistant.
 """
 
 from __future__ import annotations
@@ -22,7 +23,23 @@ ZIP_NAME = "ipcom.zip"
 _UV_IN_REPO = Path(".venvs/newest/bin/uv")
 # What HACS and Home Assistant never need from a working tree.
 _NOT_SHIPPED = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
-_WHEEL_MUST_HOLD = ("ipcom/__init__.py", "ipcom/py.typed", "ipcom/simulator.py")
+WHEEL_MUST_HOLD = (
+    "ipcom/__init__.py",
+    "ipcom/py.typed",
+    "ipcom/client.py",
+    "ipcom/devices.py",
+    "ipcom/cli.py",
+    "ipcom/simulator.py",
+)
+"""The client, the device map, the `ipcom` command (`ipcom.cli:main`) and the simulator."""
+INSTRUMENTS = ("soak", "soak_presses", "bench")
+"""The modules of `tools/`: the soak, its press audit and the bench, never in an artefact."""
+
+
+def _instrument(name: str) -> bool:
+    """Whether an archive entry is a test instrument's module, in whatever folder."""
+    path = PurePosixPath(name)
+    return path.suffix in {".py", ".pyc"} and path.stem.split(".")[0] in INSTRUMENTS
 
 
 def find_uv(root: Path = ROOT) -> str:
@@ -40,12 +57,17 @@ def find_uv(root: Path = ROOT) -> str:
 
 
 def build(out: Path, root: Path = ROOT) -> tuple[Path, Path]:
-    """Build the sdist and the wheel into an emptied `out`; check both; their paths."""
+    """Build the sdist, then the wheel from it, into an emptied `out`; check both; their paths.
+
+    The wheel is built from the unpacked sdist, as a user's installer would, never from the
+    working tree: setuptools copies the package into the tree's `build/lib` and never empties it,
+    so a wheel built there still carries every module since deleted or moved out of `ipcom/`.
+    """
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     subprocess.run(
-        [find_uv(root), "build", "--quiet", "--sdist", "--wheel", "--out-dir", str(out), str(root)],
+        [find_uv(root), "build", "--quiet", "--out-dir", str(out), str(root)],
         check=True,
         stdin=subprocess.DEVNULL,
     )
@@ -63,10 +85,14 @@ def build(out: Path, root: Path = ROOT) -> tuple[Path, Path]:
 
 
 def check_wheel(wheel: Path) -> None:
-    """The wheel holds the `ipcom` package, its `py.typed` and the licence, and nothing else."""
+    """The wheel holds the `ipcom` package, its `py.typed` and the licence, and nothing else.
+
+    Nothing else means no test instrument either: the soak and the bench live in `tools/`.
+    """
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-    problems = [f"missing {name}" for name in _WHEEL_MUST_HOLD if name not in names]
+    problems = [f"missing {name}" for name in WHEEL_MUST_HOLD if name not in names]
+    problems += [f"test instrument {name}" for name in names if _instrument(name)]
     dist_info = {name.split("/", 1)[0] for name in names if ".dist-info/" in name}
     if len(dist_info) != 1:
         problems.append(f"expected one .dist-info directory, found {sorted(dist_info)}")
@@ -85,7 +111,7 @@ def check_wheel(wheel: Path) -> None:
 
 
 def check_sdist(sdist: Path, root: Path = ROOT) -> None:
-    """The sdist holds the licence, the project file and the package, and no integration."""
+    """The sdist holds the licence, the project file and the package; no integration, no tools."""
     with tarfile.open(sdist) as archive:
         names = archive.getnames()
     prefix = sdist.name.removesuffix(".tar.gz")
@@ -95,7 +121,10 @@ def check_sdist(sdist: Path, root: Path = ROOT) -> None:
         for name in ("LICENSE", "pyproject.toml", "PKG-INFO", "ipcom/__init__.py", "ipcom/py.typed")
         if name not in inside
     ]
-    problems += [f"unexpected {name}" for name in sorted(inside) if name.startswith("custom_")]
+    problems += [
+        f"unexpected {name}" for name in sorted(inside) if name.startswith(("custom_", "tools/"))
+    ]
+    problems += [f"test instrument {name}" for name in sorted(inside) if _instrument(name)]
     outside = [name for name in names if name != prefix and not name.startswith(f"{prefix}/")]
     if outside:
         problems.append(f"entries outside {prefix}/: {', '.join(outside[:5])}")
