@@ -1,4 +1,8 @@
-"""The instruments' tests run the client against the simulator over real sockets on 127.0.0.1."""
+"""The instruments' tests run the client against the simulator over real sockets on 127.0.0.1.
+
+This folder has no `__init__.py` on purpose: as a package it would be named `tools` too, and
+could hide the instruments' own package from the tests.
+"""
 
 from __future__ import annotations
 
