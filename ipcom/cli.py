@@ -20,7 +20,6 @@ import queue
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ from .protocol import (
     STALE_AFTER,
 )
 from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
-from .writes import shows
+from .writes import AbandonReason, WriteAbandonedError
 
 EXIT_OK: Final = 0
 EXIT_USAGE: Final = 2
@@ -70,6 +69,10 @@ MAX_SECONDS: Final = 86_400.0
 """The longest duration an option takes, a day: nobody waits longer on purpose, and
 far longer ones overflow the operating system's timers (`--timeout 1e10` did)."""
 _WATCH_TICK: Final = 0.25
+_LINK_LOST: Final = frozenset(
+    {AbandonReason.LINK_DROPPED, AbandonReason.LINK_ENDED, AbandonReason.OUTAGE}
+)
+"""Why a write given up on means the connection failed (exit 3), not the write (exit 7)."""
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -480,49 +483,26 @@ def _write_and_confirm(
     module: int,
     values: Mapping[int, int],
 ) -> StateSnapshot:
-    """Write outputs of one module in one frame and wait until a snapshot shows them."""
-    changed = threading.Event()
-    abandoned: list[tuple[int, int, int]] = []
-
-    def on_abandoned(abandoned_module: int, output: int, value: int) -> None:
-        if abandoned_module == module and output in values:
-            abandoned.append((abandoned_module, output, value))
-            changed.set()
-
-    unsubscribe_snapshots = client.on_state_snapshot(lambda _snapshot: changed.set())
-    unsubscribe_abandoned = client.on_write_abandoned(
-        lambda write: on_abandoned(write.module, write.output, write.value)
-    )
+    """Write outputs of one module in one frame and wait for the client to confirm them."""
+    what = _describe_values(module, values)
     try:
-        client.set_outputs(module, values)
-        deadline = time.monotonic() + settings.timeout
-        while True:
-            changed.clear()
-            snapshot = client.get_latest_snapshot()
-            if snapshot is not None and all(
-                shows(value, snapshot.get_value(module, output)) for output, value in values.items()
-            ):
-                return snapshot
-            remaining = deadline - time.monotonic()
-            what = _describe_values(module, values)
-            if not client.connected:
-                raise IPComConnectionError(
-                    f"lost the connection to {settings.address} before it confirmed writing {what}"
-                )
-            if abandoned:
-                raise CommandError(
-                    f"{settings.address} did not confirm writing {what}", EXIT_UNCONFIRMED
-                )
-            if remaining <= 0:
-                raise CommandError(
-                    f"{settings.address} did not confirm writing {what} "
-                    f"within {settings.timeout:g} s",
-                    EXIT_UNCONFIRMED,
-                )
-            changed.wait(min(remaining, _WATCH_TICK))
-    finally:
-        unsubscribe_snapshots()
-        unsubscribe_abandoned()
+        client.set_outputs(module, values).result(settings.timeout)
+    except TimeoutError:
+        raise CommandError(
+            f"{settings.address} did not confirm writing {what} within {settings.timeout:g} s",
+            EXIT_UNCONFIRMED,
+        ) from None
+    except WriteAbandonedError as err:
+        if err.reason in _LINK_LOST:
+            raise IPComConnectionError(
+                f"lost the connection to {settings.address} before it confirmed writing {what}"
+            ) from None
+        raise CommandError(
+            f"{settings.address} did not confirm writing {what}: {err.reason}", EXIT_UNCONFIRMED
+        ) from None
+    snapshot = client.get_latest_snapshot()
+    assert snapshot is not None, "a confirmed write implies a snapshot"
+    return snapshot
 
 
 def _describe_values(module: int, values: Mapping[int, int]) -> str:
