@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-from homeassistant.components import persistent_notification
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -20,11 +20,44 @@ from ipcom.client import IPComClient
 from ipcom.devices import DeviceMap, DeviceMapError, DeviceMapNotFoundError, load_device_map
 from ipcom.errors import IPComConnectionError
 from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
-from ipcom.writes import AbandonedWrite, AbandonReason
+from ipcom.writes import AbandonedWrite, AbandonReason, WriteAbandonedError, WriteHandle
 
 from .const import CONF_DEVICES_FILE, CONNECT_TIMEOUT, DEFAULT_DEVICES_FILE, DOMAIN
 
 _LOGGER = logging.getLogger(__name__)
+
+WRITE_CONFIRM_TIMEOUT: Final = 30.0
+"""Seconds an action waits for the installation to show its write before it fails.
+
+A confirmation takes one round trip plus at most a poll period, well under a
+second; a write may also wait up to the library's `WRITE_RETAIN_SECONDS` for
+a link that dropped, and the client ends it by then. The bound is only for a
+write the client never ends, so that no action waits for ever.
+"""
+
+WRITE_NOT_CONFIRMED: Final = "write_not_confirmed"
+"""Translation key: the installation did not show the write (or did not in time)."""
+WRITE_CHANGED_AT_INSTALLATION: Final = "write_changed_at_installation"
+"""Translation key: the output was changed at the installation before the write left."""
+WRITE_LOST_WITH_LINK: Final = "write_lost_with_link"
+"""Translation key: the link was down, or ended, before the write could be carried out."""
+
+_ABANDON_TRANSLATION_KEYS: Final[Mapping[AbandonReason, str]] = {
+    AbandonReason.NOT_CONFIRMED: WRITE_NOT_CONFIRMED,
+    AbandonReason.LINK_DROPPED: WRITE_NOT_CONFIRMED,
+    AbandonReason.CHANGED_AT_INSTALLATION: WRITE_CHANGED_AT_INSTALLATION,
+    AbandonReason.OUTAGE: WRITE_LOST_WITH_LINK,
+    AbandonReason.LINK_ENDED: WRITE_LOST_WITH_LINK,
+    AbandonReason.STOPPED: WRITE_LOST_WITH_LINK,
+}
+
+
+class QueuedWrite(NamedTuple):
+    """A write the client accepted, and the output that names its device if it fails."""
+
+    handle: WriteHandle
+    module: int
+    output: int
 
 
 @dataclass
@@ -192,33 +225,14 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         return partial(self._abandoned_listeners.remove, listener)
 
     @callback
-    def _async_handle_write_abandoned(self, write: AbandonedWrite) -> None:
-        """Tell the user which device did not respond; the entities show its real state.
+    def _async_handle_write_abandoned(self, _write: AbandonedWrite) -> None:
+        """Make the entities show the installation's state again.
 
-        The service call that made the write has long returned (writes are
-        confirmed by a later status, seconds on), so there is no call left to
-        fail. The failure is an event, not a condition the user can repair,
-        hence a notification rather than a repair issue; one per output, so a
-        retry that fails again replaces it instead of piling up.
+        The action that made the write fails with the reason
+        (`async_confirm`); a write nobody waits for is logged by the library.
         """
         if not self._running:
             return
-        if write.reason is AbandonReason.CHANGED_AT_INSTALLATION:
-            # Someone at the installation had the last word: nothing failed.
-            for listener in list(self._abandoned_listeners):
-                listener()
-            return
-        module, output = write.module, write.output
-        device = self.device_map.at(module, output)
-        name = device.name if device is not None else f"module {module} output {output}"
-        persistent_notification.async_create(
-            self.hass,
-            f"{name} did not respond: the command to set module {module} output {output} "
-            f"of {self.config_entry.title} to {write.value} was given up, {write.reason}. "
-            "It shows the installation's state again. Check the module, or try again.",
-            title="IPCom: a command was not carried out",
-            notification_id=f"{DOMAIN}_{self.config_entry.entry_id}_write_{module}_{output}",
-        )
         for listener in list(self._abandoned_listeners):
             listener()
 
@@ -275,18 +289,101 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         return f"{self.client.host}:{self.client.port}"
 
     async def async_set_value(self, module: int, output: int, value: int) -> None:
-        """Write one output; a command made while disconnected fails, nothing is queued."""
+        """Write one output and wait until the installation shows it.
+
+        A command made while disconnected fails at once, nothing is queued;
+        one the installation does not carry out fails with the reason.
+        """
+        await self.async_confirm(self.async_write_value(module, output, value))
+
+    async def async_set_outputs(self, module: int, values: Mapping[int, int]) -> None:
+        """Write several outputs of one module in a single frame and wait until it shows."""
+        await self.async_confirm(self.async_write_outputs(module, values))
+
+    @callback
+    def async_write_value(self, module: int, output: int, value: int) -> QueuedWrite:
+        """Queue a write of one output without waiting; fails at once while disconnected."""
         try:
-            self.client.set_value(module, output, value)
+            return QueuedWrite(self.client.set_value(module, output, value), module, output)
         except IPComConnectionError as err:
             raise self._not_connected() from err
 
-    async def async_set_outputs(self, module: int, values: Mapping[int, int]) -> None:
-        """Write several outputs of one module in a single frame."""
+    @callback
+    def async_write_outputs(self, module: int, values: Mapping[int, int]) -> QueuedWrite:
+        """Queue writes of several outputs of one module (one frame) without waiting."""
         try:
-            self.client.set_outputs(module, values)
+            handle = self.client.set_outputs(module, values)
         except IPComConnectionError as err:
             raise self._not_connected() from err
+        return QueuedWrite(handle, module, next(iter(values)))
+
+    async def async_confirm(self, *writes: QueuedWrite) -> None:
+        """Wait until every write has ended; raise the first failure once all have.
+
+        A write superseded by a later one to the same output is no failure:
+        the later one is someone's newer intent. The handles complete on a
+        client thread and are awaited here without a thread of their own.
+        """
+        deadline = self.hass.loop.time() + WRITE_CONFIRM_TIMEOUT
+        failure: HomeAssistantError | None = None
+        for write in writes:
+            error: HomeAssistantError | None = None
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await asyncio.wrap_future(write.handle)
+            except WriteAbandonedError as err:
+                error = self._write_failed(
+                    _ABANDON_TRANSLATION_KEYS.get(err.reason, WRITE_NOT_CONFIRMED),
+                    err.write.module,
+                    err.write.output,
+                )
+                error.__cause__ = err
+            except TimeoutError as err:
+                error = self._write_failed(WRITE_NOT_CONFIRMED, write.module, write.output)
+                error.__cause__ = err
+            failure = failure or error
+        if failure is not None:
+            raise failure
+        await self._async_caught_up(deadline)
+
+    async def _async_caught_up(self, deadline: float) -> None:
+        """Wait until the newest snapshot the client holds has reached the entities.
+
+        A handle completes just before the client hands over the snapshot
+        that confirmed it, so without this an action would return a moment
+        before its entity shows what it did. A snapshot with the values of
+        the one held is always on its way while the coordinator runs.
+        """
+        updated = asyncio.Event()
+        unsubscribe = self.async_add_listener(updated.set)
+        try:
+            async with asyncio.timeout_at(deadline):
+                while self._behind_client():
+                    updated.clear()
+                    await updated.wait()
+        except TimeoutError:
+            _LOGGER.debug("The newest snapshot did not reach %s in time", self.name)
+        finally:
+            unsubscribe()
+
+    def _behind_client(self) -> bool:
+        latest = self.client.get_latest_snapshot()
+        return self._running and latest is not None and latest != self.data
+
+    def device_name(self, module: int, output: int) -> str:
+        """The device map's name for an output, or its address when the map has none."""
+        device = self.device_map.at(module, output)
+        return device.name if device is not None else f"module {module} output {output}"
+
+    def _write_failed(self, translation_key: str, module: int, output: int) -> HomeAssistantError:
+        placeholders = {"name": self.device_name(module, output)}
+        if translation_key == WRITE_LOST_WITH_LINK:
+            placeholders["target"] = self._target
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key=translation_key,
+            translation_placeholders=placeholders,
+        )
 
     def expected_value(self, module: int, output: int) -> int | None:
         """The snapshot value overlaid with this client's writes not yet confirmed."""

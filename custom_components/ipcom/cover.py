@@ -33,9 +33,10 @@ from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from ipcom.devices import Cover, OutputAddress
 from ipcom.protocol import RELAY_OFF, RELAY_ON
 from ipcom.travel import CLOSED, OPEN, POSITION_TOLERANCE, Direction, ShutterTravel, is_end
+from ipcom.writes import AbandonReason, WriteAbandonedError
 
 from .const import CONF_REVERSE_PAUSE, DEFAULT_REVERSE_PAUSE, DOMAIN
-from .coordinator import IPComConfigEntry, IPComCoordinator
+from .coordinator import WRITE_NOT_CONFIRMED, IPComConfigEntry, IPComCoordinator, QueuedWrite
 from .entity import IPComEntity
 
 _LOGGER = logging.getLogger(__name__)
@@ -215,8 +216,8 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         released = asyncio.Event()
         unsubscribe = self.coordinator.async_add_listener(released.set)
         try:
-            await self._async_release_both()
             async with asyncio.timeout(RELEASE_TIMEOUT):
+                await self.coordinator.async_confirm(*self._release_both())
                 while self._relay_direction_seen() is not None:
                     released.clear()
                     await released.wait()
@@ -262,9 +263,7 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
     async def async_stop_cover(self, **kwargs: Any) -> None:
         """Release both relays; a start waiting for its reversal rest is dropped."""
         self._supersede()
-        await self._async_release_both()
-        self._sync_motion()
-        self.async_write_ha_state()
+        await self._async_stop_motor()
 
     async def async_set_cover_position(self, **kwargs: Any) -> None:
         """Run to a position and stop there; the ends run on to the end stop."""
@@ -295,8 +294,9 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
             self.coordinator.config_entry.options.get(CONF_REVERSE_PAUSE, DEFAULT_REVERSE_PAUSE)
         )
         if self._travel.direction is not None and pause > 0:
-            await self._async_release_both()
-            self._sync_motion()
+            await self._async_stop_motor()
+            if ticket != self._commands:
+                return
         if (rest := self._travel.rest_before(direction, pause)) > 0:
             self._cancel_pending_start = async_call_later(
                 self.hass, rest, partial(self._async_start_after_rest, direction, target, ticket)
@@ -324,51 +324,85 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         shows the partner off, rather than trusting the client's frame order:
         it merges writes per module, so a write queued earlier for the on
         relay's module could otherwise leave before the partner's off.
+
+        The run is followed from the moment its write is queued, as the
+        client's expected values show it; the command returns once the
+        installation shows it, and fails if the installation does not.
         """
         on, off = self._relays(direction)
         if on.module == off.module:
-            await self.coordinator.async_set_outputs(
+            write = self.coordinator.async_write_outputs(
                 on.module, {off.output: RELAY_OFF, on.output: RELAY_ON}
             )
         else:
             if not await self._async_release(off, ticket):
                 return
-            await self.coordinator.async_set_value(on.module, on.output, RELAY_ON)
+            write = self.coordinator.async_write_value(on.module, on.output, RELAY_ON)
         self._target = target
         self._sync_motion()
+        self.async_write_ha_state()
+        await self.coordinator.async_confirm(write)
 
     async def _async_release(self, relay: OutputAddress, ticket: int) -> bool:
         """Switch `relay` off and wait until the installation shows it off.
 
-        Returns False when a newer command took over while waiting.
+        Returns False when a newer command took over while waiting. A release
+        the installation did not carry out (it still shows the relay on) fails
+        as `cover_relay_not_released`, unless a newer command took over.
         """
         if self._relay_value(relay) != RELAY_OFF:
-            await self.coordinator.async_set_value(relay.module, relay.output, RELAY_OFF)
+            write = self.coordinator.async_write_value(relay.module, relay.output, RELAY_OFF)
             self._sync_motion()
+            try:
+                await self.coordinator.async_confirm(write)
+            except HomeAssistantError as err:
+                if ticket != self._commands:
+                    return False
+                if err.translation_key == WRITE_NOT_CONFIRMED:
+                    raise self._relay_not_released() from err
+                raise
         try:
             async with asyncio.timeout(RELEASE_TIMEOUT):
                 while self.coordinator.data.get_value(*relay) != RELAY_OFF:
-                    self._snapshot_seen.clear()
-                    await self._snapshot_seen.wait()
                     if ticket != self._commands:
                         return False
+                    self._snapshot_seen.clear()
+                    await self._snapshot_seen.wait()
         except TimeoutError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="cover_relay_not_released",
-                translation_placeholders={"name": self._cover.name},
-            ) from err
+            raise self._relay_not_released() from err
         return ticket == self._commands
 
-    async def _async_release_both(self) -> None:
+    def _relay_not_released(self) -> HomeAssistantError:
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="cover_relay_not_released",
+            translation_placeholders={"name": self._cover.name},
+        )
+
+    async def _async_stop_motor(self) -> None:
+        """Release both relays, show the motor stopped, and wait until the installation does."""
+        writes = self._release_both()
+        self._sync_motion()
+        self.async_write_ha_state()
+        await self.coordinator.async_confirm(*writes)
+
+    def _release_both(self) -> list[QueuedWrite]:
+        """Queue the release of both relays, both before waiting for either.
+
+        One frame on one module; across modules a failure of one must not keep
+        the other from being switched off. Fails at once while disconnected.
+        """
         up, down = self._cover.up, self._cover.down
         if up.module == down.module:
-            await self.coordinator.async_set_outputs(
-                up.module, {up.output: RELAY_OFF, down.output: RELAY_OFF}
-            )
-            return
-        await self.coordinator.async_set_value(up.module, up.output, RELAY_OFF)
-        await self.coordinator.async_set_value(down.module, down.output, RELAY_OFF)
+            return [
+                self.coordinator.async_write_outputs(
+                    up.module, {up.output: RELAY_OFF, down.output: RELAY_OFF}
+                )
+            ]
+        return [
+            self.coordinator.async_write_value(up.module, up.output, RELAY_OFF),
+            self.coordinator.async_write_value(down.module, down.output, RELAY_OFF),
+        ]
 
     # Motion
 
@@ -459,11 +493,17 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         )
 
     async def _async_travel_ended(self, _now: datetime, *, retry: bool = False) -> None:
-        """Stop the motor at the end of its run, and again every few seconds if that fails."""
+        """Stop the motor at the end of its run, and again every few seconds while disconnected.
+
+        Nobody waits for this stop, so a failure is logged, never raised into
+        the timer. A stop the installation did not carry out leaves the entity
+        following the relays again: a relay still on is a run, timed to its
+        end stop and stopped there.
+        """
         self._cancel_travel_end = None
         target = self._target
         try:
-            await self._async_release_both()
+            writes = self._release_both()
         except HomeAssistantError as err:
             _LOGGER.log(
                 logging.DEBUG if retry else logging.WARNING,
@@ -480,6 +520,20 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         if target is not None:
             self._travel.set_position(target)
         self.async_write_ha_state()
+        try:
+            await self.coordinator.async_confirm(*writes)
+        except HomeAssistantError as err:
+            cause = err.__cause__
+            stopped = (
+                isinstance(cause, WriteAbandonedError) and cause.reason is AbandonReason.STOPPED
+            )
+            _LOGGER.log(
+                logging.DEBUG if stopped else logging.WARNING,
+                "%s was not stopped at the end of its run; it follows its relays again: %s",
+                self.entity_id,
+                err,
+            )
+            self._async_write_abandoned()
 
     @callback
     def _async_write_moving_state(self, _now: datetime) -> None:

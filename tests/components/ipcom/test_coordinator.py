@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from unittest.mock import patch
@@ -18,6 +19,7 @@ from homeassistant.const import (
     Platform,
 )
 from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -28,10 +30,17 @@ from custom_components.ipcom.const import (
     CONF_UNAVAILABLE_AFTER,
     DOMAIN,
 )
+from custom_components.ipcom.coordinator import QueuedWrite
 from custom_components.ipcom.identifiers import output_unique_id
 from ipcom.models import ConnectionEvent, ConnectionState
 from ipcom.simulator import Simulator
-from ipcom.writes import AbandonedWrite, AbandonReason
+from ipcom.writes import (
+    AbandonedWrite,
+    AbandonReason,
+    WriteAbandonedError,
+    WriteHandle,
+    WriteOutcome,
+)
 
 from .conftest import (
     ENTRY_ID,
@@ -224,16 +233,95 @@ async def test_news_arriving_after_stop_is_ignored(
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
 
 
-async def test_a_write_that_gave_way_to_a_press_is_no_failure(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+@pytest.mark.parametrize(
+    "reason", [AbandonReason.CHANGED_AT_INSTALLATION, AbandonReason.NOT_CONFIRMED]
+)
+async def test_a_write_given_up_makes_the_entities_read_the_state_again(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    reason: AbandonReason,
 ) -> None:
-    """A press at the wall before the write left is the newer intent: nobody is told of a fault."""
+    """Nobody is notified: an action waiting for the write fails, the library logs the rest."""
     coordinator = get_coordinator(hass)
     reread: list[None] = []
     coordinator.async_add_write_abandoned_listener(lambda: reread.append(None))
-    coordinator._write_abandoned_from_client_thread(
-        AbandonedWrite(1, 1, 255, AbandonReason.CHANGED_AT_INSTALLATION)
-    )
+    coordinator._write_abandoned_from_client_thread(AbandonedWrite(1, 1, 255, reason))
     await hass.async_block_till_done()
     assert reread == [None]
     assert not persistent_notification._async_get_or_create_notifications(hass)
+    assert [record for record in caplog.records if record.name == COORDINATOR_LOGGER] == []
+
+
+def handle_of(outcome: WriteOutcome | AbandonReason | None) -> WriteHandle:
+    """A write handle as the client hands it out, ended as `outcome` (None: not yet)."""
+    handle = WriteHandle()
+    handle.set_running_or_notify_cancel()
+    if isinstance(outcome, AbandonReason):
+        handle.set_exception(WriteAbandonedError(AbandonedWrite(2, 1, 255, outcome)))
+    elif outcome is not None:
+        handle.set_result(outcome)
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("reason", "translation_key"),
+    [
+        (AbandonReason.NOT_CONFIRMED, "write_not_confirmed"),
+        (AbandonReason.LINK_DROPPED, "write_not_confirmed"),
+        (AbandonReason.CHANGED_AT_INSTALLATION, "write_changed_at_installation"),
+        (AbandonReason.OUTAGE, "write_lost_with_link"),
+        (AbandonReason.LINK_ENDED, "write_lost_with_link"),
+        (AbandonReason.STOPPED, "write_lost_with_link"),
+    ],
+)
+async def test_a_write_given_up_fails_with_its_reason(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    reason: AbandonReason,
+    translation_key: str,
+) -> None:
+    """Each way a write can be given up on has its own translated error, naming the device."""
+    coordinator = get_coordinator(hass)
+    with pytest.raises(HomeAssistantError) as err:
+        await coordinator.async_confirm(QueuedWrite(handle_of(reason), 2, 1))
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == translation_key
+    assert err.value.translation_placeholders["name"] == "Socket"
+    assert isinstance(err.value.__cause__, WriteAbandonedError)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_superseded_write_is_no_failure(hass: HomeAssistant) -> None:
+    """A later write to the same output replaced it: that one is the newer intent."""
+    await get_coordinator(hass).async_confirm(QueuedWrite(handle_of(WriteOutcome.SUPERSEDED), 2, 1))
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_write_that_never_ends_fails_after_the_bound(hass: HomeAssistant) -> None:
+    """No action waits for ever for a handle, even one the client would never complete."""
+    with (
+        patch("custom_components.ipcom.coordinator.WRITE_CONFIRM_TIMEOUT", 0.05),
+        pytest.raises(HomeAssistantError) as err,
+    ):
+        await get_coordinator(hass).async_confirm(QueuedWrite(handle_of(None), 9, 3))
+    assert err.value.translation_key == "write_not_confirmed"
+    assert err.value.translation_placeholders == {"name": "module 9 output 3"}
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_every_write_ends_before_the_first_failure_is_raised(hass: HomeAssistant) -> None:
+    """Writes queued together (a shutter's two relays) are all followed to their end."""
+    pending = handle_of(None)
+    confirming = hass.async_create_task(
+        get_coordinator(hass).async_confirm(
+            QueuedWrite(handle_of(AbandonReason.NOT_CONFIRMED), 2, 1), QueuedWrite(pending, 2, 2)
+        )
+    )
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not confirming.done()
+    pending.set_result(WriteOutcome.CONFIRMED)
+    with pytest.raises(HomeAssistantError) as err:
+        await confirming
+    assert err.value.translation_placeholders == {"name": "Socket"}

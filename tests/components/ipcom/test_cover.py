@@ -978,9 +978,15 @@ async def start_waiting_for_the_partner_relay(
 async def test_stop_abandons_a_start_waiting_for_the_partner_relay(
     hass: HomeAssistant, simulator: Simulator, interlock: Interlock
 ) -> None:
-    """The up relay is never switched on while the down relay still shows on."""
+    """The up relay is never switched on while the down relay still shows on.
+
+    The stop itself fails: the installation keeps the down relay on.
+    """
     opening = await start_waiting_for_the_partner_relay(hass, simulator)
-    await call(hass, SERVICE_STOP_COVER, BEDROOM)
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, SERVICE_STOP_COVER, BEDROOM)
+    assert err.value.translation_key == "write_not_confirmed"
+    assert err.value.translation_placeholders == {"name": "Shutter"}
     await opening
     await hass.async_block_till_done()
     assert simulator.get_value(*BEDROOM_UP) == OFF
@@ -1130,25 +1136,75 @@ async def test_a_run_writes_its_state_at_start_quarters_and_stop(
 
 
 @pytest.mark.usefixtures("init_integration")
-async def test_a_start_the_installation_never_showed_is_not_tracked(
-    hass: HomeAssistant, simulator: Simulator
+async def test_a_start_the_installation_never_showed_fails_and_is_not_tracked(
+    hass: HomeAssistant, simulator: Simulator, interlock: Interlock
 ) -> None:
-    """A relay write given up on ends the run the cover counted on: it shows stopped again."""
-    coordinator = get_coordinator(hass)
+    """A relay write given up on fails the action and ends the run the cover counted on."""
 
     def undo(write: ReceivedWrite) -> None:
         if write.module == LIVING_UP[0]:
             simulator.set_output(*LIVING_UP, OFF)
 
     unsubscribe = simulator.on_write(undo)
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, SERVICE_OPEN_COVER, LIVING)
+    unsubscribe()
+
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "write_not_confirmed"
+    assert err.value.translation_placeholders == {"name": "Shutter"}
+    assert state_of(hass, LIVING).state == STATE_UNKNOWN
+    assert simulator.get_value(*LIVING_UP) == OFF
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_an_action_returns_once_the_installation_shows_it(
+    hass: HomeAssistant, simulator: Simulator, interlock: Interlock
+) -> None:
+    """Open and stop return when the installation shows the relays, and the shutter shows it."""
     await call(hass, SERVICE_OPEN_COVER, LIVING)
+    assert (simulator.get_value(*LIVING_UP), simulator.get_value(*LIVING_DOWN)) == (ON, OFF)
     assert state_of(hass, LIVING).state == CoverState.OPENING
 
-    abandoned = threading.Event()
-    coordinator.client.on_write_abandoned(lambda *_: abandoned.set())
-    assert await hass.async_add_executor_job(abandoned.wait, WAIT_TIMEOUT)
+    await call(hass, SERVICE_STOP_COVER, LIVING)
+    assert (simulator.get_value(*LIVING_UP), simulator.get_value(*LIVING_DOWN)) == (OFF, OFF)
+    assert state_of(hass, LIVING).state == STATE_UNKNOWN
+    interlock.check()
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_an_end_of_run_stop_the_installation_undoes_is_logged_and_followed(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The timer's own stop raises nowhere: it is logged, and the relay still on is followed."""
+    await run_to_end(hass, freezer, simulator, LIVING, "down")
+    await call(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 50})
+    await settle(hass, simulator, {LIVING_UP: ON})
+
+    def hold(write: ReceivedWrite) -> None:
+        if write.module == LIVING_UP[0] and not simulator.get_value(*LIVING_UP):
+            simulator.set_output(*LIVING_UP, ON)
+
+    unsubscribe = simulator.on_write(hold)
+    with caplog.at_level(logging.WARNING):
+        await advance(hass, freezer, 10)
+        await wait_for(
+            hass,
+            lambda: "was not stopped at the end of its run" in caplog.text,
+            "the failed stop to be logged",
+        )
     unsubscribe()
     await hass.async_block_till_done()
+    assert simulator.get_value(*LIVING_UP) == ON
+    assert state_of(hass, LIVING).state == CoverState.OPENING
 
-    assert state_of(hass, LIVING).state != CoverState.OPENING
-    assert simulator.get_value(*LIVING_UP) == OFF
+    await advance(hass, freezer, 30)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    state = state_of(hass, LIVING)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 100)
+    interlock.check()

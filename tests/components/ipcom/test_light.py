@@ -22,7 +22,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.ipcom.const import DOMAIN
 from custom_components.ipcom.identifiers import output_unique_id
 from custom_components.ipcom.light import brightness_to_percent, percent_to_brightness
-from ipcom.simulator import Simulator
+from ipcom.simulator import ReceivedWrite, Simulator
 
 from .conftest import (
     ENTRY_ID,
@@ -205,6 +205,36 @@ async def test_failed_command_does_not_change_the_last_level(
 
     await turn_on(hass, dimmer(hass))
     assert_written(simulator, 6, 1, 40)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_level_never_confirmed_fails_the_action(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A level the dimmer module does not take fails the action naming the lamp.
+
+    The lamp shows the installation's state, and 'turn on' later restores the
+    last level it really had, not the refused one.
+    """
+    await set_installation_output(hass, simulator, 6, 1, 40)
+    await set_installation_output(hass, simulator, 6, 1, 0)
+
+    def undo(write: ReceivedWrite) -> None:
+        if write.module == 6:
+            simulator.set_output(6, 1, 0)
+
+    unsubscribe = simulator.on_write(undo)
+    with pytest.raises(HomeAssistantError) as err:
+        await turn_on(hass, dimmer(hass), **{ATTR_BRIGHTNESS: 255})
+    unsubscribe()
+
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "write_not_confirmed"
+    assert err.value.translation_placeholders == {"name": "Table"}
+    assert hass.states.get(dimmer(hass)).state == STATE_OFF
+
+    await turn_on(hass, dimmer(hass))
+    assert simulator.get_value(6, 1) == 40
 
 
 @pytest.mark.usefixtures("init_integration")

@@ -15,11 +15,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ipcom.const import DOMAIN
 from custom_components.ipcom.identifiers import output_unique_id
-from ipcom.simulator import Simulator
+from ipcom.simulator import ReceivedWrite, Simulator
 
 from .conftest import (
     ENTRY_ID,
-    assert_written,
     async_edit_devices_file,
     async_write_text,
     entity_id_of,
@@ -46,8 +45,32 @@ async def test_set_output(hass: HomeAssistant, simulator: Simulator) -> None:
     """An output that the device map does not name can be written, the others keep theirs."""
     await set_installation_output(hass, simulator, 9, 8, 255)
     await set_output(hass, ENTRY_ID, 9, 3, 77)
-    assert_written(simulator, 9, 3, 77)
+    assert simulator.get_value(9, 3) == 77
     assert simulator.get_value(9, 8) == 255
+
+
+@pytest.mark.parametrize(
+    ("module", "output", "name"), [(2, 1, "Socket"), (9, 3, "module 9 output 3")]
+)
+@pytest.mark.usefixtures("init_integration")
+async def test_set_output_never_confirmed(
+    hass: HomeAssistant, simulator: Simulator, module: int, output: int, name: str
+) -> None:
+    """A write the installation does not carry out fails the action, naming the device or output."""
+
+    def undo(write: ReceivedWrite) -> None:
+        if write.module == module:
+            simulator.set_output(module, output, 0)
+
+    unsubscribe = simulator.on_write(undo)
+    with pytest.raises(HomeAssistantError) as err:
+        await set_output(hass, ENTRY_ID, module, output, 255)
+    unsubscribe()
+
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "write_not_confirmed"
+    assert err.value.translation_placeholders == {"name": name}
+    assert simulator.get_value(module, output) == 0
 
 
 @pytest.mark.parametrize(

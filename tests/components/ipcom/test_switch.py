@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from logging import WARNING
 
 import pytest
 from homeassistant.components import persistent_notification
@@ -15,12 +16,13 @@ from homeassistant.const import (
     STATE_ON,
     Platform,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.ipcom.const import DOMAIN
 from custom_components.ipcom.identifiers import output_unique_id
 from ipcom.simulator import ReceivedWrite, Simulator
 
@@ -114,25 +116,37 @@ def unresponsive_module_2(simulator: Simulator) -> Generator[None]:
 
 
 @pytest.mark.usefixtures("init_integration", "unresponsive_module_2")
-async def test_a_write_never_confirmed_is_reported_and_undone(hass: HomeAssistant) -> None:
-    """The user learns which device did not respond; the entity shows the installation's state."""
-    notified: dict[str, persistent_notification.Notification] = {}
+async def test_a_write_never_confirmed_fails_the_action(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The action fails naming the device; the entity shows the installation's state.
 
-    @callback
-    def collect(
-        _update: persistent_notification.UpdateType,
-        notifications: dict[str, persistent_notification.Notification],
-    ) -> None:
-        notified.update(notifications)
+    Nobody is notified besides: the caller has the error, the log the library's one line.
+    """
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, SERVICE_TURN_ON, socket(hass))
 
-    unsubscribe = persistent_notification.async_register_callback(hass, collect)
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "write_not_confirmed"
+    assert err.value.translation_placeholders == {"name": "Socket"}
+    assert "Socket" in str(err.value)
+    assert hass.states.get(socket(hass)).state == STATE_OFF
+    assert not persistent_notification._async_get_or_create_notifications(hass)
+    assert [record.getMessage() for record in caplog.records if record.levelno >= WARNING] == [
+        "Gave up on writing 255 to module 2 output 1: "
+        "the installation showed another value after handling it"
+    ]
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_an_action_returns_once_the_installation_shows_it(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """When the action returns, the installation has the value and the entity shows it."""
     await call(hass, SERVICE_TURN_ON, socket(hass))
-    await wait_until(hass, lambda: bool(notified), "the user to be told")
-    unsubscribe()
+    assert simulator.get_value(2, 1) == 255
+    assert hass.states.get(socket(hass)).state == STATE_ON
 
-    (notification,) = notified.values()
-    assert notification["notification_id"].startswith("ipcom_")
-    assert "Socket did not respond" in notification["message"]
-    assert "module 2 output 1" in notification["message"]
-    assert "the installation showed another value after handling it" in notification["message"]
+    await call(hass, SERVICE_TURN_OFF, socket(hass))
+    assert simulator.get_value(2, 1) == 0
     assert hass.states.get(socket(hass)).state == STATE_OFF
