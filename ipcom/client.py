@@ -763,10 +763,12 @@ class IPComClient:
                 run = self._lifecycle.run
                 if run is not None and self._lifecycle.move(run, Phase.SYNCED):
                     self._announce("connected")
-            self._post_reports()
             if first or previous is None or previous.values != snapshot.values:
                 for listener in self._snapshot_listeners:
                     self._dispatcher.post(partial(listener, snapshot))
+            # After the listeners: a caller woken by its confirmed write finds
+            # the confirming snapshot already handed on.
+            self._post_reports()
             self._changed.notify_all()
 
     # The request loop

@@ -349,10 +349,10 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
     async def _async_caught_up(self, deadline: float) -> None:
         """Wait until the newest snapshot the client holds has reached the entities.
 
-        A handle completes just before the client hands over the snapshot
-        that confirmed it, so without this an action would return a moment
-        before its entity shows what it did. A snapshot with the values of
-        the one held is always on its way while the coordinator runs.
+        A handle's completion and the snapshot that confirmed it reach the
+        event loop as two separate callbacks, and the loop has been seen to
+        run the first before the second; waiting here means an action never
+        returns before its entity shows what it did.
         """
         updated = asyncio.Event()
         unsubscribe = self.async_add_listener(updated.set)

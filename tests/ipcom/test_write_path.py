@@ -361,3 +361,18 @@ def test_an_error_that_escapes_a_loop_ends_the_run_failed_with_an_event(
     simulator.unfreeze()
     client.stop_persistent_connection()
     assert not client_threads()
+
+
+def test_a_handle_completes_after_the_listeners_were_given_the_confirming_snapshot(
+    simulator: Simulator, started: Callable[..., IPComClient]
+) -> None:
+    """A caller woken by its confirmed write finds its listeners already told."""
+    client = started(simulator)
+    seen: list[int] = []
+    client.on_state_snapshot(lambda snapshot: seen.append(snapshot.get_value(3, 5)))
+    when_done: list[list[int]] = []
+    handle = client.turn_on(3, 5)
+    handle.add_done_callback(lambda _handle: when_done.append(list(seen)))
+    assert handle.result(WAIT) is WriteOutcome.CONFIRMED
+    wait_until(lambda: bool(when_done))
+    assert when_done[0][-1] == 255
