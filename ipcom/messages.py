@@ -39,7 +39,6 @@ from .protocol import (
     OUTPUT_VALUE_MAX,
     OUTPUTS_PER_MODULE,
     PASSWORD_PREFIX,
-    PUBLIC_KEY_LENGTH,
     SET_OUTPUTS_COMMAND,
     STATUS_COMMAND,
     USERNAME_PREFIX,
@@ -85,16 +84,6 @@ def encode_connect_request(username: str, password: str) -> bytes:
     return request
 
 
-def encode_connect_response(status: bytes, public_key: bytes) -> bytes:
-    """Return a 135-byte connect response plaintext (sent single-key), for test devices."""
-    if len(public_key) != PUBLIC_KEY_LENGTH:
-        raise ValueError(f"public key must be {PUBLIC_KEY_LENGTH} bytes")
-    response = bytes([CONNECT_COMMAND]) + status + public_key
-    if len(response) != CONNECT_RESPONSE_LENGTH:
-        raise ValueError(f"connect response must be {CONNECT_RESPONSE_LENGTH} bytes")
-    return response
-
-
 def parse_connect_response(raw: bytes) -> bytes:
     """Return the session's public key from the raw (encrypted) connect response.
 
@@ -132,13 +121,6 @@ def encode_keepalive() -> bytes:
 def encode_disconnect_request() -> bytes:
     """Return the disconnect request a client sends before closing."""
     return bytes([DISCONNECT_COMMAND, MESSAGE_VERSION])
-
-
-def encode_snapshot(values: Sequence[int]) -> bytes:
-    """Return a status snapshot message carrying all 128 output values."""
-    if len(values) != MODULE_COUNT * OUTPUTS_PER_MODULE:
-        raise ValueError(f"a snapshot carries {MODULE_COUNT * OUTPUTS_PER_MODULE} values")
-    return bytes([STATUS_COMMAND, MESSAGE_VERSION]) + bytes(values)
 
 
 def _checksum(data: bytes) -> int:

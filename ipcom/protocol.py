@@ -45,10 +45,8 @@ CONNECT_STATUS_SUCCESS: Final = 1
 """Byte 0 of the connect response; any other status means not connected."""
 FIRMWARE_VERSION_LENGTH: Final = 4
 CONNECT_RESPONSE_LENGTH: Final = 135
-CONNECT_RESPONSE_STATUS_LENGTH: Final = 6
-CONNECT_RESPONSE_STATUS: Final = bytes([2, 0, 0, 0, 0, 0])
-"""What the simulator sends in bytes 1..6 of the connect response; meaning unknown."""
-CONNECT_RESPONSE_KEY_OFFSET: Final = 1 + CONNECT_RESPONSE_STATUS_LENGTH
+CONNECT_RESPONSE_KEY_OFFSET: Final = 2 + FIRMWARE_VERSION_LENGTH + 1
+"""The status, the version, the firmware version and one unused byte come before the key."""
 AUTH_REJECTED: Final = b"\x7e\xe3"
 """Sent raw (not a message) by the device for rejected credentials."""
 

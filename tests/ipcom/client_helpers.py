@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ipcom.client import IPComClient
+from ipcom.protocol import MESSAGE_VERSION, STATUS_COMMAND
 from ipcom.simulator import Simulator
 
 WAIT = 10.0
@@ -39,6 +40,11 @@ def make_client(simulator: Simulator, **overrides: float) -> IPComClient:
         reconnect_base=timing["reconnect_base"],
         reconnect_max=timing["reconnect_max"],
     )
+
+
+def snapshot_message(values: Sequence[int]) -> bytes:
+    """A status snapshot as a device sends it (PROTOCOL.md section 4): header, 128 values."""
+    return bytes([STATUS_COMMAND, MESSAGE_VERSION, *values])
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:

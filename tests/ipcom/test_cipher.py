@@ -105,7 +105,7 @@ def test_longest_credentials_fit() -> None:
 
 
 def test_connect_response_round_trip() -> None:
-    plain = messages.encode_connect_response(bytes([2, 0, 0, 0, 0, 0]), TEST_PUBLIC_KEY)
+    plain = simulator_codec.success_response("0000", TEST_PUBLIC_KEY)
     raw = cipher.encrypt(plain, cipher.single_key_masks())
     assert messages.parse_connect_response(raw) == TEST_PUBLIC_KEY
 

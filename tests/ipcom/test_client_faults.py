@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from client_helpers import WAIT, make_client, wait_until
 
-from ipcom import cipher, messages
+from ipcom import cipher, simulator_codec
 from ipcom.client import IPComClient
 from ipcom.errors import IPComConnectionError
 from ipcom.lifecycle import Phase
 from ipcom.models import ConnectionState
-from ipcom.protocol import CONNECT_REQUEST_LENGTH, CONNECT_RESPONSE_STATUS
+from ipcom.protocol import CONNECT_REQUEST_LENGTH
 from ipcom.simulator import DEFAULT_PUBLIC_KEY, Simulator
 from ipcom.writes import AbandonedWrite, AbandonReason, WriteTracker
 
@@ -57,7 +57,7 @@ class Listener:
             if not chunk:
                 raise ConnectionResetError("the client closed before its connect request")
             request += chunk
-        response = messages.encode_connect_response(CONNECT_RESPONSE_STATUS, DEFAULT_PUBLIC_KEY)
+        response = simulator_codec.success_response("0000", DEFAULT_PUBLIC_KEY)
         conn.sendall(cipher.encrypt(response, cipher.single_key_masks()))
         return conn
 

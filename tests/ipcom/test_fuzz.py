@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from client_helpers import snapshot_message
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from ipcom import cipher, messages, simulator_codec
@@ -23,7 +24,6 @@ from ipcom.protocol import (
     CLIENT_MESSAGE_LENGTHS,
     CONNECT_REQUEST_LENGTH,
     CONNECT_RESPONSE_LENGTH,
-    CONNECT_RESPONSE_STATUS_LENGTH,
     DEVICE_MESSAGE_LENGTHS,
     MESSAGE_VERSION,
     MODULE_COUNT,
@@ -44,7 +44,7 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 public_keys = st.binary(min_size=PUBLIC_KEY_LENGTH, max_size=PUBLIC_KEY_LENGTH)
 snapshots = st.binary(min_size=SNAPSHOT_PAYLOAD_LENGTH, max_size=SNAPSHOT_PAYLOAD_LENGTH).map(
-    messages.encode_snapshot
+    snapshot_message
 )
 device_messages = st.one_of(snapshots, st.just(messages.encode_keepalive()))
 
@@ -177,7 +177,7 @@ def test_snapshot_decoder_raises_only_protocol_errors(plain: bytes) -> None:
 @FUZZ
 @given(values=st.binary(min_size=SNAPSHOT_PAYLOAD_LENGTH, max_size=SNAPSHOT_PAYLOAD_LENGTH))
 def test_snapshot_round_trip(values: bytes) -> None:
-    assert StateSnapshot.from_message(messages.encode_snapshot(values)).values == tuple(values)
+    assert StateSnapshot.from_message(snapshot_message(values)).values == tuple(values)
 
 
 @FUZZ
@@ -192,13 +192,13 @@ def test_connect_response_parser_raises_only_its_documented_errors(raw: bytes) -
 
 @FUZZ
 @given(
-    status=st.binary(
-        min_size=CONNECT_RESPONSE_STATUS_LENGTH, max_size=CONNECT_RESPONSE_STATUS_LENGTH
+    firmware=st.text(
+        alphabet=st.characters(min_codepoint=0, max_codepoint=127), min_size=4, max_size=4
     ),
     key=public_keys,
 )
-def test_connect_response_round_trip(status: bytes, key: bytes) -> None:
-    plain = messages.encode_connect_response(status, key)
+def test_connect_response_round_trip(firmware: str, key: bytes) -> None:
+    plain = simulator_codec.success_response(firmware, key)
     raw = cipher.encrypt(plain, cipher.single_key_masks())
     assert messages.parse_connect_response(raw) == key
 

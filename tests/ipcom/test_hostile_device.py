@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from client_helpers import snapshot_message
 
 from ipcom import cipher, messages, simulator_codec
 from ipcom.cli import main
@@ -27,8 +28,8 @@ from ipcom.models import ConnectionEvent, ConnectionState
 from ipcom.protocol import (
     CLIENT_MESSAGE_LENGTHS,
     CONNECT_REQUEST_LENGTH,
+    CONNECT_RESPONSE_KEY_OFFSET,
     CONNECT_RESPONSE_LENGTH,
-    CONNECT_RESPONSE_STATUS,
     DEVICE_MESSAGE_LENGTHS,
     MESSAGE_VERSION,
     PUBLIC_KEY_LENGTH,
@@ -177,7 +178,7 @@ def receive_exactly(conn: socket.socket, count: int, stop: threading.Event) -> b
 
 
 def connect_response(public_key: bytes = DEFAULT_PUBLIC_KEY) -> bytes:
-    plain = messages.encode_connect_response(CONNECT_RESPONSE_STATUS, public_key)
+    plain = simulator_codec.success_response("0000", public_key)
     return cipher.encrypt(plain, SINGLE_MASKS)
 
 
@@ -189,9 +190,7 @@ def handshake(conn: socket.socket, stop: threading.Event) -> None:
 def answer_polls(conn: socket.socket, stop: threading.Event) -> None:
     """Behave: a snapshot with every output at `DISTINCT` for every poll."""
     decoder = messages.StreamDecoder(DUAL_MASKS, CLIENT_MESSAGE_LENGTHS)
-    snapshot = cipher.encrypt(
-        messages.encode_snapshot([DISTINCT] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS
-    )
+    snapshot = cipher.encrypt(snapshot_message([DISTINCT] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS)
     while not stop.is_set():
         try:
             data = conn.recv(4096)
@@ -272,7 +271,7 @@ def test_a_device_flooding_snapshots_unasked_keeps_the_client_running(
     device: Callable[..., Device], clients: Callable[..., IPComClient]
 ) -> None:
     snapshots = [
-        cipher.encrypt(messages.encode_snapshot([value] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS)
+        cipher.encrypt(snapshot_message([value] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS)
         for value in range(50)
     ]
 
@@ -329,7 +328,7 @@ def handshake_error(client: IPComClient) -> str:
         0,
         1,
         2,
-        1 + len(CONNECT_RESPONSE_STATUS) + PUBLIC_KEY_LENGTH // 2,
+        CONNECT_RESPONSE_KEY_OFFSET + PUBLIC_KEY_LENGTH // 2,
         CONNECT_RESPONSE_LENGTH - 1,
     ],
     ids=["nothing", "one-byte", "two-bytes", "half-a-public-key", "one-byte-short"],
@@ -354,7 +353,7 @@ def test_a_short_connect_response_then_close_is_a_clear_error(
 def test_a_short_public_key_then_silence_times_out(
     device: Callable[..., Device], clients: Callable[..., IPComClient]
 ) -> None:
-    sent = 1 + len(CONNECT_RESPONSE_STATUS) + 64
+    sent = CONNECT_RESPONSE_KEY_OFFSET + 64
 
     def short_then_silent(conn: socket.socket, stop: threading.Event) -> None:
         receive_exactly(conn, CONNECT_REQUEST_LENGTH, stop)
@@ -495,9 +494,7 @@ def test_a_reconnect_refused_by_status_ends_the_client_without_retrying(
         handshake(conn, stop)
         receive_exactly(conn, 2, stop)
         conn.sendall(
-            cipher.encrypt(
-                messages.encode_snapshot([DISTINCT] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS
-            )
+            cipher.encrypt(snapshot_message([DISTINCT] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS)
         )
 
     server = device(one_poll_then_close, refusing(status))
@@ -642,9 +639,7 @@ def test_a_device_that_closes_after_every_poll_gets_no_storm_of_connections(
         handshake(conn, stop)
         receive_exactly(conn, 2, stop)
         conn.sendall(
-            cipher.encrypt(
-                messages.encode_snapshot([DISTINCT] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS
-            )
+            cipher.encrypt(snapshot_message([DISTINCT] * SNAPSHOT_PAYLOAD_LENGTH), DUAL_MASKS)
         )
 
     server = device(one_poll_then_close)
