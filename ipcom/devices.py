@@ -42,6 +42,12 @@ TYPE_DIMMER: Final = "dimmer"
 ROLE_UP: Final = "up"
 ROLE_DOWN: Final = "down"
 
+SWITCH_DEVICE_CLASSES: Final = ("outlet", "switch")
+"""What a switch may be (`device_class`); Home Assistant's switch device classes."""
+COVER_DEVICE_CLASSES: Final = ("shutter", "blind", "awning", "curtain", "garage", "shade")
+"""What a shutter may be (`device_class`): the cover device classes that a relay pair drives."""
+DEFAULT_COVER_DEVICE_CLASS: Final = "shutter"
+
 _TRAVEL_UP: Final = ("travel_time", "travel_time_up")
 _TRAVEL_DOWN: Final = ("travel_time", "travel_time_down")
 _DIRECTION_WORDS: Final = ("up", "down", "op", "neer", "omhoog", "omlaag", "open", "close")
@@ -120,6 +126,8 @@ class Switch:
     description: str | None = None
     area: str | None = None
     icon: str | None = None
+    device_class: str | None = None
+    """One of `SWITCH_DEVICE_CLASSES`; None leaves the kind of switch unsaid."""
 
     @property
     def address(self) -> OutputAddress:
@@ -142,6 +150,8 @@ class Cover:
     area: str | None = None
     description: str | None = None
     icon: str | None = None
+    device_class: str = DEFAULT_COVER_DEVICE_CLASS
+    """One of `COVER_DEVICE_CLASSES`."""
 
     @property
     def same_module(self) -> bool:
@@ -377,7 +387,12 @@ _SCHEMAS: Final = {
         {**_ADDRESS, vol.Optional("type", default=TYPE_SWITCH): _type, **_LABELS}
     ),
     SWITCHES: _entry_schema(
-        {**_ADDRESS, vol.Optional("type", default=TYPE_SWITCH): _type, **_LABELS}
+        {
+            **_ADDRESS,
+            vol.Optional("type", default=TYPE_SWITCH): _type,
+            vol.Optional("device_class"): _one_of(*SWITCH_DEVICE_CLASSES, what="device_class"),
+            **_LABELS,
+        }
     ),
     SHUTTERS: _entry_schema(
         {
@@ -391,6 +406,7 @@ _SCHEMAS: Final = {
             vol.Optional("travel_time_up"): _travel_time,
             vol.Optional("travel_time_down"): _travel_time,
             vol.Optional("cover_name"): _text,
+            vol.Optional("device_class"): _one_of(*COVER_DEVICE_CLASSES, what="device_class"),
             **_LABELS,
         }
     ),
@@ -442,6 +458,10 @@ def _show(value: object) -> str:
 def _show_key(key: object) -> str:
     """A key path segment: text as written, anything else as `_show` renders it."""
     return key if isinstance(key, str) else _show(key)
+
+
+def _is_empty(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _is_icon(value: object) -> bool:
@@ -566,12 +586,21 @@ class _Parser:
         """The settings this map reads; the others become warnings.
 
         An invalid icon is only cosmetic, so it is dropped with a warning too.
+        An empty `device_class` means not given, as the other integration
+        read it; so does `icon: null`.
         """
         known = {str(marker) for marker in _SCHEMAS[section].schema}
         kept: dict[Any, Any] = {}
         for name, value in settings.items():
-            if name not in known:
+            if name == "device_class" and section == LIGHTS:
+                self._warning(
+                    f"{path}.device_class",
+                    "setting not used, ignored: lights have no device class in Home Assistant",
+                )
+            elif name not in known:
                 self._warning(f"{path}.{_show_key(name)}", "setting not used, ignored")
+            elif name == "device_class" and _is_empty(value):
+                continue
             elif name == "icon" and value is not None and not _is_icon(value):
                 self._warning(
                     f"{path}.icon", f"not an icon such as mdi:lightbulb, ignored: {_show(value)}"
@@ -727,6 +756,10 @@ class _Parser:
                 "travel time", [(entry, name) for entry in pair for name in _TRAVEL_DOWN]
             ),
             area=self._agreed("area", [(up, "area"), (down, "area")]),
+            device_class=self._agreed(
+                "device class", [(up, "device_class"), (down, "device_class")]
+            )
+            or DEFAULT_COVER_DEVICE_CLASS,
             description=up.data.get("description") or down.data.get("description"),
             icon=up.data.get("icon") or down.data.get("icon"),
         )
@@ -757,6 +790,7 @@ class _Parser:
                 description=entry.data.get("description"),
                 area=entry.data.get("area"),
                 icon=entry.data.get("icon"),
+                device_class=entry.data.get("device_class"),
             )
             for entry in self._entries[SWITCHES]
         )

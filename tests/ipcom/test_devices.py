@@ -10,6 +10,8 @@ import yaml
 
 from ipcom import IPComError
 from ipcom.devices import (
+    COVER_DEVICE_CLASSES,
+    SWITCH_DEVICE_CLASSES,
     Cover,
     DeviceMap,
     DeviceMapError,
@@ -745,9 +747,9 @@ def test_other_integration_format_loads_with_warnings() -> None:
         ("lounge_lamp", "Lounge lamp", True),
     ]
     assert device_map.dimmer_modules() == frozenset({6})
-    assert [(switch.key, switch.icon) for switch in device_map.switches] == [
-        ("garden_socket", None),
-        ("coffee", "mdi:coffee-maker"),
+    assert [(switch.key, switch.icon, switch.device_class) for switch in device_map.switches] == [
+        ("garden_socket", None, "outlet"),
+        ("coffee", "mdi:coffee-maker", None),
     ]
     assert [(cover.key, cover.name, cover.up_key) for cover in device_map.covers] == [
         ("shutter_study_m", "SHUTTER STUDY", "shutter_study_m"),
@@ -755,10 +757,134 @@ def test_other_integration_format_loads_with_warnings() -> None:
     ]
     assert [warning.path for warning in device_map.warnings] == [
         "switches.garden_socket.graphic_type",
-        "switches.garden_socket.device_class",
         "switches.coffee.graphic_type",
         "sockets",
         "lights.study_light.type",
+    ]
+
+
+# device_class: what Home Assistant shows a switch or a shutter as.
+
+
+def test_device_class_defaults() -> None:
+    device_map = parse(
+        """
+switches:
+  pump: {module: 2, output: 1}
+shutters:
+  a_up: {module: 3, output: 1, relay_role: up, paired_device: a_down}
+  a_down: {module: 3, output: 2, relay_role: down, paired_device: a_up}
+"""
+    )
+
+    assert device_map.switches[0].device_class is None
+    assert device_map.covers[0].device_class == "shutter"
+
+
+@pytest.mark.parametrize("device_class", SWITCH_DEVICE_CLASSES)
+def test_every_switch_device_class_is_read_without_regard_to_case(device_class: str) -> None:
+    device_map = parse(
+        f"""
+switches:
+  lower: {{module: 2, output: 1, device_class: {device_class}}}
+  upper: {{module: 2, output: 2, device_class: {device_class.upper()}}}
+  title: {{module: 2, output: 3, device_class: " {device_class.title()} "}}
+"""
+    )
+
+    assert [switch.device_class for switch in device_map.switches] == [device_class] * 3
+    assert device_map.warnings == ()
+
+
+@pytest.mark.parametrize("device_class", COVER_DEVICE_CLASSES)
+def test_every_cover_device_class_is_read_without_regard_to_case(device_class: str) -> None:
+    device_map = shutters(
+        shutter("a_up", 3, 1, "up", "a_down", device_class=device_class),
+        shutter("a_down", 3, 2, "down", "a_up"),
+        shutter("b_up", 3, 3, "up", "b_down"),
+        shutter("b_down", 3, 4, "down", "b_up", device_class=device_class.upper()),
+        shutter("c_up", 3, 5, "up", "c_down", device_class=device_class.title()),
+        shutter("c_down", 3, 6, "down", "c_up", device_class=device_class.upper()),
+    )
+
+    assert [cover.device_class for cover in device_map.covers] == [device_class] * 3
+    assert device_map.warnings == ()
+
+
+def test_the_device_classes_are_the_documented_ones() -> None:
+    assert SWITCH_DEVICE_CLASSES == ("outlet", "switch")
+    assert COVER_DEVICE_CLASSES == ("shutter", "blind", "awning", "curtain", "garage", "shade")
+
+
+def test_an_empty_device_class_is_not_given() -> None:
+    device_map = parse(
+        """
+switches:
+  pump: {module: 2, output: 1, device_class: }
+  fan: {module: 2, output: 2, device_class: "  "}
+shutters:
+  a_up: {module: 3, output: 1, relay_role: up, paired_device: a_down, device_class: ""}
+  a_down: {module: 3, output: 2, relay_role: down, paired_device: a_up, device_class: blind}
+"""
+    )
+
+    assert [switch.device_class for switch in device_map.switches] == [None, None]
+    assert device_map.covers[0].device_class == "blind"
+    assert device_map.warnings == ()
+
+
+def test_unknown_device_class_is_a_problem() -> None:
+    assert problems(
+        """
+switches:
+  pump: {module: 2, output: 1, device_class: socket}
+  fan: {module: 2, output: 2, device_class: 3}
+shutters:
+  a_up: {module: 3, output: 1, relay_role: up, paired_device: a_down, device_class: door}
+  a_down: {module: 3, output: 2, relay_role: down, paired_device: a_up}
+  b_up: {module: 3, output: 3, relay_role: up, paired_device: b_down}
+  b_down: {module: 3, output: 4, relay_role: down, paired_device: b_up, device_class: outlet}
+"""
+    ) == [
+        "devices.yaml: switches.pump.device_class: unknown device_class 'socket'; "
+        "expected outlet or switch",
+        "devices.yaml: switches.fan.device_class: unknown device_class 3; "
+        "expected outlet or switch",
+        "devices.yaml: shutters.a_up.device_class: unknown device_class 'door'; "
+        "expected shutter, blind, awning, curtain, garage or shade",
+        "devices.yaml: shutters.b_down.device_class: unknown device_class 'outlet'; "
+        "expected shutter, blind, awning, curtain, garage or shade",
+    ]
+
+
+def test_shutter_relays_with_different_device_classes() -> None:
+    assert shutter_problems(
+        shutter("a_up", 3, 1, "up", "a_down", device_class="Blind"),
+        shutter("a_down", 3, 2, "down", "a_up", device_class="blind"),
+        shutter("b_up", 3, 3, "up", "b_down", device_class="awning"),
+        shutter("b_down", 3, 4, "down", "b_up", device_class="blind"),
+    ) == [
+        "devices.yaml: shutters.b_down.device_class: 'blind' conflicts with "
+        "shutters.b_up.device_class = 'awning'; "
+        "the shutter's device class must be the same on both relays",
+    ]
+
+
+def test_device_class_on_a_light_is_a_warning() -> None:
+    device_map = parse(
+        """
+lights:
+  hall: {module: 1, output: 1, device_class: outlet}
+  dining: {module: 6, output: 1, type: dimmer, device_class: nonsense}
+"""
+    )
+
+    assert [light.key for light in device_map.lights] == ["hall", "dining"]
+    assert [str(warning) for warning in device_map.warnings] == [
+        "devices.yaml: lights.hall.device_class: setting not used, ignored: "
+        "lights have no device class in Home Assistant",
+        "devices.yaml: lights.dining.device_class: setting not used, ignored: "
+        "lights have no device class in Home Assistant",
     ]
 
 
