@@ -108,8 +108,6 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
     stays one tap away.
     """
 
-    _attr_device_class = CoverDeviceClass.SHUTTER
-
     def __init__(self, coordinator: IPComCoordinator, cover: Cover) -> None:
         """Describe the shutter `cover` of the device map; it is identified by its up relay."""
         super().__init__(
@@ -117,6 +115,7 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         )
         self._cover = cover
         self._attr_icon = cover.icon
+        self._attr_device_class = CoverDeviceClass(cover.device_class)
         self._travel = ShutterTravel(
             cover.travel_time_up, cover.travel_time_down, clock=coordinator.hass.loop.time
         )

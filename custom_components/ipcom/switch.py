@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.components.switch import SwitchEntity
+from homeassistant.components.switch import SwitchDeviceClass, SwitchEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -35,3 +35,5 @@ class IPComSwitch(IPComRelayEntity, SwitchEntity):
             coordinator, switch.key, switch.name, switch.module, switch.output, switch.area
         )
         self._attr_icon = switch.icon
+        if switch.device_class is not None:
+            self._attr_device_class = SwitchDeviceClass(switch.device_class)

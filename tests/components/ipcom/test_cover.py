@@ -28,12 +28,14 @@ from homeassistant.components.cover import (
     SERVICE_OPEN_COVER,
     SERVICE_SET_COVER_POSITION,
     SERVICE_STOP_COVER,
+    CoverDeviceClass,
     CoverEntityFeature,
     CoverState,
 )
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     ATTR_ASSUMED_STATE,
+    ATTR_DEVICE_CLASS,
     ATTR_ENTITY_ID,
     ATTR_SUPPORTED_FEATURES,
     STATE_UNAVAILABLE,
@@ -58,6 +60,7 @@ from custom_components.ipcom.const import (
     DOMAIN,
 )
 from custom_components.ipcom.identifiers import output_unique_id
+from ipcom.devices import COVER_DEVICE_CLASSES
 from ipcom.simulator import ReceivedWrite, Simulator
 
 from .conftest import ENTRY_ID, WAIT_TIMEOUT, entity_id_of, get_coordinator, snapshot_platform
@@ -332,6 +335,19 @@ async def test_entities(
     """One shutter per relay pair, identified by its up relay."""
     entry = hass.config_entries.async_entries("ipcom")[0]
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_device_class_comes_from_the_device_map(hass: HomeAssistant) -> None:
+    """`device_class` on either relay entry reaches the cover; without it, a shutter."""
+    assert state_of(hass, BEDROOM).attributes[ATTR_DEVICE_CLASS] == CoverDeviceClass.BLIND
+    assert state_of(hass, LIVING).attributes[ATTR_DEVICE_CLASS] == CoverDeviceClass.SHUTTER
+    assert state_of(hass, GARAGE).attributes[ATTR_DEVICE_CLASS] == CoverDeviceClass.SHUTTER
+
+
+def test_every_device_class_of_the_map_is_a_cover_device_class() -> None:
+    """The library names Home Assistant's cover device classes without importing them."""
+    assert {CoverDeviceClass(value) for value in COVER_DEVICE_CLASSES} <= set(CoverDeviceClass)
 
 
 @pytest.mark.usefixtures("init_integration")

@@ -7,8 +7,9 @@ from logging import WARNING
 
 import pytest
 from homeassistant.components import persistent_notification
-from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
+from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN, SwitchDeviceClass
 from homeassistant.const import (
+    ATTR_DEVICE_CLASS,
     ATTR_ENTITY_ID,
     SERVICE_TURN_OFF,
     SERVICE_TURN_ON,
@@ -24,6 +25,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.ipcom.const import DOMAIN
 from custom_components.ipcom.identifiers import output_unique_id
+from ipcom.devices import SWITCH_DEVICE_CLASSES
 from ipcom.simulator import ReceivedWrite, Simulator
 
 from .conftest import (
@@ -65,6 +67,19 @@ async def test_entities(
     """Registry entries and states of every switch, one of them on."""
     await press_wall_switch(hass, simulator, 2, 2)
     await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_device_class_comes_from_the_device_map(hass: HomeAssistant) -> None:
+    """`device_class: outlet` reaches the entity; without it, Home Assistant's default."""
+    pump = entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 2, 2))
+    assert hass.states.get(socket(hass)).attributes[ATTR_DEVICE_CLASS] == SwitchDeviceClass.OUTLET
+    assert ATTR_DEVICE_CLASS not in hass.states.get(pump).attributes
+
+
+def test_the_device_classes_of_the_map_are_the_switch_device_classes() -> None:
+    """The library names Home Assistant's switch device classes without importing them."""
+    assert set(SWITCH_DEVICE_CLASSES) == {device_class.value for device_class in SwitchDeviceClass}
 
 
 @pytest.mark.usefixtures("init_integration")
