@@ -1,7 +1,9 @@
-"""`IPComClient`: one persistent connection to an installation, two loops.
+"""`IPComClient`: one persistent connection to an installation, two loops and a listener thread.
 
 The receive loop owns reading and reconnecting; the request loop owns
-sending, one request at a time as the vendor application does (`pacing`).
+sending, one request at a time as the vendor application does (`pacing`);
+every listener and write-handle callback runs on the listener thread
+(`dispatch`), so no caller's code ever runs on a thread that judges the link.
 Whether the client runs is the business of one `Lifecycle`, changed under the
 client's lock together with the session and the writes, so a start, a stop
 and a dropped link can never leave the client half in one state and half in
