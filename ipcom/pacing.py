@@ -5,22 +5,25 @@ poll goes out one poll interval after the previous poll's reply, a frame at
 most once per command interval and only after the previous reply, and a
 keep-alive fills a quiet moment. A snapshot carries no request id, a device
 may leave frames unanswered or answer them late, and it may report its state
-without being asked; so nothing here counts snapshots against requests.
-Instead (docs/reliability.md, "Pairing replies with requests"):
+without being asked; so no snapshot is paired with a request by counting.
+Instead (docs/reliability.md, "The write path: pairing replies with requests"):
 
 - A poll is answered by the next snapshot; a keep-alive by its own reply,
   which no snapshot can be mistaken for.
 - A frame is answered by a snapshot that shows every value it wrote. One
   that does not is no proof (a report from before the frame, or a press right
   after it), so the frame keeps the slot until one poll period (the poll
-  interval plus twice the longest recent round trip) has passed.
+  interval plus twice the longest recent round trip, at most half the stale
+  bound) has passed.
 - A frame released that way may still be answered late, so the next request
   is a keep-alive *fence*: its reply proves the device has handled everything
   sent before it, and no late reply can then be taken for a newer answer.
-- A snapshot that arrives while nothing is outstanding was not asked for.
-  While a device reports by itself, a due poll is replaced by a keep-alive:
-  its state arrives anyway, and a poll's answer could not be told from a
-  report.
+- A snapshot that arrives while nothing is outstanding was not asked for,
+  and so is one more than the device was asked for since the line was last
+  quiet (one message answers one request). While a device reports by itself,
+  a due poll is replaced by a keep-alive (its state arrives anyway, and a
+  poll's answer could not be told from a report), and a frame is answered
+  only once a keep-alive's round trip has passed.
 - `settled` is the newest request the device has certainly handled; a
   snapshot reflects every request up to the `settled` it arrives with.
 
