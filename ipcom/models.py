@@ -17,6 +17,7 @@ from .protocol import (
     OUTPUT_VALUE_MAX,
     OUTPUTS_PER_MODULE,
     RELAY_OFF,
+    RELAY_ON,
     SNAPSHOT_LENGTH,
     SNAPSHOT_PAYLOAD_LENGTH,
     STATUS_COMMAND,
@@ -54,6 +55,16 @@ def validate_percent(percent: int) -> None:
         raise TypeError(f"dimmer level must be an int, got {type(percent).__name__}")
     if not DIMMER_MIN <= percent <= DIMMER_MAX:
         raise ValueError(f"dimmer level must be {DIMMER_MIN}..{DIMMER_MAX} %, got {percent}")
+
+
+def relay_value(on: bool) -> int:
+    """The raw output value that switches a relay on or off (255 or 0)."""
+    return RELAY_ON if on else RELAY_OFF
+
+
+def value_is_on(value: int) -> bool:
+    """Whether a raw output value means on: any non-zero value counts (section 4)."""
+    return value != RELAY_OFF
 
 
 def value_index(module: int, output: int) -> int:
@@ -125,9 +136,13 @@ class StateSnapshot:
         start = value_index(module, 1)
         return self.values[start : start + OUTPUTS_PER_MODULE]
 
+    def module_values(self) -> dict[int, tuple[int, ...]]:
+        """The eight output values of every module, keyed by module number (1..16)."""
+        return {module: self.get_module_values(module) for module in range(1, MODULE_COUNT + 1)}
+
     def is_on(self, module: int, output: int) -> bool:
         """Whether an output is on: any non-zero value counts (section 4)."""
-        return self.get_value(module, output) != RELAY_OFF
+        return value_is_on(self.get_value(module, output))
 
     def with_value(self, module: int, output: int, value: int) -> StateSnapshot:
         """A copy with one output changed."""
