@@ -25,8 +25,8 @@ from homeassistant.helpers.selector import (
 
 from ipcom.devices import DeviceMapError
 from ipcom.errors import IPComAuthenticationError, IPComConnectionError
+from ipcom.limits import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
 from ipcom.messages import validate_credentials
-from ipcom.protocol import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
 
 from .const import (
     CONF_DEVICES_FILE,

@@ -19,7 +19,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from ipcom.client import IPComClient
 from ipcom.devices import DeviceMap, DeviceMapError, DeviceMapNotFoundError, load_device_map
 from ipcom.errors import IPComConnectionError
-from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
+from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot, relay_value
 from ipcom.writes import AbandonedWrite, AbandonReason, WriteAbandonedError, WriteHandle
 
 from .const import CONF_DEVICES_FILE, CONNECT_TIMEOUT, DEFAULT_DEVICES_FILE, DOMAIN
@@ -300,13 +300,45 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         """Write several outputs of one module in a single frame and wait until it shows."""
         await self.async_confirm(self.async_write_outputs(module, values))
 
+    async def async_turn_on(self, module: int, output: int) -> None:
+        """Switch a relay output on and wait until the installation shows it."""
+        await self.async_confirm(self.async_write_relay(module, output, on=True))
+
+    async def async_turn_off(self, module: int, output: int) -> None:
+        """Switch an output off and wait until the installation shows it."""
+        await self.async_confirm(self.async_write_relay(module, output, on=False))
+
+    async def async_set_dimmer(self, module: int, output: int, percent: int) -> None:
+        """Set a dimmer output to a level in percent and wait until the installation shows it."""
+        await self.async_confirm(self._queued(module, output, self.client.set_dimmer, percent))
+
+    @callback
+    def async_write_relay(self, module: int, output: int, *, on: bool) -> QueuedWrite:
+        """Queue switching one relay on or off without waiting; fails at once while disconnected."""
+        if on:
+            return self._queued(module, output, self.client.turn_on)
+        return self._queued(module, output, self.client.turn_off)
+
+    @callback
+    def async_write_relays(self, module: int, relays: Mapping[int, bool]) -> QueuedWrite:
+        """Queue switching several relays of one module (one frame) on or off without waiting."""
+        return self.async_write_outputs(
+            module, {output: relay_value(on) for output, on in relays.items()}
+        )
+
+    def _queued(
+        self, module: int, output: int, write: Callable[..., WriteHandle], *args: int
+    ) -> QueuedWrite:
+        """Queue one output's write through `write`; fails at once while disconnected."""
+        try:
+            return QueuedWrite(write(module, output, *args), module, output)
+        except IPComConnectionError as err:
+            raise self._not_connected() from err
+
     @callback
     def async_write_value(self, module: int, output: int, value: int) -> QueuedWrite:
         """Queue a write of one output without waiting; fails at once while disconnected."""
-        try:
-            return QueuedWrite(self.client.set_value(module, output, value), module, output)
-        except IPComConnectionError as err:
-            raise self._not_connected() from err
+        return self._queued(module, output, self.client.set_value, value)
 
     @callback
     def async_write_outputs(self, module: int, values: Mapping[int, int]) -> QueuedWrite:

@@ -31,7 +31,7 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 
 from ipcom.devices import Cover, OutputAddress
-from ipcom.protocol import RELAY_OFF, RELAY_ON
+from ipcom.models import value_is_on
 from ipcom.travel import CLOSED, OPEN, POSITION_TOLERANCE, Direction, ShutterTravel, is_end
 from ipcom.writes import AbandonReason, WriteAbandonedError
 
@@ -232,9 +232,9 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
     def _relay_direction_seen(self) -> Direction | None:
         """The direction the installation itself shows, ignoring writes on their way."""
         data = self.coordinator.data
-        if data.get_value(*self._cover.up) != RELAY_OFF:
+        if data.is_on(*self._cover.up):
             return Direction.UP
-        return Direction.DOWN if data.get_value(*self._cover.down) != RELAY_OFF else None
+        return Direction.DOWN if data.is_on(*self._cover.down) else None
 
     def _watched_state(self) -> tuple[int, int]:
         data = self.coordinator.data
@@ -330,13 +330,13 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         """
         on, off = self._relays(direction)
         if on.module == off.module:
-            write = self.coordinator.async_write_outputs(
-                on.module, {off.output: RELAY_OFF, on.output: RELAY_ON}
+            write = self.coordinator.async_write_relays(
+                on.module, {off.output: False, on.output: True}
             )
         else:
             if not await self._async_release(off, ticket):
                 return
-            write = self.coordinator.async_write_value(on.module, on.output, RELAY_ON)
+            write = self.coordinator.async_write_relay(on.module, on.output, on=True)
         self._target = target
         self._sync_motion()
         self.async_write_ha_state()
@@ -349,8 +349,8 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         the installation did not carry out (it still shows the relay on) fails
         as `cover_relay_not_released`, unless a newer command took over.
         """
-        if self._relay_value(relay) != RELAY_OFF:
-            write = self.coordinator.async_write_value(relay.module, relay.output, RELAY_OFF)
+        if self._relay_on(relay):
+            write = self.coordinator.async_write_relay(relay.module, relay.output, on=False)
             self._sync_motion()
             try:
                 await self.coordinator.async_confirm(write)
@@ -362,7 +362,7 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
                 raise
         try:
             async with asyncio.timeout(RELEASE_TIMEOUT):
-                while self.coordinator.data.get_value(*relay) != RELAY_OFF:
+                while self.coordinator.data.is_on(*relay):
                     if ticket != self._commands:
                         return False
                     self._snapshot_seen.clear()
@@ -394,13 +394,13 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
         up, down = self._cover.up, self._cover.down
         if up.module == down.module:
             return [
-                self.coordinator.async_write_outputs(
-                    up.module, {up.output: RELAY_OFF, down.output: RELAY_OFF}
+                self.coordinator.async_write_relays(
+                    up.module, {up.output: False, down.output: False}
                 )
             ]
         return [
-            self.coordinator.async_write_value(up.module, up.output, RELAY_OFF),
-            self.coordinator.async_write_value(down.module, down.output, RELAY_OFF),
+            self.coordinator.async_write_relay(up.module, up.output, on=False),
+            self.coordinator.async_write_relay(down.module, down.output, on=False),
         ]
 
     # Motion
@@ -411,14 +411,16 @@ class IPComCover(IPComEntity, CoverEntity, RestoreEntity):
             return self._cover.up, self._cover.down
         return self._cover.down, self._cover.up
 
-    def _relay_value(self, relay: OutputAddress) -> int:
-        """What the relay is, or is about to be after this client's own writes."""
+    def _relay_on(self, relay: OutputAddress) -> bool:
+        """Whether the relay is, or is about to be after this client's own writes, on."""
         expected = self.coordinator.expected_value(*relay)
-        return self.coordinator.data.get_value(*relay) if expected is None else expected
+        if expected is None:
+            return self.coordinator.data.is_on(*relay)
+        return value_is_on(expected)
 
     def _relay_direction(self) -> Direction | None:
-        up = self._relay_value(self._cover.up) != RELAY_OFF
-        down = self._relay_value(self._cover.down) != RELAY_OFF
+        up = self._relay_on(self._cover.up)
+        down = self._relay_on(self._cover.down)
         if up and down:
             _LOGGER.warning(
                 "The installation has both relays of %s on; the motor is not tracked",

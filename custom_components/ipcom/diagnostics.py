@@ -9,8 +9,6 @@ from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from ipcom.protocol import MODULE_COUNT
-
 from .coordinator import IPComConfigEntry
 
 TO_REDACT = {CONF_HOST, CONF_USERNAME, CONF_PASSWORD}
@@ -58,8 +56,7 @@ def _diagnostics(entry: IPComConfigEntry) -> dict[str, Any]:
         "snapshot": {
             "received": snapshot.timestamp_iso,
             "modules": {
-                str(module): list(snapshot.get_module_values(module))
-                for module in range(1, MODULE_COUNT + 1)
+                str(module): list(values) for module, values in snapshot.module_values().items()
             },
         },
         "device_map": {

@@ -9,8 +9,6 @@ from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from ipcom.protocol import RELAY_OFF, RELAY_ON
-
 from .coordinator import IPComCoordinator
 from .identifiers import device_identifier, output_unique_id
 
@@ -99,8 +97,8 @@ class IPComRelayEntity(IPComEntity):
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Energise the relay."""
-        await self.coordinator.async_set_value(self.module, self.output, RELAY_ON)
+        await self.coordinator.async_turn_on(self.module, self.output)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Release the relay."""
-        await self.coordinator.async_set_value(self.module, self.output, RELAY_OFF)
+        await self.coordinator.async_turn_off(self.module, self.output)

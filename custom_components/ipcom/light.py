@@ -13,7 +13,7 @@ from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util.color import brightness_to_value, value_to_brightness
 
 from ipcom.devices import Light
-from ipcom.protocol import DIMMER_MAX
+from ipcom.limits import DIMMER_MAX
 
 from .coordinator import IPComConfigEntry, IPComCoordinator
 from .entity import IPComRelayEntity
@@ -123,5 +123,5 @@ class IPComDimmerLight(IPComRelayLight, RestoreEntity):
             level = brightness_to_percent(kwargs[ATTR_BRIGHTNESS])
         else:
             level = self._last_level or DIMMER_MAX
-        await self.coordinator.async_set_value(self.module, self.output, level)
+        await self.coordinator.async_set_dimmer(self.module, self.output, level)
         self._last_level = level

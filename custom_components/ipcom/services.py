@@ -9,7 +9,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
 from ipcom.devices import DeviceMapError
-from ipcom.protocol import MODULE_COUNT, OUTPUT_VALUE_MAX, OUTPUTS_PER_MODULE
+from ipcom.limits import MODULE_COUNT, OUTPUT_VALUE_MAX, OUTPUTS_PER_MODULE
 
 from .const import (
     CONF_CONFIG_ENTRY_ID,
