@@ -296,10 +296,6 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         """
         await self.async_confirm(self.async_write_value(module, output, value))
 
-    async def async_set_outputs(self, module: int, values: Mapping[int, int]) -> None:
-        """Write several outputs of one module in a single frame and wait until it shows."""
-        await self.async_confirm(self.async_write_outputs(module, values))
-
     async def async_turn_on(self, module: int, output: int) -> None:
         """Switch a relay output on and wait until the installation shows it."""
         await self.async_confirm(self.async_write_relay(module, output, on=True))
@@ -322,9 +318,12 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
     @callback
     def async_write_relays(self, module: int, relays: Mapping[int, bool]) -> QueuedWrite:
         """Queue switching several relays of one module (one frame) on or off without waiting."""
-        return self.async_write_outputs(
-            module, {output: relay_value(on) for output, on in relays.items()}
-        )
+        values = {output: relay_value(on) for output, on in relays.items()}
+        try:
+            handle = self.client.set_outputs(module, values)
+        except IPComConnectionError as err:
+            raise self._not_connected() from err
+        return QueuedWrite(handle, module, next(iter(values)))
 
     def _queued(
         self, module: int, output: int, write: Callable[..., WriteHandle], *args: int
@@ -339,15 +338,6 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
     def async_write_value(self, module: int, output: int, value: int) -> QueuedWrite:
         """Queue a write of one output without waiting; fails at once while disconnected."""
         return self._queued(module, output, self.client.set_value, value)
-
-    @callback
-    def async_write_outputs(self, module: int, values: Mapping[int, int]) -> QueuedWrite:
-        """Queue writes of several outputs of one module (one frame) without waiting."""
-        try:
-            handle = self.client.set_outputs(module, values)
-        except IPComConnectionError as err:
-            raise self._not_connected() from err
-        return QueuedWrite(handle, module, next(iter(values)))
 
     async def async_confirm(self, *writes: QueuedWrite) -> None:
         """Wait until every write has ended; raise the first failure once all have.
