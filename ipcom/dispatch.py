@@ -58,12 +58,6 @@ class Dispatcher:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
-    @property
-    def on_thread(self) -> bool:
-        """Whether the caller is running on the dispatcher's thread (inside a listener)."""
-        with self._lock:
-            return self._thread is threading.current_thread()
-
     def _run(self) -> None:
         while True:
             with self._lock:

@@ -114,7 +114,6 @@ class Pacer:
         self._snapshots = 0
         self._snapshot_requests = 0
         self.reports_seen = 0
-        self.released_by_time = 0
 
     @property
     def release_after(self) -> float:
@@ -180,7 +179,6 @@ class Pacer:
     def _release(self, request: Request) -> None:
         """Give up waiting for `request`'s answer; a late one is flushed by a fence."""
         self.outstanding = None
-        self.released_by_time += 1
         if request.kind is RequestKind.FRAME:
             self._fence_due = True
             self._owed_after_release = True
