@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from custom_components.ipcom.identifiers import device_identifier
-from ipcom.devices import Cover, DeviceMap, Light
+from ipcom.devices import CoverEntry, DeviceMap, LightEntry
 
 NO_AREA = "Elsewhere"
 
@@ -136,7 +136,7 @@ def _tile(
         card["icon_tap_action"] = {"action": "toggle"}
     if domain == "light" and _dimmable(device, attributes):
         features.append({"type": "light-brightness"})
-    if domain == "cover" or isinstance(device, Cover):
+    if domain == "cover" or isinstance(device, CoverEntry):
         features.append({"type": "cover-open-close"})
         if int(attributes.get("supported_features", 0)) & _COVER_SET_POSITION:
             features.append({"type": "cover-position"})
@@ -150,7 +150,7 @@ def _dimmable(device: object, attributes: Mapping[str, Any]) -> bool:
     modes = attributes.get("supported_color_modes")
     if modes is not None:
         return bool(_DIMMABLE_COLOR_MODES.intersection(modes))
-    return isinstance(device, Light) and device.dimmable
+    return isinstance(device, LightEntry) and device.dimmable
 
 
 def _installation_entities(registry: Registry, device_map: DeviceMap) -> Iterable[str]:

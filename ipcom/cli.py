@@ -20,7 +20,8 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -28,9 +29,11 @@ from typing import Any, Final, NoReturn, TextIO
 
 from . import messages, presentation
 from .client import IPComClient
-from .devices import Cover, Device, DeviceMap, DeviceMapError, Light, load_device_map
+from .devices import CoverEntry, DeviceEntry, DeviceMap, DeviceMapError, LightEntry, load_device_map
 from .errors import IPComAuthenticationError, IPComConnectionError
+from .installation import Installation
 from .models import ConnectionEvent, ConnectionState, StateSnapshot
+from .outputs import Dimmer, RelayDevice
 from .protocol import (
     DEFAULT_PORT,
     DIMMER_MAX,
@@ -43,8 +46,10 @@ from .protocol import (
     RELAY_ON,
     STALE_AFTER,
 )
+from .scheduling import ThreadScheduler
+from .shutter import RelayNotReleasedError, Shutter
 from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
-from .writes import AbandonReason, WriteAbandonedError
+from .writes import AbandonReason, WriteAbandonedError, WriteOutcome
 
 EXIT_OK: Final = 0
 EXIT_USAGE: Final = 2
@@ -434,7 +439,7 @@ def _device_map(args: argparse.Namespace, *, required: bool) -> DeviceMap:
     return load_device_map(path)
 
 
-def _find(device_map: DeviceMap, key: str) -> Device:
+def _find(device_map: DeviceMap, key: str) -> DeviceEntry:
     device = device_map.get(key)
     if device is not None:
         return device
@@ -477,36 +482,58 @@ def _connected(settings: _Connection, *, auto_reconnect: bool = False) -> Iterat
         client.stop_persistent_connection()
 
 
-def _write_and_confirm(
-    client: IPComClient,
-    settings: _Connection,
-    module: int,
-    values: Mapping[int, int],
-) -> StateSnapshot:
-    """Write outputs of one module in one frame and wait for the client to confirm them."""
-    what = _describe_values(module, values)
+@contextlib.contextmanager
+def _installation(settings: _Connection, device_map: DeviceMap) -> Iterator[Installation]:
+    """The map's devices on a started client that has seen its first snapshot.
+
+    Their context is a thread of their own, ended with the client however
+    the block ends.
+    """
+    scheduler = ThreadScheduler()
     try:
-        client.set_outputs(module, values).result(settings.timeout)
+        with _connected(settings) as client:
+            installation = Installation(device_map, client, scheduler)
+            installation.start()
+            try:
+                client.wait_for_snapshot(settings.timeout)
+                yield installation
+            finally:
+                installation.close()
+    finally:
+        scheduler.close()
+
+
+def _confirm(handle: Future[WriteOutcome], settings: _Connection, what: str) -> None:
+    """Wait until the installation shows a command; exit codes for every way it does not."""
+    try:
+        handle.result(settings.timeout)
     except TimeoutError:
         raise CommandError(
-            f"{settings.address} did not confirm writing {what} within {settings.timeout:g} s",
+            f"{settings.address} did not confirm {what} within {settings.timeout:g} s",
             EXIT_UNCONFIRMED,
         ) from None
     except WriteAbandonedError as err:
         if err.reason in _LINK_LOST:
             raise IPComConnectionError(
-                f"lost the connection to {settings.address} before it confirmed writing {what}"
+                f"lost the connection to {settings.address} before it confirmed {what}"
             ) from None
         raise CommandError(
-            f"{settings.address} did not confirm writing {what}: {err.reason}", EXIT_UNCONFIRMED
+            f"{settings.address} did not confirm {what}: {err.reason}", EXIT_UNCONFIRMED
         ) from None
+    except RelayNotReleasedError as err:
+        raise CommandError(
+            f"{settings.address} did not confirm {what}: {err}", EXIT_UNCONFIRMED
+        ) from None
+
+
+def _latest(client: IPComClient) -> StateSnapshot:
     snapshot = client.get_latest_snapshot()
     assert snapshot is not None, "a confirmed write implies a snapshot"
     return snapshot
 
 
-def _describe_values(module: int, values: Mapping[int, int]) -> str:
-    return " and ".join(f"{value} to {module}.{output}" for output, value in values.items())
+def _describe_write(module: int, output: int, value: int) -> str:
+    return f"writing {value} to {module}.{output}"
 
 
 # Commands
@@ -600,91 +627,74 @@ def _cmd_watch(args: argparse.Namespace) -> int:
 
 def _cmd_switch(args: argparse.Namespace) -> int:
     device_map = _device_map(args, required=True)
-    device = _find(device_map, args.device)
-    if isinstance(device, Cover):
-        raise CommandError(f"{device.key} is a shutter: use ipcom open, close or stop", EXIT_USAGE)
+    entry = _find(device_map, args.device)
+    if isinstance(entry, CoverEntry):
+        raise CommandError(f"{entry.key} is a shutter: use ipcom open, close or stop", EXIT_USAGE)
     settings = _connection(args)
-    dimmable = isinstance(device, Light) and device.dimmable
-    on_value = DIMMER_MAX if dimmable else RELAY_ON
-    with _connected(settings) as client:
-        current = client.wait_for_snapshot(settings.timeout).get_value(device.module, device.output)
-        if args.command == "on":
-            value = on_value
-        elif args.command == "off":
-            value = RELAY_OFF
+    with _installation(settings, device_map) as installation:
+        device = installation.get(entry.key)
+        assert isinstance(device, RelayDevice)
+        on = args.command == "on" or (args.command == "toggle" and not device.is_on)
+        if not on:
+            handle, value = device.turn_off(), RELAY_OFF
+        elif isinstance(device, Dimmer):
+            handle, value = device.turn_on(DIMMER_MAX), DIMMER_MAX
         else:
-            value = RELAY_OFF if current != RELAY_OFF else on_value
-        snapshot = _write_and_confirm(client, settings, device.module, {device.output: value})
-    _print(f"{device.key}: {presentation.state_text(device, snapshot)}")
+            handle, value = device.turn_on(), RELAY_ON
+        _confirm(handle, settings, _describe_write(entry.module, entry.output, value))
+        snapshot = _latest(installation.client)
+    _print(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
     return EXIT_OK
 
 
 def _cmd_dim(args: argparse.Namespace) -> int:
     device_map = _device_map(args, required=True)
-    device = _find(device_map, args.device)
-    if not (isinstance(device, Light) and device.dimmable):
+    entry = _find(device_map, args.device)
+    if not (isinstance(entry, LightEntry) and entry.dimmable):
         raise CommandError(
-            f"{device.key} is not a dimmable light: use ipcom "
-            + ("open, close or stop" if isinstance(device, Cover) else "on, off or toggle"),
+            f"{entry.key} is not a dimmable light: use ipcom "
+            + ("open, close or stop" if isinstance(entry, CoverEntry) else "on, off or toggle"),
             EXIT_USAGE,
         )
     settings = _connection(args)
-    with _connected(settings) as client:
-        client.wait_for_snapshot(settings.timeout)
-        snapshot = _write_and_confirm(
-            client, settings, device.module, {device.output: args.percent}
-        )
-    _print(f"{device.key}: {presentation.state_text(device, snapshot)}")
+    with _installation(settings, device_map) as installation:
+        dimmer = installation.get(entry.key)
+        assert isinstance(dimmer, Dimmer)
+        what = _describe_write(entry.module, entry.output, args.percent)
+        _confirm(dimmer.turn_on(args.percent), settings, what)
+        snapshot = _latest(installation.client)
+    _print(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
     return EXIT_OK
 
 
 def _cmd_cover(args: argparse.Namespace) -> int:
+    """Open, close or stop a shutter with the library's rules: never both relays on, rest first."""
     device_map = _device_map(args, required=True)
-    cover = _find(device_map, args.device)
-    if not isinstance(cover, Cover):
-        raise CommandError(f"{cover.key} is not a shutter: use ipcom on, off or toggle", EXIT_USAGE)
+    entry = _find(device_map, args.device)
+    if not isinstance(entry, CoverEntry):
+        raise CommandError(f"{entry.key} is not a shutter: use ipcom on, off or toggle", EXIT_USAGE)
     settings = _connection(args)
-    with _connected(settings) as client:
-        client.wait_for_snapshot(settings.timeout)
-        snapshot = _drive_cover(client, settings, cover, args.command)
-    _print(f"{cover.key}: {presentation.state_text(cover, snapshot)}")
+    with _installation(settings, device_map) as installation:
+        shutter = installation.get(entry.key)
+        assert isinstance(shutter, Shutter)
+        command, what = {
+            "open": (shutter.open, "opening"),
+            "close": (shutter.close, "closing"),
+            "stop": (shutter.stop, "stopping"),
+        }[args.command]
+        _confirm(command(), settings, f"{what} {entry.key}")
+        snapshot = _latest(installation.client)
+    _print(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
     return EXIT_OK
-
-
-def _drive_cover(
-    client: IPComClient, settings: _Connection, cover: Cover, command: str
-) -> StateSnapshot:
-    """Set a shutter's relays without ever energising both.
-
-    On one module both relays change in the same frame. On two modules the
-    relay that must go off is confirmed off before the other goes on.
-    """
-    if command == "stop":
-        if cover.same_module:
-            return _write_and_confirm(
-                client,
-                settings,
-                cover.up.module,
-                {cover.up.output: RELAY_OFF, cover.down.output: RELAY_OFF},
-            )
-        _write_and_confirm(client, settings, cover.up.module, {cover.up.output: RELAY_OFF})
-        return _write_and_confirm(
-            client, settings, cover.down.module, {cover.down.output: RELAY_OFF}
-        )
-    moving, idle = (cover.up, cover.down) if command == "open" else (cover.down, cover.up)
-    if cover.same_module:
-        return _write_and_confirm(
-            client, settings, moving.module, {idle.output: RELAY_OFF, moving.output: RELAY_ON}
-        )
-    _write_and_confirm(client, settings, idle.module, {idle.output: RELAY_OFF})
-    return _write_and_confirm(client, settings, moving.module, {moving.output: RELAY_ON})
 
 
 def _cmd_raw(args: argparse.Namespace) -> int:
     settings = _connection(args)
     with _connected(settings) as client:
         client.wait_for_snapshot(settings.timeout)
-        snapshot = _write_and_confirm(client, settings, args.module, {args.output: args.value})
+        what = _describe_write(args.module, args.output, args.value)
+        _confirm(client.set_value(args.module, args.output, args.value), settings, what)
+        snapshot = _latest(client)
     _print(f"{args.module}.{args.output}: {snapshot.get_value(args.module, args.output)}")
     return EXIT_OK
 

@@ -34,6 +34,7 @@ from .models import (
     ClientStatistics,
     ConnectionEvent,
     ConnectionState,
+    OutputAddress,
     StateSnapshot,
     validate_address,
     validate_module,
@@ -78,6 +79,7 @@ STALE_CHECK_MARGIN: Final = 0.01
 SnapshotCallback = Callable[[StateSnapshot], None]
 ConnectionCallback = Callable[[ConnectionEvent], None]
 AbandonedCallback = Callable[[AbandonedWrite], None]
+OutputsCallback = Callable[[frozenset[OutputAddress]], None]
 _T = TypeVar("_T")
 
 
@@ -187,6 +189,9 @@ class IPComClient:
         self._snapshot_listeners: list[SnapshotCallback] = []
         self._connection_listeners: list[ConnectionCallback] = []
         self._abandoned_listeners: list[AbandonedCallback] = []
+        self._outputs_listeners: list[OutputsCallback] = []
+        self._expected: dict[OutputAddress, int] = {}
+        """Every output's expected value as the outputs listeners were last told (under `_lock`)."""
 
     def __repr__(self) -> str:
         return (
@@ -392,6 +397,16 @@ class IPComClient:
         """
         return self._subscribe(self._abandoned_listeners, callback)
 
+    def on_outputs_changed(self, callback: OutputsCallback) -> Callable[[], None]:
+        """Call `callback` with the outputs whose expected value changed, on the listener thread.
+
+        A snapshot, a write queued, and a write ended without being shown all
+        change what an output is expected to be; a device built on these
+        outputs hears of exactly its own changes, before the write handles
+        that the same change completes.
+        """
+        return self._subscribe(self._outputs_listeners, callback)
+
     def _subscribe(self, listeners: list[_T], callback: _T) -> Callable[[], None]:
         with self._lock:
             listeners.append(callback)
@@ -581,10 +596,24 @@ class IPComClient:
             self._dispatcher.post(partial(listener, event))
 
     def _post_reports(self) -> None:
-        """Post the writes' endings (under `_lock`): abandon reports, then handles."""
+        """Post what changed (under `_lock`): expected outputs, then abandon reports and handles."""
+        self._post_outputs()
         reports = self._writes.take_reports()
         if reports:
             self._dispatcher.post(partial(self._report, reports, list(self._abandoned_listeners)))
+
+    def _post_outputs(self) -> None:
+        """Post the outputs whose expected value changed since the last time (under `_lock`)."""
+        expected = self._writes.expected_values(self._snapshot)
+        changed = frozenset(
+            address
+            for address in expected.keys() | self._expected.keys()
+            if expected.get(address) != self._expected.get(address)
+        )
+        self._expected = expected
+        if changed:
+            for listener in self._outputs_listeners:
+                self._dispatcher.post(partial(listener, changed))
 
     def _report(self, reports: Reports, listeners: list[AbandonedCallback]) -> None:
         """Tell the listeners and the handles how writes ended (on the listener thread)."""
@@ -765,6 +794,9 @@ class IPComClient:
                 run = self._lifecycle.run
                 if run is not None and self._lifecycle.move(run, Phase.SYNCED):
                     self._announce("connected")
+            # Devices first: a snapshot listener that sees the new snapshot
+            # finds every device built on the client already told of it.
+            self._post_outputs()
             if first or previous is None or previous.values != snapshot.values:
                 for listener in self._snapshot_listeners:
                     self._dispatcher.post(partial(listener, snapshot))

@@ -20,12 +20,13 @@ import reprlib
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import voluptuous as vol
 import yaml
 
 from .errors import IPComError
+from .models import OutputAddress
 from .protocol import MODULE_COUNT, OUTPUTS_PER_MODULE
 
 MAX_TRAVEL_TIME: Final = 300.0
@@ -89,15 +90,8 @@ class DeviceMapWarning:
         return f"{self.source}: {self.path}: {self.reason}"
 
 
-class OutputAddress(NamedTuple):
-    """One output on the bus."""
-
-    module: int
-    output: int
-
-
 @dataclass(frozen=True, slots=True)
-class Light:
+class LightEntry:
     """A lamp on a relay output, or on a dimmer output when `dimmable`."""
 
     key: str
@@ -116,7 +110,7 @@ class Light:
 
 
 @dataclass(frozen=True, slots=True)
-class Switch:
+class SwitchEntry:
     """A relay output that is not a light: a socket, a pump, a fan."""
 
     key: str
@@ -136,7 +130,7 @@ class Switch:
 
 
 @dataclass(frozen=True, slots=True)
-class Cover:
+class CoverEntry:
     """A shutter driven by two relays: energising both at once harms the motor."""
 
     key: str
@@ -159,7 +153,7 @@ class Cover:
         return self.up.module == self.down.module
 
 
-Device = Light | Switch | Cover
+DeviceEntry = LightEntry | SwitchEntry | CoverEntry
 
 
 @dataclass(frozen=True)
@@ -172,17 +166,17 @@ class DeviceMap:
     `warnings` lists what the file holds that the map does not use.
     """
 
-    lights: tuple[Light, ...] = ()
-    switches: tuple[Switch, ...] = ()
-    covers: tuple[Cover, ...] = ()
+    lights: tuple[LightEntry, ...] = ()
+    switches: tuple[SwitchEntry, ...] = ()
+    covers: tuple[CoverEntry, ...] = ()
     warnings: tuple[DeviceMapWarning, ...] = field(default=(), compare=False)
-    _by_key: dict[str, Device] = field(init=False, repr=False, compare=False)
-    _by_address: dict[OutputAddress, Device] = field(init=False, repr=False, compare=False)
+    _by_key: dict[str, DeviceEntry] = field(init=False, repr=False, compare=False)
+    _by_address: dict[OutputAddress, DeviceEntry] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        by_key: dict[str, Device] = {}
-        by_address: dict[OutputAddress, Device] = {}
-        devices: list[Light | Switch] = [*self.lights, *self.switches]
+        by_key: dict[str, DeviceEntry] = {}
+        by_address: dict[OutputAddress, DeviceEntry] = {}
+        devices: list[LightEntry | SwitchEntry] = [*self.lights, *self.switches]
         for device in devices:
             by_key[device.key] = device
             by_address[device.address] = device
@@ -194,7 +188,7 @@ class DeviceMap:
         object.__setattr__(self, "_by_key", by_key)
         object.__setattr__(self, "_by_address", by_address)
 
-    def __iter__(self) -> Iterator[Device]:
+    def __iter__(self) -> Iterator[DeviceEntry]:
         """Every device: lights, then switches, then covers, in file order."""
         yield from self.lights
         yield from self.switches
@@ -203,11 +197,11 @@ class DeviceMap:
     def __len__(self) -> int:
         return len(self.lights) + len(self.switches) + len(self.covers)
 
-    def get(self, key: str) -> Device | None:
+    def get(self, key: str) -> DeviceEntry | None:
         """The device with this key (a cover also answers to its relay keys)."""
         return self._by_key.get(key)
 
-    def at(self, module: int, output: int) -> Device | None:
+    def at(self, module: int, output: int) -> DeviceEntry | None:
         """The device wired to this output, if the map names one."""
         return self._by_address.get(OutputAddress(module, output))
 
@@ -735,14 +729,14 @@ class _Parser:
                 return up.key if taken else stripped
         return up.key
 
-    def _cover(self, up: _Entry, down: _Entry, cover_keys: set[str]) -> Cover:
+    def _cover(self, up: _Entry, down: _Entry, cover_keys: set[str]) -> CoverEntry:
         key = self._cover_key(up, down, cover_keys)
         cover_keys.add(key)
         name = self._agreed("name", [(up, "cover_name"), (down, "cover_name")])
         if name is None:
             name = _shared_name(up.data.get("display_name"), down.data.get("display_name"))
         pair = (up, down)
-        return Cover(
+        return CoverEntry(
             key=key,
             name=name or _pretty(key),
             up=up.address,
@@ -769,7 +763,7 @@ class _Parser:
         self._check_module_kinds()
         pairs = self._pairs()
         lights = tuple(
-            Light(
+            LightEntry(
                 key=entry.key,
                 name=entry.data.get("display_name") or _pretty(entry.key),
                 module=entry.address.module,
@@ -782,7 +776,7 @@ class _Parser:
             for entry in self._entries[LIGHTS]
         )
         switches = tuple(
-            Switch(
+            SwitchEntry(
                 key=entry.key,
                 name=entry.data.get("display_name") or _pretty(entry.key),
                 module=entry.address.module,

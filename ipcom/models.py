@@ -6,6 +6,7 @@ import enum
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from .errors import IPComProtocolError
 from .protocol import (
@@ -22,6 +23,13 @@ from .protocol import (
     SNAPSHOT_PAYLOAD_LENGTH,
     STATUS_COMMAND,
 )
+
+
+class OutputAddress(NamedTuple):
+    """One output on the bus."""
+
+    module: int
+    output: int
 
 
 def validate_module(module: int) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from .devices import Cover, Device, DeviceMap, Light, OutputAddress
-from .models import OutputChange, StateSnapshot
+from .devices import CoverEntry, DeviceEntry, DeviceMap, LightEntry
+from .models import OutputAddress, OutputChange, StateSnapshot
 from .protocol import MODULE_COUNT, OUTPUTS_PER_MODULE, RELAY_OFF
 
 COVER_OPENING: Final = "opening"
@@ -21,11 +21,11 @@ COVER_BOTH_ON: Final = "both_on"
 """Both relays energised: a wiring or interlock fault that the motor does not survive long."""
 
 
-def kind(device: Device) -> str:
+def kind(device: DeviceEntry) -> str:
     """The device type as the command line names it: light, dimmer, switch or cover."""
-    if isinstance(device, Light):
+    if isinstance(device, LightEntry):
         return "dimmer" if device.dimmable else "light"
-    return "cover" if isinstance(device, Cover) else "switch"
+    return "cover" if isinstance(device, CoverEntry) else "switch"
 
 
 def address(module: int, output: int) -> str:
@@ -33,16 +33,16 @@ def address(module: int, output: int) -> str:
     return f"{module}.{output}"
 
 
-def outputs(device: Device) -> str:
+def outputs(device: DeviceEntry) -> str:
     """The output(s) a device uses, e.g. `1.2` or `3.1 up, 3.2 down`."""
-    if isinstance(device, Cover):
+    if isinstance(device, CoverEntry):
         return f"{address(*device.up)} up, {address(*device.down)} down"
     return address(device.module, device.output)
 
 
-def travel(device: Device) -> str:
+def travel(device: DeviceEntry) -> str:
     """A shutter's travel times in words; empty for other devices or when unknown."""
-    if not isinstance(device, Cover):
+    if not isinstance(device, CoverEntry):
         return ""
     up, down = device.travel_time_up, device.travel_time_down
     if up == down:
@@ -51,7 +51,7 @@ def travel(device: Device) -> str:
     return ", ".join(f"{role} {seconds:g} s" for role, seconds in times if seconds is not None)
 
 
-def cover_state(cover: Cover, snapshot: StateSnapshot) -> str:
+def cover_state(cover: CoverEntry, snapshot: StateSnapshot) -> str:
     """What the relays say the shutter is doing."""
     up = snapshot.is_on(*cover.up)
     down = snapshot.is_on(*cover.down)
@@ -62,21 +62,21 @@ def cover_state(cover: Cover, snapshot: StateSnapshot) -> str:
     return COVER_CLOSING if down else COVER_STOPPED
 
 
-def state_text(device: Device, snapshot: StateSnapshot) -> str:
+def state_text(device: DeviceEntry, snapshot: StateSnapshot) -> str:
     """A device's state for people: `on`, `off`, `40 %`, `opening`..."""
-    if isinstance(device, Cover):
+    if isinstance(device, CoverEntry):
         state = cover_state(device, snapshot)
         return "both relays on!" if state == COVER_BOTH_ON else state
     value = snapshot.get_value(device.module, device.output)
     if value == RELAY_OFF:
         return "off"
-    return f"{value} %" if isinstance(device, Light) and device.dimmable else "on"
+    return f"{value} %" if isinstance(device, LightEntry) and device.dimmable else "on"
 
 
 def output_key(device_map: DeviceMap, module: int, output: int) -> str | None:
     """The devices.yaml entry naming this output (for a shutter, its relay's own key)."""
     device = device_map.at(module, output)
-    if isinstance(device, Cover):
+    if isinstance(device, CoverEntry):
         return device.up_key if device.up == (module, output) else device.down_key
     return device.key if device is not None else None
 
@@ -91,7 +91,7 @@ def unmapped_on(device_map: DeviceMap, snapshot: StateSnapshot) -> list[tuple[in
     ]
 
 
-def device_json(device: Device, snapshot: StateSnapshot | None = None) -> dict[str, Any]:
+def device_json(device: DeviceEntry, snapshot: StateSnapshot | None = None) -> dict[str, Any]:
     """One device as JSON; with a snapshot, its state too (see the README)."""
     document: dict[str, Any] = {
         "key": device.key,
@@ -100,7 +100,7 @@ def device_json(device: Device, snapshot: StateSnapshot | None = None) -> dict[s
         "area": device.area,
         "description": device.description,
     }
-    if isinstance(device, Cover):
+    if isinstance(device, CoverEntry):
         document["up"] = _relay_json(device.up_key, device.up, snapshot)
         document["down"] = _relay_json(device.down_key, device.down, snapshot)
         document["travel_time_up"] = device.travel_time_up
@@ -114,7 +114,7 @@ def device_json(device: Device, snapshot: StateSnapshot | None = None) -> dict[s
         value = snapshot.get_value(device.module, device.output)
         document["value"] = value
         document["on"] = value != RELAY_OFF
-        if isinstance(device, Light) and device.dimmable:
+        if isinstance(device, LightEntry) and device.dimmable:
             document["brightness"] = value
     return document
 

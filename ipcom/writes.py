@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
 from .errors import IPComError
-from .models import StateSnapshot
+from .models import OutputAddress, StateSnapshot
 from .protocol import OUTPUTS_PER_MODULE, RELAY_OFF, RELAY_ON
 
 UNCONFIRMED_ANSWER_LIMIT: Final = 3
@@ -203,6 +203,21 @@ class WriteTracker:
         if in_flight is not None and not in_flight.contradicted:
             return in_flight.value
         return None if snapshot is None else snapshot.get_value(module, output)
+
+    def expected_values(self, snapshot: StateSnapshot | None) -> dict[OutputAddress, int]:
+        """Every output's `expected` value; outputs without one (no snapshot, no write) left out."""
+        values: dict[OutputAddress, int] = {}
+        if snapshot is not None:
+            for index, value in enumerate(snapshot.values):
+                module, output = divmod(index, OUTPUTS_PER_MODULE)
+                values[OutputAddress(module + 1, output + 1)] = value
+        for (module, output), write in self._in_flight.items():
+            if not write.contradicted:
+                values[OutputAddress(module, output)] = write.value
+        for module, pending in self._queued.items():
+            for output, write in pending.items():
+                values[OutputAddress(module, output)] = write.value
+        return values
 
     def take_module(self) -> tuple[int, dict[int, PendingWrite]] | None:
         """Hand the queued writes of the module queued first over, for one frame."""

@@ -27,6 +27,7 @@ import pytest
 
 from ipcom import StateSnapshot, cli
 from ipcom.cli import main
+from ipcom.shutter import DEFAULT_REVERSE_PAUSE
 from ipcom.simulator import ReceivedWrite, Simulator
 
 REPOSITORY = Path(__file__).parents[2]
@@ -466,7 +467,6 @@ def test_shutter_on_one_module_moves_in_a_single_write(
     on: tuple[int, int],
     off: tuple[int, int],
 ) -> None:
-    installation.set_output(*off, 255)
     before = installation.snapshot()
     installation.clear_writes()
 
@@ -474,12 +474,37 @@ def test_shutter_on_one_module_moves_in_a_single_write(
 
     assert result.code == 0
     assert result.out == f"living_shutter: {'opening' if command == 'open' else 'closing'}\n"
-    writes = [write for write in installation.writes() if write.module == 3]
-    first = writes[0]
-    assert first.values[on[1] - 1] == 255
-    assert first.values[off[1] - 1] == 0
-    assert never_both_on(replay(before, writes), LIVING_UP, LIVING_DOWN)
+    (write,) = [write for write in installation.writes() if write.module == 3]
+    assert write.values[on[1] - 1] == 255
+    assert write.values[off[1] - 1] == 0
+    assert never_both_on(replay(before, [write]), LIVING_UP, LIVING_DOWN)
     assert (installation.get_value(*on), installation.get_value(*off)) == (255, 0)
+
+
+@pytest.mark.parametrize(
+    ("command", "on", "off"),
+    [("open", LIVING_UP, LIVING_DOWN), ("close", LIVING_DOWN, LIVING_UP)],
+)
+def test_reversing_a_running_shutter_stops_it_first(
+    run: Any,
+    installation: Simulator,
+    command: str,
+    on: tuple[int, int],
+    off: tuple[int, int],
+) -> None:
+    """The motor is stopped, rests, then runs the other way, never straight from one to other."""
+    installation.set_output(*off, 255)
+    before = installation.snapshot()
+    installation.clear_writes()
+
+    result = run(command, "living_shutter")
+
+    assert result.code == 0
+    stop, start = [write for write in installation.writes() if write.module == 3]
+    assert (stop.values[on[1] - 1], stop.values[off[1] - 1]) == (0, 0)
+    assert (start.values[on[1] - 1], start.values[off[1] - 1]) == (255, 0)
+    assert never_both_on(replay(before, [stop, start]), LIVING_UP, LIVING_DOWN)
+    assert stop.received_at + DEFAULT_REVERSE_PAUSE <= start.received_at
 
 
 @pytest.mark.parametrize(

@@ -12,17 +12,17 @@ from ipcom import IPComError
 from ipcom.devices import (
     COVER_DEVICE_CLASSES,
     SWITCH_DEVICE_CLASSES,
-    Cover,
+    CoverEntry,
     DeviceMap,
     DeviceMapError,
     DeviceMapNotFoundError,
     DeviceMapWarning,
-    Light,
-    OutputAddress,
-    Switch,
+    LightEntry,
+    SwitchEntry,
     load_device_map,
     parse_device_map,
 )
+from ipcom.models import OutputAddress
 from ipcom.presentation import map_table
 
 REPOSITORY = Path(__file__).parents[2]
@@ -108,13 +108,13 @@ def test_existing_installation_format_loads_unchanged() -> None:
     device_map = parse(EXISTING_FORMAT)
 
     assert device_map.lights == (
-        Light("kitchen", "Kitchen", 1, 3, dimmable=False, description="Ceiling light"),
-        Light("porch", "Porch", 1, 4, dimmable=False),
-        Light("dining", "Dining table", 6, 1, dimmable=True),
+        LightEntry("kitchen", "Kitchen", 1, 3, dimmable=False, description="Ceiling light"),
+        LightEntry("porch", "Porch", 1, 4, dimmable=False),
+        LightEntry("dining", "Dining table", 6, 1, dimmable=True),
     )
     assert device_map.switches == ()
     assert device_map.covers == (
-        Cover(
+        CoverEntry(
             key="living",
             name="Living room",
             up=OutputAddress(3, 1),
@@ -159,10 +159,10 @@ shutters:
 """
     )
 
-    assert device_map.lights == (Light("hall", "Hall", 2, 8, dimmable=False, area="Hall"),)
+    assert device_map.lights == (LightEntry("hall", "Hall", 2, 8, dimmable=False, area="Hall"),)
     assert device_map.switches == (
-        Switch("pond_pump", "Pond pump", 5, 2, area="Garden"),
-        Switch("socket_terrace", "Socket terrace", 5, 3, description="By the door"),
+        SwitchEntry("pond_pump", "Pond pump", 5, 2, area="Garden"),
+        SwitchEntry("socket_terrace", "Socket terrace", 5, 3, description="By the door"),
     )
     (cover,) = device_map.covers
     assert (cover.travel_time_up, cover.travel_time_down) == (22.0, 18.5)
@@ -225,14 +225,14 @@ def test_look_up_by_key_and_by_address() -> None:
     device_map = load_device_map(REPOSITORY / "devices.yaml")
     cover = device_map.get("kitchen_shutter")
 
-    assert isinstance(cover, Cover)
+    assert isinstance(cover, CoverEntry)
     assert device_map.get("kitchen_shutter_up") is cover
     assert device_map.get("kitchen_shutter_down") is cover
     assert device_map.at(*cover.up) is cover
     assert device_map.at(*cover.down) is cover
     assert not cover.same_module
     light = device_map.get("dining_table")
-    assert isinstance(light, Light)
+    assert isinstance(light, LightEntry)
     assert light.dimmable
     assert device_map.at(light.module, light.output) is light
     assert device_map.get("nothing") is None
@@ -300,7 +300,7 @@ shutters:
 """
     )
 
-    assert device_map.lights == (Light("kitchen", "Kitchen", 1, 1, dimmable=False),)
+    assert device_map.lights == (LightEntry("kitchen", "Kitchen", 1, 1, dimmable=False),)
     assert device_map.dimmer_modules() == frozenset()
     assert len(device_map.covers) == 1
     assert [str(warning) for warning in device_map.warnings] == [
@@ -356,8 +356,8 @@ sockets:
     )
 
     assert device_map.lights == (
-        Light("kitchen", "Kitchen", 1, 1, dimmable=False),
-        Light("porch", "Porch", 1, 3, dimmable=False),
+        LightEntry("kitchen", "Kitchen", 1, 1, dimmable=False),
+        LightEntry("porch", "Porch", 1, 3, dimmable=False),
     )
     assert device_map.warnings == (
         DeviceMapWarning(SOURCE, "lights.kitchen.colour", "setting not used, ignored"),
