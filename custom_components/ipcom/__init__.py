@@ -43,10 +43,12 @@ from .const import (
     CONF_CLI_PATH,
     CONF_DEVICES_FILE,
     CONF_POLL_INTERVAL,
+    CONF_REVERSE_PAUSE,
     CONF_UNAVAILABLE_AFTER,
     DEFAULT_DEVICES_FILE,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PORT,
+    DEFAULT_REVERSE_PAUSE,
     DEFAULT_UNAVAILABLE_AFTER,
     DIMMER_MODULE_MODEL,
     DOMAIN,
@@ -71,7 +73,7 @@ from .migration import async_migrate_entry as async_migrate_entry
 from .shadowing import async_check_library
 
 if TYPE_CHECKING:
-    from ipcom.devices import Device, DeviceMap
+    from ipcom.devices import DeviceEntry, DeviceMap
 
     from .coordinator import IPComConfigEntry
 
@@ -157,7 +159,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
         IPComConnectionError,
         IPComError,
     )
+    from ipcom.installation import Installation  # noqa: PLC0415
     from ipcom.messages import validate_credentials  # noqa: PLC0415
+    from ipcom.scheduling import AsyncioScheduler  # noqa: PLC0415
 
     from .adoption import (  # noqa: PLC0415
         async_adopt_other_integration,
@@ -215,13 +219,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
         entry.data.get(CONF_PASSWORD, ""),
         poll_interval=entry.options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL) / 1000,
     )
-    coordinator = IPComCoordinator(
-        hass,
-        entry,
-        client,
+    installation = Installation(
         device_map,
-        unavailable_after=entry.options.get(CONF_UNAVAILABLE_AFTER, DEFAULT_UNAVAILABLE_AFTER),
+        client,
+        AsyncioScheduler(hass.loop),
+        reverse_pause=float(entry.options.get(CONF_REVERSE_PAUSE, DEFAULT_REVERSE_PAUSE)),
+        unavailable_after=float(
+            entry.options.get(CONF_UNAVAILABLE_AFTER, DEFAULT_UNAVAILABLE_AFTER)
+        ),
     )
+    coordinator = IPComCoordinator(hass, entry, installation)
     try:
         await coordinator.async_start()
     except IPComAuthenticationError as err:
@@ -244,7 +251,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
         ) from err
 
     entry.async_on_unload(coordinator.async_stop)
-    entry.runtime_data = IPComRuntimeData(client, device_map, coordinator)
+    entry.runtime_data = IPComRuntimeData(client, installation, coordinator)
 
     async def _async_stop_client(_event: Event) -> None:
         await coordinator.async_stop()
@@ -305,7 +312,7 @@ def _async_register_devices(
         )
         _async_link(device_registry, device, hub.id)
         module_ids[module] = device.id
-    mapped: list[tuple[Device, int]] = [(light, light.module) for light in device_map.lights]
+    mapped: list[tuple[DeviceEntry, int]] = [(light, light.module) for light in device_map.lights]
     mapped += [(switch, switch.module) for switch in device_map.switches]
     mapped += [(cover, cover.up.module) for cover in device_map.covers]
     for device_of_map, module in mapped:

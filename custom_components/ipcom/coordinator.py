@@ -4,69 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.event import async_call_later
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from ipcom.client import IPComClient
 from ipcom.devices import DeviceMap, DeviceMapError, DeviceMapNotFoundError, load_device_map
-from ipcom.errors import IPComConnectionError
-from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot, relay_value
-from ipcom.writes import AbandonedWrite, AbandonReason, WriteAbandonedError, WriteHandle
+from ipcom.errors import IPComError
+from ipcom.installation import Installation
+from ipcom.models import ConnectionEvent, StateSnapshot
 
 from .const import CONF_DEVICES_FILE, CONNECT_TIMEOUT, DEFAULT_DEVICES_FILE, DOMAIN
 
 _LOGGER = logging.getLogger(__name__)
 
-WRITE_CONFIRM_TIMEOUT: Final = 30.0
-"""Seconds an action waits for the installation to show its write before it fails.
-
-A confirmation takes one round trip plus at most a poll period, well under a
-second; a write may also wait up to the library's `WRITE_RETAIN_SECONDS` for
-a link that dropped, and the client ends it by then. The bound is only for a
-write the client never ends, so that no action waits for ever.
-"""
-
-WRITE_NOT_CONFIRMED: Final = "write_not_confirmed"
-"""Translation key: the installation did not show the write (or did not in time)."""
-WRITE_CHANGED_AT_INSTALLATION: Final = "write_changed_at_installation"
-"""Translation key: the output was changed at the installation before the write left."""
-WRITE_LOST_WITH_LINK: Final = "write_lost_with_link"
-"""Translation key: the link was down, or ended, before the write could be carried out."""
-
-_ABANDON_TRANSLATION_KEYS: Final[Mapping[AbandonReason, str]] = {
-    AbandonReason.NOT_CONFIRMED: WRITE_NOT_CONFIRMED,
-    AbandonReason.LINK_DROPPED: WRITE_NOT_CONFIRMED,
-    AbandonReason.CHANGED_AT_INSTALLATION: WRITE_CHANGED_AT_INSTALLATION,
-    AbandonReason.OUTAGE: WRITE_LOST_WITH_LINK,
-    AbandonReason.LINK_ENDED: WRITE_LOST_WITH_LINK,
-    AbandonReason.STOPPED: WRITE_LOST_WITH_LINK,
-}
-
-
-class QueuedWrite(NamedTuple):
-    """A write the client accepted, and the output that names its device if it fails."""
-
-    handle: WriteHandle
-    module: int
-    output: int
+SHUTDOWN_TIMEOUT: Final = 10.0
+"""Seconds an unload waits for the installation to show a shutter stopped before it lets go."""
 
 
 @dataclass
 class IPComRuntimeData:
-    """What a loaded config entry keeps: the client, its device map and the coordinator."""
+    """What a loaded config entry keeps: the client, its devices and the coordinator."""
 
     client: IPComClient
-    device_map: DeviceMap
+    installation: Installation
     coordinator: IPComCoordinator
+
+    @property
+    def device_map(self) -> DeviceMap:
+        """The device map the devices were built from."""
+        return self.installation.device_map
 
 
 type IPComConfigEntry = ConfigEntry[IPComRuntimeData]
@@ -128,11 +100,13 @@ async def async_load_entry_device_map(hass: HomeAssistant, entry: IPComConfigEnt
 
 
 class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
-    """Holds the latest snapshot and the connection state, fed by the client's listeners.
+    """Starts and stops the client, and holds its newest snapshot and link state.
 
-    Nothing is polled from Home Assistant's side: the client polls the
-    installation and calls back only when a snapshot differs from the one
-    before, so the entities hear about changes and nothing else.
+    The devices themselves (`runtime_data.installation`) tell their entities
+    of their own changes; this coordinator serves what concerns the whole
+    installation: the connectivity sensor, diagnostics and reauthentication.
+    Nothing is polled from Home Assistant's side: the client calls back when
+    a snapshot differs from the one before.
     """
 
     config_entry: IPComConfigEntry
@@ -141,11 +115,10 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         self,
         hass: HomeAssistant,
         config_entry: IPComConfigEntry,
-        client: IPComClient,
-        device_map: DeviceMap,
-        unavailable_after: float,
+        installation: Installation,
     ) -> None:
-        """Wire the coordinator to a client that has not been started yet."""
+        """Wire the coordinator to an installation whose client has not been started yet."""
+        client = installation.client
         super().__init__(
             hass,
             _LOGGER,
@@ -154,14 +127,19 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
             always_update=False,
         )
         self.client = client
-        self.device_map = device_map
-        self.connected = True
-        self.link_up = False
-        self._unavailable_after = unavailable_after
-        self._cancel_grace: CALLBACK_TYPE | None = None
+        self.installation = installation
         self._running = False
         self._unsubscribe: list[Callable[[], None]] = []
-        self._abandoned_listeners: list[Callable[[], None]] = []
+
+    @property
+    def link_up(self) -> bool:
+        """Whether the link is up right now, without the grace."""
+        return self.installation.link.link_up
+
+    @property
+    def available(self) -> bool:
+        """Whether the devices are available: the link is up or down for less than the grace."""
+        return self.installation.link.available
 
     async def async_start(self) -> None:
         """Connect, wait for the first snapshot and start following the installation.
@@ -174,10 +152,11 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         must still start the grace timer or the reauthentication.
         """
         self._running = True
+        self.installation.start()
         self._unsubscribe = [
             self.client.on_state_snapshot(self._snapshot_from_client_thread),
             self.client.on_connection_state(self._connection_event_from_client_thread),
-            self.client.on_write_abandoned(self._write_abandoned_from_client_thread),
+            self.installation.link.subscribe(self.async_update_listeners),
         ]
         try:
             await self.hass.async_add_executor_job(self.client.start_persistent_connection)
@@ -190,13 +169,30 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         self.async_set_updated_data(snapshot)
 
     async def async_stop(self) -> None:
-        """Stop listening and shut the client down, joining all of its threads."""
-        self._running = False
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe = []
-        self._cancel_grace_timer()
+        """Stop the devices, then shut the client down, joining all of its threads.
+
+        A shutter running to a set position is stopped where it is first
+        (`Installation.close`): nothing would stop it once the client is gone.
+        """
+        if self._running:
+            self._running = False
+            for unsubscribe in self._unsubscribe:
+                unsubscribe()
+            self._unsubscribe = []
+            await self._async_close_installation()
         await self.hass.async_add_executor_job(self.client.stop_persistent_connection)
+
+    async def _async_close_installation(self) -> None:
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                await asyncio.wrap_future(self.installation.close())
+        except (IPComError, TimeoutError) as err:
+            _LOGGER.warning(
+                "A shutter running to a set position could not be stopped before %s was "
+                "unloaded; it runs on to its end stop: %s",
+                self.name,
+                err or "the installation did not show the stop in time",
+            )
 
     async def _async_update_data(self) -> StateSnapshot:
         """Answer a manual refresh with what the client already knows."""
@@ -206,39 +202,11 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         return snapshot
 
     def _snapshot_from_client_thread(self, snapshot: StateSnapshot) -> None:
-        self._call_in_loop(self._async_handle_snapshot, snapshot)
+        self.hass.loop.call_soon_threadsafe(self._async_handle_snapshot, snapshot)
 
     def _connection_event_from_client_thread(self, event: ConnectionEvent) -> None:
-        self._call_in_loop(self._async_handle_connection_event, event)
-
-    def _write_abandoned_from_client_thread(self, write: AbandonedWrite) -> None:
-        self._call_in_loop(self._async_handle_write_abandoned, write)
-
-    @callback
-    def async_add_write_abandoned_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
-        """Call `listener` when a write was given up on, so entities show the real state again.
-
-        A given-up write no longer overlays the snapshot: a shutter that
-        counted on its relay being switched on must see that it is not.
-        """
-        self._abandoned_listeners.append(listener)
-        return partial(self._abandoned_listeners.remove, listener)
-
-    @callback
-    def _async_handle_write_abandoned(self, _write: AbandonedWrite) -> None:
-        """Make the entities show the installation's state again.
-
-        The action that made the write fails with the reason
-        (`async_confirm`); a write nobody waits for is logged by the library.
-        """
-        if not self._running:
-            return
-        for listener in list(self._abandoned_listeners):
-            listener()
-
-    def _call_in_loop(self, target: Callable[..., Any], *args: Any) -> None:
-        """The single bridge from client threads into Home Assistant's event loop."""
-        self.hass.loop.call_soon_threadsafe(target, *args)
+        if event.authentication_failed:
+            self.hass.loop.call_soon_threadsafe(self._async_authentication_failed)
 
     @callback
     def _async_handle_snapshot(self, snapshot: StateSnapshot) -> None:
@@ -247,173 +215,6 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
             self.async_set_updated_data(snapshot)
 
     @callback
-    def _async_handle_connection_event(self, event: ConnectionEvent) -> None:
-        if not self._running:
-            return
-        if event.authentication_failed:
+    def _async_authentication_failed(self) -> None:
+        if self._running:
             self.config_entry.async_start_reauth(self.hass)
-        link_up = event.state is ConnectionState.CONNECTED
-        if link_up == self.link_up:
-            return
-        self.link_up = link_up
-        if link_up:
-            self._cancel_grace_timer()
-            if not self.connected:
-                self.connected = True
-                _LOGGER.info("Connection to %s restored", self._target)
-        elif self.connected and self._cancel_grace is None:
-            _LOGGER.debug("Connection to %s lost: %s", self._target, event.reason)
-            self._cancel_grace = async_call_later(
-                self.hass, self._unavailable_after, self._async_grace_expired
-            )
-        self.async_update_listeners()
-
-    @callback
-    def _async_grace_expired(self, _now: Any) -> None:
-        self._cancel_grace = None
-        self.connected = False
-        _LOGGER.info(
-            "Connection to %s lost for more than %s s; its entities are unavailable",
-            self._target,
-            self._unavailable_after,
-        )
-        self.async_update_listeners()
-
-    def _cancel_grace_timer(self) -> None:
-        if self._cancel_grace is not None:
-            self._cancel_grace()
-            self._cancel_grace = None
-
-    @property
-    def _target(self) -> str:
-        return f"{self.client.host}:{self.client.port}"
-
-    async def async_set_value(self, module: int, output: int, value: int) -> None:
-        """Write one output and wait until the installation shows it.
-
-        A command made while disconnected fails at once, nothing is queued;
-        one the installation does not carry out fails with the reason.
-        """
-        await self.async_confirm(self.async_write_value(module, output, value))
-
-    async def async_turn_on(self, module: int, output: int) -> None:
-        """Switch a relay output on and wait until the installation shows it."""
-        await self.async_confirm(self.async_write_relay(module, output, on=True))
-
-    async def async_turn_off(self, module: int, output: int) -> None:
-        """Switch an output off and wait until the installation shows it."""
-        await self.async_confirm(self.async_write_relay(module, output, on=False))
-
-    async def async_set_dimmer(self, module: int, output: int, percent: int) -> None:
-        """Set a dimmer output to a level in percent and wait until the installation shows it."""
-        await self.async_confirm(self._queued(module, output, self.client.set_dimmer, percent))
-
-    @callback
-    def async_write_relay(self, module: int, output: int, *, on: bool) -> QueuedWrite:
-        """Queue switching one relay on or off without waiting; fails at once while disconnected."""
-        if on:
-            return self._queued(module, output, self.client.turn_on)
-        return self._queued(module, output, self.client.turn_off)
-
-    @callback
-    def async_write_relays(self, module: int, relays: Mapping[int, bool]) -> QueuedWrite:
-        """Queue switching several relays of one module (one frame) on or off without waiting."""
-        values = {output: relay_value(on) for output, on in relays.items()}
-        try:
-            handle = self.client.set_outputs(module, values)
-        except IPComConnectionError as err:
-            raise self._not_connected() from err
-        return QueuedWrite(handle, module, next(iter(values)))
-
-    def _queued(
-        self, module: int, output: int, write: Callable[..., WriteHandle], *args: int
-    ) -> QueuedWrite:
-        """Queue one output's write through `write`; fails at once while disconnected."""
-        try:
-            return QueuedWrite(write(module, output, *args), module, output)
-        except IPComConnectionError as err:
-            raise self._not_connected() from err
-
-    @callback
-    def async_write_value(self, module: int, output: int, value: int) -> QueuedWrite:
-        """Queue a write of one output without waiting; fails at once while disconnected."""
-        return self._queued(module, output, self.client.set_value, value)
-
-    async def async_confirm(self, *writes: QueuedWrite) -> None:
-        """Wait until every write has ended; raise the first failure once all have.
-
-        A write superseded by a later one to the same output is no failure:
-        the later one is someone's newer intent. The handles complete on a
-        client thread and are awaited here without a thread of their own.
-        """
-        deadline = self.hass.loop.time() + WRITE_CONFIRM_TIMEOUT
-        failure: HomeAssistantError | None = None
-        for write in writes:
-            error: HomeAssistantError | None = None
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await asyncio.wrap_future(write.handle)
-            except WriteAbandonedError as err:
-                error = self._write_failed(
-                    _ABANDON_TRANSLATION_KEYS.get(err.reason, WRITE_NOT_CONFIRMED),
-                    err.write.module,
-                    err.write.output,
-                )
-                error.__cause__ = err
-            except TimeoutError as err:
-                error = self._write_failed(WRITE_NOT_CONFIRMED, write.module, write.output)
-                error.__cause__ = err
-            failure = failure or error
-        if failure is not None:
-            raise failure
-        await self._async_caught_up(deadline)
-
-    async def _async_caught_up(self, deadline: float) -> None:
-        """Wait until the newest snapshot the client holds has reached the entities.
-
-        A handle's completion and the snapshot that confirmed it reach the
-        event loop as two separate callbacks, and the loop has been seen to
-        run the first before the second; waiting here means an action never
-        returns before its entity shows what it did.
-        """
-        updated = asyncio.Event()
-        unsubscribe = self.async_add_listener(updated.set)
-        try:
-            async with asyncio.timeout_at(deadline):
-                while self._behind_client():
-                    updated.clear()
-                    await updated.wait()
-        except TimeoutError:
-            _LOGGER.debug("The newest snapshot did not reach %s in time", self.name)
-        finally:
-            unsubscribe()
-
-    def _behind_client(self) -> bool:
-        latest = self.client.get_latest_snapshot()
-        return self._running and latest is not None and latest != self.data
-
-    def device_name(self, module: int, output: int) -> str:
-        """The device map's name for an output, or its address when the map has none."""
-        device = self.device_map.at(module, output)
-        return device.name if device is not None else f"module {module} output {output}"
-
-    def _write_failed(self, translation_key: str, module: int, output: int) -> HomeAssistantError:
-        placeholders = {"name": self.device_name(module, output)}
-        if translation_key == WRITE_LOST_WITH_LINK:
-            placeholders["target"] = self._target
-        return HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key=translation_key,
-            translation_placeholders=placeholders,
-        )
-
-    def expected_value(self, module: int, output: int) -> int | None:
-        """The snapshot value overlaid with this client's writes not yet confirmed."""
-        return self.client.get_expected_value(module, output)
-
-    def _not_connected(self) -> HomeAssistantError:
-        return HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="not_connected",
-            translation_placeholders={"target": self._target},
-        )

@@ -50,7 +50,7 @@ def _diagnostics(entry: IPComConfigEntry) -> dict[str, Any]:
         "connection": {
             "state": runtime.client.connection_state,
             "link_up": coordinator.link_up,
-            "entities_available": coordinator.connected,
+            "entities_available": coordinator.available,
         },
         "statistics": asdict(runtime.client.statistics),
         "snapshot": {

@@ -7,16 +7,16 @@ from typing import Any, Self
 
 from homeassistant.components.light import ATTR_BRIGHTNESS, LightEntity
 from homeassistant.components.light.const import ColorMode
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util.color import brightness_to_value, value_to_brightness
 
-from ipcom.devices import Light
 from ipcom.limits import DIMMER_MAX
+from ipcom.outputs import Dimmer, Light
 
-from .coordinator import IPComConfigEntry, IPComCoordinator
-from .entity import IPComRelayEntity
+from .coordinator import IPComConfigEntry
+from .entity import IPComEntity
 
 PARALLEL_UPDATES = 0
 
@@ -40,23 +40,36 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a light for every light of the device map."""
-    coordinator = entry.runtime_data.coordinator
     async_add_entities(
-        (IPComDimmerLight if light.dimmable else IPComRelayLight)(coordinator, light)
-        for light in entry.runtime_data.device_map.lights
+        IPComDimmerLight(entry.entry_id, light)
+        if isinstance(light, Dimmer)
+        else IPComRelayLight(entry.entry_id, light)
+        for light in entry.runtime_data.installation.lights
     )
 
 
-class IPComRelayLight(IPComRelayEntity, LightEntity):
+class IPComRelayLight(IPComEntity[Light], LightEntity):
     """A lamp on a relay output."""
 
     _attr_color_mode = ColorMode.ONOFF
 
-    def __init__(self, coordinator: IPComCoordinator, light: Light) -> None:
-        """Describe the lamp `light` of the device map."""
-        super().__init__(coordinator, light.key, light.name, light.module, light.output, light.area)
-        self._attr_supported_color_modes = {self._attr_color_mode}
-        self._attr_icon = light.icon
+    def __init__(self, entry_id: str, light: Light) -> None:
+        """Describe the lamp `light`."""
+        super().__init__(entry_id, light)
+        self._attr_supported_color_modes = {ColorMode.ONOFF}
+
+    @property
+    def is_on(self) -> bool | None:
+        """Any non-zero value counts as on."""
+        return self._device.is_on
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Energise the relay."""
+        await self._async_carry_out(self._device.turn_on)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Release the relay."""
+        await self._async_carry_out(self._device.turn_off)
 
 
 @dataclass
@@ -78,50 +91,47 @@ class DimmerExtraData(ExtraStoredData):
         return None
 
 
-class IPComDimmerLight(IPComRelayLight, RestoreEntity):
+class IPComDimmerLight(IPComEntity[Dimmer], LightEntity, RestoreEntity):
     """A lamp on a dimmer output, whose value is its level in percent."""
 
     _attr_color_mode = ColorMode.BRIGHTNESS
 
-    def __init__(self, coordinator: IPComCoordinator, light: Light) -> None:
-        """Describe the dimmable lamp `light` of the device map."""
-        super().__init__(coordinator, light)
-        self._last_level: int | None = None
-        self._remember_level()
+    def __init__(self, entry_id: str, dimmer: Dimmer) -> None:
+        """Describe the dimmable lamp `dimmer`."""
+        super().__init__(entry_id, dimmer)
+        self._attr_supported_color_modes = {ColorMode.BRIGHTNESS}
 
     async def async_added_to_hass(self) -> None:
-        """Restore the last level across restarts, unless the lamp is lit right now."""
+        """Give the dimmer the level it was last lit at before a restart."""
         await super().async_added_to_hass()
-        if self._last_level is None and (extra := await self.async_get_last_extra_data()):
-            restored = DimmerExtraData.from_dict(extra.as_dict())
-            if restored is not None:
-                self._last_level = restored.last_level
+        if (extra := await self.async_get_last_extra_data()) and (
+            restored := DimmerExtraData.from_dict(extra.as_dict())
+        ):
+            self._device.restore_last_level(restored.last_level)
 
     @property
     def extra_restore_state_data(self) -> DimmerExtraData:
         """Keep the last level for the next start."""
-        return DimmerExtraData(self._last_level)
+        return DimmerExtraData(self._device.last_level)
+
+    @property
+    def is_on(self) -> bool | None:
+        """Lit at any level above 0."""
+        return self._device.is_on
 
     @property
     def brightness(self) -> int | None:
         """The level of the dimmer as a Home Assistant brightness."""
-        level = self.coordinator.data.get_value(self.module, self.output)
+        level = self._device.level
         return percent_to_brightness(level) if level else None
-
-    @callback
-    def _async_update_from_snapshot(self) -> None:
-        self._remember_level()
-
-    def _remember_level(self) -> None:
-        level = self.coordinator.data.get_value(self.module, self.output)
-        if level:
-            self._last_level = min(level, DIMMER_MAX)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Dim to the requested brightness, or back to the last level (full if none)."""
-        if ATTR_BRIGHTNESS in kwargs:
-            level = brightness_to_percent(kwargs[ATTR_BRIGHTNESS])
-        else:
-            level = self._last_level or DIMMER_MAX
-        await self.coordinator.async_set_dimmer(self.module, self.output, level)
-        self._last_level = level
+        level = (
+            brightness_to_percent(kwargs[ATTR_BRIGHTNESS]) if ATTR_BRIGHTNESS in kwargs else None
+        )
+        await self._async_carry_out(lambda: self._device.turn_on(level))
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Dim to 0."""
+        await self._async_carry_out(self._device.turn_off)

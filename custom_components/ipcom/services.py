@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, callback
@@ -11,6 +13,7 @@ from homeassistant.helpers import config_validation as cv
 from ipcom.devices import DeviceMapError
 from ipcom.limits import MODULE_COUNT, OUTPUT_VALUE_MAX, OUTPUTS_PER_MODULE
 
+from .command import async_carry_out
 from .const import (
     CONF_CONFIG_ENTRY_ID,
     CONF_MODULE,
@@ -56,8 +59,14 @@ async def _async_set_output(call: ServiceCall) -> None:
             translation_key="entry_not_loaded",
             translation_placeholders={"title": entry.title},
         )
-    await entry.runtime_data.coordinator.async_set_value(
-        call.data[CONF_MODULE], call.data[CONF_OUTPUT], call.data[CONF_VALUE]
+    module, output, value = call.data[CONF_MODULE], call.data[CONF_OUTPUT], call.data[CONF_VALUE]
+    installation = entry.runtime_data.installation
+    device = installation.device_map.at(module, output)
+    name = device.name if device is not None else f"module {module} output {output}"
+    await async_carry_out(
+        partial(installation.client.set_value, module, output, value),
+        name,
+        installation.link.target,
     )
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.components import persistent_notification
 from homeassistant.const import (
     ATTR_ENTITY_ID,
     EVENT_STATE_CHANGED,
@@ -19,7 +17,6 @@ from homeassistant.const import (
     Platform,
 )
 from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -30,17 +27,9 @@ from custom_components.ipcom.const import (
     CONF_UNAVAILABLE_AFTER,
     DOMAIN,
 )
-from custom_components.ipcom.coordinator import QueuedWrite
 from custom_components.ipcom.identifiers import output_unique_id
 from ipcom.models import ConnectionEvent, ConnectionState
 from ipcom.simulator import Simulator
-from ipcom.writes import (
-    AbandonedWrite,
-    AbandonReason,
-    WriteAbandonedError,
-    WriteHandle,
-    WriteOutcome,
-)
 
 from .conftest import (
     ENTRY_ID,
@@ -67,7 +56,8 @@ def connection(hass: HomeAssistant) -> str:
     return entity_id_of(hass, Platform.BINARY_SENSOR, f"{ENTRY_ID}_connection")
 
 
-COORDINATOR_LOGGER = "custom_components.ipcom.coordinator"
+LINK_LOGGER = "ipcom.device"
+"""The library follows the link and logs its losses and returns."""
 
 
 @pytest.fixture
@@ -76,12 +66,12 @@ def platforms() -> list[Platform]:
     return [Platform.BINARY_SENSOR, Platform.LIGHT, Platform.SWITCH]
 
 
-def coordinator_messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+def link_messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
     """What the coordinator logged at exactly `level`."""
     return [
         record.getMessage()
         for record in caplog.records
-        if record.name == COORDINATOR_LOGGER and record.levelno == level
+        if record.name == LINK_LOGGER and record.levelno == level
     ]
 
 
@@ -93,14 +83,14 @@ async def test_unavailable_after_grace_and_back(
 
     The log says so once each way at info level, however often the client retries meanwhile.
     """
-    caplog.set_level(logging.INFO, logger=COORDINATOR_LOGGER)
+    caplog.set_level(logging.INFO, logger=LINK_LOGGER)
     simulator.freeze()
     await wait_for_state(hass, connection(hass), STATE_OFF)
     assert hass.states.get(relay(hass)).state == STATE_OFF
     await wait_for_state(hass, relay(hass), STATE_UNAVAILABLE)
     assert hass.states.get(socket(hass)).state == STATE_UNAVAILABLE
     assert hass.states.get(connection(hass)).state == STATE_OFF
-    assert not get_coordinator(hass).connected
+    assert not get_coordinator(hass).available
 
     simulator.set_output(1, 1, 255)
     simulator.unfreeze()
@@ -108,8 +98,8 @@ async def test_unavailable_after_grace_and_back(
     assert hass.states.get(socket(hass)).state == STATE_OFF
     assert hass.states.get(connection(hass)).state == STATE_ON
 
-    assert coordinator_messages(caplog, logging.WARNING) == []
-    lost, restored = coordinator_messages(caplog, logging.INFO)
+    assert link_messages(caplog, logging.WARNING) == []
+    lost, restored = link_messages(caplog, logging.INFO)
     assert "unavailable" in lost
     assert "restored" in restored
 
@@ -126,7 +116,7 @@ async def test_short_outage_within_grace(
     entry_options: dict[str, Any],
 ) -> None:
     """A link lost for less than the grace never makes entities unavailable, and logs nothing."""
-    caplog.set_level(logging.INFO, logger=COORDINATOR_LOGGER)
+    caplog.set_level(logging.INFO, logger=LINK_LOGGER)
     states: dict[str, list[str]] = {relay(hass): [], connection(hass): []}
 
     @callback
@@ -145,8 +135,8 @@ async def test_short_outage_within_grace(
     unsubscribe()
 
     assert states[relay(hass)] == [STATE_ON]
-    assert coordinator_messages(caplog, logging.WARNING) == []
-    assert coordinator_messages(caplog, logging.INFO) == []
+    assert link_messages(caplog, logging.WARNING) == []
+    assert link_messages(caplog, logging.INFO) == []
 
 
 @pytest.mark.parametrize(
@@ -231,97 +221,3 @@ async def test_news_arriving_after_stop_is_ignored(
     assert coordinator.link_up
     assert coordinator.data is before
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-
-
-@pytest.mark.parametrize(
-    "reason", [AbandonReason.CHANGED_AT_INSTALLATION, AbandonReason.NOT_CONFIRMED]
-)
-async def test_a_write_given_up_makes_the_entities_read_the_state_again(
-    hass: HomeAssistant,
-    init_integration: MockConfigEntry,
-    caplog: pytest.LogCaptureFixture,
-    reason: AbandonReason,
-) -> None:
-    """Nobody is notified: an action waiting for the write fails, the library logs the rest."""
-    coordinator = get_coordinator(hass)
-    reread: list[None] = []
-    coordinator.async_add_write_abandoned_listener(lambda: reread.append(None))
-    coordinator._write_abandoned_from_client_thread(AbandonedWrite(1, 1, 255, reason))
-    await hass.async_block_till_done()
-    assert reread == [None]
-    assert not persistent_notification._async_get_or_create_notifications(hass)
-    assert [record for record in caplog.records if record.name == COORDINATOR_LOGGER] == []
-
-
-def handle_of(outcome: WriteOutcome | AbandonReason | None) -> WriteHandle:
-    """A write handle as the client hands it out, ended as `outcome` (None: not yet)."""
-    handle = WriteHandle()
-    handle.set_running_or_notify_cancel()
-    if isinstance(outcome, AbandonReason):
-        handle.set_exception(WriteAbandonedError(AbandonedWrite(2, 1, 255, outcome)))
-    elif outcome is not None:
-        handle.set_result(outcome)
-    return handle
-
-
-@pytest.mark.parametrize(
-    ("reason", "translation_key"),
-    [
-        (AbandonReason.NOT_CONFIRMED, "write_not_confirmed"),
-        (AbandonReason.LINK_DROPPED, "write_not_confirmed"),
-        (AbandonReason.CHANGED_AT_INSTALLATION, "write_changed_at_installation"),
-        (AbandonReason.OUTAGE, "write_lost_with_link"),
-        (AbandonReason.LINK_ENDED, "write_lost_with_link"),
-        (AbandonReason.STOPPED, "write_lost_with_link"),
-    ],
-)
-async def test_a_write_given_up_fails_with_its_reason(
-    hass: HomeAssistant,
-    init_integration: MockConfigEntry,
-    reason: AbandonReason,
-    translation_key: str,
-) -> None:
-    """Each way a write can be given up on has its own translated error, naming the device."""
-    coordinator = get_coordinator(hass)
-    with pytest.raises(HomeAssistantError) as err:
-        await coordinator.async_confirm(QueuedWrite(handle_of(reason), 2, 1))
-    assert err.value.translation_domain == DOMAIN
-    assert err.value.translation_key == translation_key
-    assert err.value.translation_placeholders["name"] == "Socket"
-    assert isinstance(err.value.__cause__, WriteAbandonedError)
-
-
-@pytest.mark.usefixtures("init_integration")
-async def test_a_superseded_write_is_no_failure(hass: HomeAssistant) -> None:
-    """A later write to the same output replaced it: that one is the newer intent."""
-    await get_coordinator(hass).async_confirm(QueuedWrite(handle_of(WriteOutcome.SUPERSEDED), 2, 1))
-
-
-@pytest.mark.usefixtures("init_integration")
-async def test_a_write_that_never_ends_fails_after_the_bound(hass: HomeAssistant) -> None:
-    """No action waits for ever for a handle, even one the client would never complete."""
-    with (
-        patch("custom_components.ipcom.coordinator.WRITE_CONFIRM_TIMEOUT", 0.05),
-        pytest.raises(HomeAssistantError) as err,
-    ):
-        await get_coordinator(hass).async_confirm(QueuedWrite(handle_of(None), 9, 3))
-    assert err.value.translation_key == "write_not_confirmed"
-    assert err.value.translation_placeholders == {"name": "module 9 output 3"}
-
-
-@pytest.mark.usefixtures("init_integration")
-async def test_every_write_ends_before_the_first_failure_is_raised(hass: HomeAssistant) -> None:
-    """Writes queued together (a shutter's two relays) are all followed to their end."""
-    pending = handle_of(None)
-    confirming = hass.async_create_task(
-        get_coordinator(hass).async_confirm(
-            QueuedWrite(handle_of(AbandonReason.NOT_CONFIRMED), 2, 1), QueuedWrite(pending, 2, 2)
-        )
-    )
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert not confirming.done()
-    pending.set_result(WriteOutcome.CONFIRMED)
-    with pytest.raises(HomeAssistantError) as err:
-        await confirming
-    assert err.value.translation_placeholders == {"name": "Socket"}

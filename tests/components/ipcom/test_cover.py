@@ -29,6 +29,7 @@ from homeassistant.components.cover import (
     SERVICE_SET_COVER_POSITION,
     SERVICE_STOP_COVER,
     CoverDeviceClass,
+    CoverEntity,
     CoverEntityFeature,
     CoverState,
 )
@@ -45,6 +46,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity_component import EntityComponent
 from homeassistant.helpers.event import async_track_state_change_event
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -61,9 +63,17 @@ from custom_components.ipcom.const import (
 )
 from custom_components.ipcom.identifiers import output_unique_id
 from ipcom.devices import COVER_DEVICE_CLASSES
+from ipcom.shutter import Shutter
 from ipcom.simulator import ReceivedWrite, Simulator
 
-from .conftest import ENTRY_ID, WAIT_TIMEOUT, entity_id_of, get_coordinator, snapshot_platform
+from .conftest import (
+    ENTRY_ID,
+    WAIT_TIMEOUT,
+    entity_id_of,
+    get_coordinator,
+    snapshot_platform,
+    wait_until,
+)
 
 REAL_TIME_MODULES = (
     "ipcom.client",
@@ -90,6 +100,9 @@ PAIRS = {
     BEDROOM: (BEDROOM_UP, BEDROOM_DOWN),
     GARAGE: (GARAGE_UP, GARAGE_DOWN),
 }
+
+PAIRS_KEYS = {LIVING: "living_shutter_up", BEDROOM: "bedroom_shutter_up", GARAGE: "garage_door_up"}
+"""A key each cover answers to in the device map (that of its up relay)."""
 
 ON = 255
 OFF = 0
@@ -244,6 +257,37 @@ async def call(hass: HomeAssistant, service: str, cover: str, **data: Any) -> No
     await hass.services.async_call(
         COVER_DOMAIN, service, {ATTR_ENTITY_ID: cover_id(hass, cover), **data}, blocking=True
     )
+
+
+def begin(hass: HomeAssistant, service: str, cover: str, **data: Any) -> asyncio.Task[None]:
+    """Start a cover action that rests before it runs; await the task once the run started.
+
+    The action returns when the installation shows the run, which is after
+    the reversal rest: on the frozen clock, only after `advance`. The entity
+    is called directly, in a task of the test's own, because Home
+    Assistant's `async_block_till_done` (which `settle` and `advance` use)
+    waits for every action its service layer runs.
+    """
+    component: EntityComponent[CoverEntity] = hass.data[COVER_DOMAIN]
+    entity = component.get_entity(cover_id(hass, cover))
+    assert entity is not None
+    method = {
+        SERVICE_OPEN_COVER: entity.async_open_cover,
+        SERVICE_CLOSE_COVER: entity.async_close_cover,
+        SERVICE_SET_COVER_POSITION: entity.async_set_cover_position,
+    }[service]
+    return asyncio.create_task(method(**data))
+
+
+async def resting(hass: HomeAssistant, cover: str) -> None:
+    """Wait until the shutter rests before its reversal: the installation showed it stopped.
+
+    The rest is counted from that moment, which comes from the client's
+    threads in real time, while the test's clock only moves by `advance`.
+    """
+    shutter = get_coordinator(hass).installation.get(PAIRS_KEYS[cover])
+    assert isinstance(shutter, Shutter)
+    await wait_until(hass, lambda: shutter.waiting_to_start, f"{cover} to rest")
 
 
 def state_of(hass: HomeAssistant, cover: str) -> State:
@@ -460,18 +504,20 @@ async def test_reversal_stops_then_rests_then_starts(
     await settle(hass, simulator, {LIVING_UP: ON})
     simulator.clear_writes()
 
-    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    closing = begin(hass, SERVICE_CLOSE_COVER, LIVING)
     await settle(hass, simulator, {LIVING_UP: OFF, LIVING_DOWN: OFF})
     assert state_of(hass, LIVING).state == STATE_UNKNOWN
     (stop,) = simulator.writes()
     assert (relay_in(stop, LIVING_UP), relay_in(stop, LIVING_DOWN)) == (OFF, OFF)
 
+    await resting(hass, LIVING)
     await advance(hass, freezer, 1.9)
     assert await nothing_written(hass, simulator, after=1)
     assert simulator.get_value(*LIVING_DOWN) == OFF
 
     await advance(hass, freezer, 0.1)
     await settle(hass, simulator, {LIVING_DOWN: ON})
+    await closing
     assert state_of(hass, LIVING).state == CoverState.CLOSING
     interlock.check()
     _, start = simulator.writes()
@@ -490,13 +536,15 @@ async def test_reversal_across_modules(
     await settle(hass, simulator, {BEDROOM_UP: ON})
     simulator.clear_writes()
 
-    await call(hass, SERVICE_CLOSE_COVER, BEDROOM)
+    closing = begin(hass, SERVICE_CLOSE_COVER, BEDROOM)
     await settle(hass, simulator, {BEDROOM_UP: OFF})
     interlock.check()
     assert all(write.values[0] == OFF for write in writes_to(simulator, 4, 5))
 
+    await resting(hass, BEDROOM)
     await advance(hass, freezer, 2)
     await settle(hass, simulator, {BEDROOM_DOWN: ON})
+    await closing
     assert state_of(hass, BEDROOM).state == CoverState.CLOSING
     interlock.check()
 
@@ -515,12 +563,13 @@ async def test_a_rest_is_kept_after_a_wall_switch_stop(
     await advance(hass, freezer, 0.5)
     simulator.clear_writes()
 
-    await call(hass, SERVICE_OPEN_COVER, LIVING)
+    opening = begin(hass, SERVICE_OPEN_COVER, LIVING)
     assert await nothing_written(hass, simulator)
     assert state_of(hass, LIVING).state == STATE_UNKNOWN
 
     await advance(hass, freezer, 1.5)
     await settle(hass, simulator, {LIVING_UP: ON})
+    await opening
     interlock.check()
 
 
@@ -534,9 +583,10 @@ async def test_stop_during_the_rest_cancels_the_start(
     """A stop while the motor rests drops the pending start."""
     await call(hass, SERVICE_OPEN_COVER, LIVING)
     await settle(hass, simulator, {LIVING_UP: ON})
-    await call(hass, SERVICE_CLOSE_COVER, LIVING)
-    await call(hass, SERVICE_STOP_COVER, LIVING)
+    closing = begin(hass, SERVICE_CLOSE_COVER, LIVING)
     await settle(hass, simulator, {LIVING_UP: OFF})
+    await call(hass, SERVICE_STOP_COVER, LIVING)
+    await closing
     simulator.clear_writes()
 
     await advance(hass, freezer, 5)
@@ -556,10 +606,11 @@ async def test_new_command_during_the_rest_replaces_the_start(
     """Going back to the first direction during the rest starts at once and drops the reversal."""
     await call(hass, SERVICE_OPEN_COVER, LIVING)
     await settle(hass, simulator, {LIVING_UP: ON})
-    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    closing = begin(hass, SERVICE_CLOSE_COVER, LIVING)
     await settle(hass, simulator, {LIVING_UP: OFF})
 
     await call(hass, SERVICE_OPEN_COVER, LIVING)
+    await closing
     await settle(hass, simulator, {LIVING_UP: ON})
     await advance(hass, freezer, 3)
     assert simulator.get_value(*LIVING_DOWN) == OFF
@@ -642,10 +693,12 @@ async def test_set_position_stops_at_the_target(
     state = state_of(hass, BEDROOM)
     assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 50)
 
-    await call(hass, SERVICE_SET_COVER_POSITION, BEDROOM, **{ATTR_POSITION: 40})
+    lowering = begin(hass, SERVICE_SET_COVER_POSITION, BEDROOM, **{ATTR_POSITION: 40})
+    await hass.async_block_till_done()
     assert state_of(hass, BEDROOM).state == CoverState.OPEN
     await advance(hass, freezer, 2)
     await settle(hass, simulator, {BEDROOM_DOWN: ON})
+    await lowering
     assert state_of(hass, BEDROOM).state == CoverState.CLOSING
     await advance(hass, freezer, 2)
     await settle(hass, simulator, {BEDROOM_DOWN: OFF})
@@ -713,10 +766,12 @@ async def test_set_position_at_the_estimate_during_the_rest_cancels_the_start(
     await settle(hass, simulator, {LIVING_UP: ON})
     await advance(hass, freezer, 10)
     await settle(hass, simulator, {LIVING_UP: OFF})
-    await call(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 20})
+    lowering = begin(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 20})
+    await hass.async_block_till_done()
     simulator.clear_writes()
 
     await call(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 50})
+    await lowering
     await advance(hass, freezer, 5)
     assert await nothing_written(hass, simulator)
     assert position_of(hass, LIVING) == 50
@@ -812,7 +867,7 @@ async def test_both_relays_on_at_the_installation_is_not_tracked(
     simulator.set_output(*LIVING_DOWN, ON)
     await settle(hass, simulator, {LIVING_UP: ON, LIVING_DOWN: ON})
     assert state_of(hass, LIVING).state == STATE_UNKNOWN
-    assert f"both relays of {cover_id(hass, LIVING)} on" in caplog.text
+    assert "both relays of living_shutter on" in caplog.text
 
 
 async def test_position_is_restored(
@@ -822,7 +877,10 @@ async def test_position_is_restored(
     simulator: Simulator,
     interlock: Interlock,
 ) -> None:
-    """The estimated position survives a restart; nonsense and position-less covers are ignored."""
+    """The estimated position survives a restart and nonsense is ignored.
+
+    Without travel times, the last open or closed state is kept.
+    """
     mock_restore_cache(
         hass,
         [
@@ -835,7 +893,7 @@ async def test_position_is_restored(
     state = state_of(hass, LIVING)
     assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 40)
     assert state_of(hass, BEDROOM).state == STATE_UNKNOWN
-    assert state_of(hass, GARAGE).state == STATE_UNKNOWN
+    assert state_of(hass, GARAGE).state == CoverState.OPEN
 
     await call(hass, SERVICE_CLOSE_COVER, LIVING)
     await settle(hass, simulator, {LIVING_DOWN: ON})
@@ -880,7 +938,12 @@ async def test_cover_without_travel_time(
     simulator: Simulator,
     interlock: Interlock,
 ) -> None:
-    """Nothing tells when its run ends: its state stays unknown and its relay is not timed."""
+    """Nothing tells when its run ends: the relay is not timed, and the state is assumed.
+
+    Unknown until a run was seen; closed after a run down that the
+    installation ended (its end stop timing), open after a run up or a
+    run stopped on the way.
+    """
     state = state_of(hass, GARAGE)
     assert state.state == STATE_UNKNOWN
     assert ATTR_CURRENT_POSITION not in state.attributes
@@ -894,8 +957,22 @@ async def test_cover_without_travel_time(
     await call(hass, SERVICE_STOP_COVER, GARAGE)
     await settle(hass, simulator, {GARAGE_UP: OFF})
     state = state_of(hass, GARAGE)
-    assert state.state == STATE_UNKNOWN
+    assert state.state == CoverState.OPEN
     assert ATTR_CURRENT_POSITION not in state.attributes
+
+    await advance(hass, freezer, 5)
+    await call(hass, SERVICE_CLOSE_COVER, GARAGE)
+    await settle(hass, simulator, {GARAGE_DOWN: ON})
+    await call(hass, SERVICE_STOP_COVER, GARAGE)
+    await settle(hass, simulator, {GARAGE_DOWN: OFF})
+    assert state_of(hass, GARAGE).state == CoverState.OPEN
+
+    await advance(hass, freezer, 5)
+    await call(hass, SERVICE_CLOSE_COVER, GARAGE)
+    await settle(hass, simulator, {GARAGE_DOWN: ON})
+    await installation_sets(hass, simulator, GARAGE_DOWN, OFF)
+    assert state_of(hass, GARAGE).state == CoverState.CLOSED
+    assert state_of(hass, GARAGE).attributes[ATTR_ASSUMED_STATE] is True
     interlock.check()
 
 
@@ -916,7 +993,7 @@ async def test_unavailable_while_disconnected(
     assert state_of(hass, LIVING).state == STATE_UNAVAILABLE
 
     await thaw_link(hass, simulator)
-    assert get_coordinator(hass).connected
+    assert get_coordinator(hass).available
     assert state_of(hass, LIVING).state == STATE_UNKNOWN
     assert simulator.get_value(*LIVING_UP) == OFF
     interlock.check()
@@ -952,6 +1029,29 @@ async def test_end_of_run_stop_is_retried_after_a_lost_link(
     interlock.check()
 
 
+@pytest.mark.usefixtures("init_integration")
+async def test_a_stop_delayed_by_an_outage_keeps_the_running_time_estimate(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """The motor ran on while the link was down: the position is where it got to, not the target."""
+    await run_to_end(hass, freezer, simulator, LIVING, "down")
+    await call(hass, SERVICE_SET_COVER_POSITION, LIVING, **{ATTR_POSITION: 30})
+    await settle(hass, simulator, {LIVING_UP: ON})
+    await freeze_link(hass, simulator)
+
+    await advance(hass, freezer, 6)
+    assert simulator.get_value(*LIVING_UP) == ON
+    await thaw_link(hass, simulator)
+    await advance(hass, freezer, 5)
+    await settle(hass, simulator, {LIVING_UP: OFF})
+    state = state_of(hass, LIVING)
+    assert (state.state, state.attributes[ATTR_CURRENT_POSITION]) == (CoverState.OPEN, 55)
+    interlock.check()
+
+
 async def test_unload_while_running_leaves_no_timer(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
@@ -964,10 +1064,12 @@ async def test_unload_while_running_leaves_no_timer(
     await call(hass, SERVICE_OPEN_COVER, LIVING)
     await call(hass, SERVICE_OPEN_COVER, BEDROOM)
     await settle(hass, simulator, {LIVING_UP: ON, BEDROOM_UP: ON})
-    await call(hass, SERVICE_CLOSE_COVER, BEDROOM)
+    closing = begin(hass, SERVICE_CLOSE_COVER, BEDROOM)
+    await settle(hass, simulator, {BEDROOM_UP: OFF})
 
     assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
     assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
+    await closing
     await advance(hass, freezer, 60)
     interlock.check()
 
@@ -1039,16 +1141,18 @@ async def test_start_after_the_rest_needs_the_link(
     interlock: Interlock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A reversal whose rest ends while the link is down is dropped, and says so."""
+    """A reversal whose rest ends while the link is down is dropped, and its action fails."""
     await call(hass, SERVICE_OPEN_COVER, LIVING)
     await settle(hass, simulator, {LIVING_UP: ON})
-    await call(hass, SERVICE_CLOSE_COVER, LIVING)
+    closing = begin(hass, SERVICE_CLOSE_COVER, LIVING)
     await settle(hass, simulator, {LIVING_UP: OFF})
+    await resting(hass, LIVING)
     await freeze_link(hass, simulator)
 
-    with caplog.at_level(logging.WARNING):
-        await advance(hass, freezer, 2)
-    assert "did not start after its reversal rest" in caplog.text
+    await advance(hass, freezer, 2)
+    with pytest.raises(HomeAssistantError) as err:
+        await closing
+    assert err.value.translation_key == "not_connected"
 
     await thaw_link(hass, simulator)
     await advance(hass, freezer, 5)
@@ -1057,11 +1161,10 @@ async def test_start_after_the_rest_needs_the_link(
 
 
 @pytest.mark.usefixtures("init_integration")
-async def test_an_estimated_position_is_an_assumed_state(hass: HomeAssistant) -> None:
-    """The frontend keeps open and close enabled at the ends only for an assumed state."""
-    assert state_of(hass, LIVING).attributes[ATTR_ASSUMED_STATE] is True
-    assert state_of(hass, BEDROOM).attributes[ATTR_ASSUMED_STATE] is True
-    assert ATTR_ASSUMED_STATE not in state_of(hass, GARAGE).attributes
+async def test_a_shutter_state_is_an_assumed_state(hass: HomeAssistant) -> None:
+    """Estimated or assumed, open and close stay enabled at the ends (the frontend's rule)."""
+    for cover in (LIVING, BEDROOM, GARAGE):
+        assert state_of(hass, cover).attributes[ATTR_ASSUMED_STATE] is True
 
 
 async def test_reload_stops_a_run_to_a_position_where_it_is(
@@ -1209,7 +1312,7 @@ async def test_an_end_of_run_stop_the_installation_undoes_is_logged_and_followed
     unsubscribe = simulator.on_write(hold)
     with caplog.at_level(logging.WARNING):
         await advance(hass, freezer, 10)
-        await wait_for(
+        await wait_until(
             hass,
             lambda: "was not stopped at the end of its run" in caplog.text,
             "the failed stop to be logged",

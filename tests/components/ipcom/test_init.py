@@ -59,7 +59,8 @@ async def test_setup_and_unload(
     runtime = entry.runtime_data
     assert runtime.client.connected
     assert runtime.coordinator.data is not None
-    assert runtime.coordinator.device_map is runtime.device_map
+    assert runtime.coordinator.installation is runtime.installation
+    assert runtime.installation.client is runtime.client
     assert len(client_loop_threads()) == 3
     assert simulator.active_connections == 1
 
@@ -189,7 +190,7 @@ async def test_rejected_while_starting_starts_reauth(
     assert not coordinator.link_up
     (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert flow["context"]["source"] == SOURCE_REAUTH
-    await wait_until(hass, lambda: not coordinator.connected, "the grace running out")
+    await wait_until(hass, lambda: not coordinator.available, "the grace running out")
     assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
@@ -363,7 +364,7 @@ async def test_entities_of_moved_outputs_are_removed(
     await hass.async_block_till_done()
     assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2") is None
     assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_7") is not None
-    assert get_coordinator(hass).device_map.get("hall") is not None
+    assert get_coordinator(hass).installation.get("hall") is not None
 
 
 async def test_absolute_devices_file(
