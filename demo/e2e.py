@@ -6,11 +6,13 @@ random household activity off so that every change it sees is one it caused. It 
 
 1. turns a light on, dims a dimmer to 37 % and opens a shutter through Home Assistant's REST
    API (with a long-lived token) and checks each on the simulator's outputs;
-2. presses a wall switch on the installation and measures how long Home Assistant takes to
+2. times 40 light actions from the REST call to its answer, which Home Assistant gives only
+   once the installation showed the write (median and p95);
+3. presses a wall switch on the installation and measures how long Home Assistant takes to
    follow;
-3. opens the dashboard in headless Chromium, checks every device's name is on the page, clicks
+4. opens the dashboard in headless Chromium, checks every device's name is on the page, clicks
    a light's toggle and checks the simulator's output followed, and saves a screenshot;
-4. stops the demo with Ctrl-C (SIGINT) and checks no process is left and the ports are free.
+5. stops the demo with Ctrl-C (SIGINT) and checks no process is left and the ports are free.
 
 The simulator is observed with the product's own command line: `ipcom watch --json`, a second
 client polling every 50 ms, reports each output change with the time it saw it, and
@@ -38,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ipcom.devices import DeviceMap, Light, load_device_map
+from ipcom.devices import DeviceMap, LightEntry, load_device_map
 
 from .dashboard import Registry, place_devices
 from .hass_api import HassApi
@@ -51,6 +53,8 @@ HASS_PORT = 8123
 OBSERVER_POLL = 0.01
 STEP_TIMEOUT = 10.0
 DIM_PERCENT = 37
+CONFIRMATION_ACTIONS = 40
+"""Light actions timed from the REST call to its answer, which waits for the confirmation."""
 WALL_SWITCH_PRESSES = 5
 RELAY_ON = 255
 RELAY_OFF = 0
@@ -359,6 +363,7 @@ class EndToEnd:
 
     async def _checks(self) -> None:
         await self._rest_commands()
+        await self._confirmation_latency()
         await self._wall_switch()
         await self._browser()
 
@@ -460,6 +465,30 @@ class EndToEnd:
             if brightness is None or round(brightness * 100 / 255) != DIM_PERCENT:
                 raise CheckError(f"{dimmer.name} has brightness {brightness} in Home Assistant")
 
+    async def _confirmation_latency(self) -> None:
+        """How long an action takes: it returns only once the installation showed its write."""
+        assert self.api is not None
+        light, _, _, _ = self._pick_lights()
+        entity_id = self.entity_of[light.key]
+        async with self.steps.step(
+            f"REST: {CONFIRMATION_ACTIONS} actions on {light.name!r}, each until the "
+            "installation confirmed it"
+        ):
+            durations: list[float] = []
+            for number in range(CONFIRMATION_ACTIONS):
+                service = "turn_off" if number % 2 == 0 else "turn_on"
+                started = time.monotonic()
+                await self.api.rest(
+                    "POST", f"/api/services/light/{service}", {"entity_id": entity_id}
+                )
+                durations.append(time.monotonic() - started)
+            cuts = statistics.quantiles(durations, n=20)
+            self.steps.figure(
+                "action to confirmation (REST call), median / p95",
+                f"{statistics.median(durations) * 1000:.0f} / {cuts[18] * 1000:.0f} ms "
+                f"(target p95 <= 300 ms, {CONFIRMATION_ACTIONS} actions)",
+            )
+
     async def _command_reaches_simulator(
         self,
         label: str,
@@ -528,7 +557,7 @@ class EndToEnd:
             )
             self.steps.say(f"  screenshot: {screenshot.relative_to(ROOT)}")
 
-    def _pick_lights(self) -> tuple[Light, Light, Light, Light]:
+    def _pick_lights(self) -> tuple[LightEntry, LightEntry, LightEntry, LightEntry]:
         """Relay light for REST, dimmer, relay light for the wall switch, one for the browser."""
         relays = [light for light in self.device_map.lights if not light.dimmable]
         dimmers = [light for light in self.device_map.lights if light.dimmable]
