@@ -26,6 +26,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
@@ -76,6 +77,16 @@ class RelayNotReleasedError(IPComError):
         )
         self.shutter = shutter
         self.write = write
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A command to run the motor: its direction, where it stops, its number and its handle."""
+
+    direction: Direction
+    target: float
+    command: int
+    done: ShutterHandle
 
 
 class _Gather:
@@ -286,7 +297,7 @@ class Shutter(Device):
 
     def _run(self, direction: Direction, target: float, done: ShutterHandle) -> None:
         """Run towards `target`; stop first and rest when that reverses the motor."""
-        command = self._supersede()
+        run = _Run(direction, target, self._supersede(), done)
         if self._travel.direction is direction:
             self._target = target
             self._schedule_run_timers()
@@ -296,58 +307,38 @@ class Shutter(Device):
         if self._travel.direction is not None and self._reverse_pause > 0:
             releases = self._release_both()
             self._changed()
-            self._after(releases, partial(self._rest_after_stop, direction, target, command, done))
+            self._after(releases, partial(self._rest_after_stop, run))
             return
-        self._rest_then_start(direction, target, command, done)
+        self._start_after(self._travel.rest_before(direction, self._reverse_pause), run)
 
-    def _rest_after_stop(
-        self,
-        direction: Direction,
-        target: float,
-        command: int,
-        done: ShutterHandle,
-        error: BaseException | None,
-        _superseded: bool,
-    ) -> None:
+    def _rest_after_stop(self, run: _Run, error: BaseException | None, _superseded: bool) -> None:
         """The installation showed the motor stopped: rest the whole pause from now, then start.
 
         The motor stopped somewhere between the release leaving and the
         snapshot that showed it; counting from the snapshot is never too short.
         """
-        if command != self._command:
-            _finish(done, superseded=True)
+        if run.command != self._command:
+            _finish(run.done, superseded=True)
         elif error is not None:
-            _finish(done, error)
+            _finish(run.done, error)
         else:
-            self._start_after(self._reverse_pause, direction, target, command, done)
+            self._start_after(self._reverse_pause, run)
 
-    def _rest_then_start(
-        self, direction: Direction, target: float, command: int, done: ShutterHandle
-    ) -> None:
-        rest = self._travel.rest_before(direction, self._reverse_pause)
-        self._start_after(rest, direction, target, command, done)
-
-    def _start_after(
-        self, rest: float, direction: Direction, target: float, command: int, done: ShutterHandle
-    ) -> None:
+    def _start_after(self, rest: float, run: _Run) -> None:
         if rest <= 0:
-            self._start(direction, target, command, done)
+            self._start(run)
             return
-        cancel = self._scheduler.call_later(
-            rest, partial(self._start, direction, target, command, done)
-        )
-        self._pending_start = (cancel, done)
+        cancel = self._scheduler.call_later(rest, partial(self._start, run))
+        self._pending_start = (cancel, run.done)
 
-    def _start(
-        self, direction: Direction, target: float, command: int, done: ShutterHandle
-    ) -> None:
-        """Switch the relay of `direction` on and its partner off; never both on."""
-        if self._pending_start is not None and self._pending_start[1] is done:
+    def _start(self, run: _Run) -> None:
+        """Switch the relay of the run's direction on and its partner off; never both on."""
+        if self._pending_start is not None and self._pending_start[1] is run.done:
             self._pending_start = None
-        if command != self._command:
-            _finish(done, superseded=True)
+        if run.command != self._command:
+            _finish(run.done, superseded=True)
             return
-        on, off = self._relays(direction)
+        on, off = self._relays(run.direction)
         try:
             if on.module == off.module:
                 handle = self._client.set_outputs(
@@ -356,41 +347,32 @@ class Shutter(Device):
             elif self._relay_on(off) or self._shown_on(off):
                 release = self._client.turn_off(*off)
                 self._changed()
-                self._after(
-                    [release], partial(self._partner_released, direction, target, command, done)
-                )
+                self._after([release], partial(self._partner_released, run))
                 return
             else:
                 handle = self._client.turn_on(*on)
         except IPComError as err:
-            _finish(done, err)
+            _finish(run.done, err)
             return
-        self._started(target, handle, done)
+        self._started(run.target, handle, run.done)
 
-    def _partner_released(
-        self,
-        direction: Direction,
-        target: float,
-        command: int,
-        done: ShutterHandle,
-        error: BaseException | None,
-        _superseded: bool,
-    ) -> None:
-        if command != self._command:
-            _finish(done, superseded=True)
+    def _partner_released(self, run: _Run, error: BaseException | None, _superseded: bool) -> None:
+        """The partner relay went off, or did not: switch the driving relay on, or fail."""
+        if run.command != self._command:
+            _finish(run.done, superseded=True)
             return
         if isinstance(error, WriteAbandonedError) and error.reason is AbandonReason.NOT_CONFIRMED:
             error = RelayNotReleasedError(self.name, error.write)
         if error is not None:
-            _finish(done, error)
+            _finish(run.done, error)
             return
-        on, _ = self._relays(direction)
+        on, _ = self._relays(run.direction)
         try:
             handle = self._client.turn_on(*on)
         except IPComError as err:
-            _finish(done, err)
+            _finish(run.done, err)
             return
-        self._started(target, handle, done)
+        self._started(run.target, handle, run.done)
 
     def _started(self, target: float, handle: WriteHandle, done: ShutterHandle) -> None:
         self._target = target

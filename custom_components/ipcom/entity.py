@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
 
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from ipcom.device import Device
+from ipcom.outputs import RelayDevice
 from ipcom.writes import WriteOutcome
 
 from .command import async_carry_out
@@ -52,3 +54,20 @@ class IPComEntity[DeviceT: Device](Entity):
     async def _async_carry_out(self, command: Callable[[], Future[WriteOutcome]]) -> None:
         """Run a device command and return once the installation shows it; raise if it does not."""
         await async_carry_out(command, self._device.name, self._device.link.target)
+
+
+class IPComRelayEntity[RelayT: RelayDevice](IPComEntity[RelayT]):
+    """An entity that switches one relay output on and off (a lamp, a socket)."""
+
+    @property
+    def is_on(self) -> bool | None:
+        """Any non-zero value counts as on."""
+        return self._device.is_on
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Energise the relay."""
+        await self._async_carry_out(self._device.turn_on)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Release the relay."""
+        await self._async_carry_out(self._device.turn_off)

@@ -16,7 +16,7 @@ from ipcom.limits import DIMMER_MAX
 from ipcom.outputs import Dimmer, Light
 
 from .coordinator import IPComConfigEntry
-from .entity import IPComEntity
+from .entity import IPComRelayEntity
 
 PARALLEL_UPDATES = 0
 
@@ -48,7 +48,7 @@ async def async_setup_entry(
     )
 
 
-class IPComRelayLight(IPComEntity[Light], LightEntity):
+class IPComRelayLight(IPComRelayEntity[Light], LightEntity):
     """A lamp on a relay output."""
 
     _attr_color_mode = ColorMode.ONOFF
@@ -57,19 +57,6 @@ class IPComRelayLight(IPComEntity[Light], LightEntity):
         """Describe the lamp `light`."""
         super().__init__(entry_id, light)
         self._attr_supported_color_modes = {ColorMode.ONOFF}
-
-    @property
-    def is_on(self) -> bool | None:
-        """Any non-zero value counts as on."""
-        return self._device.is_on
-
-    async def async_turn_on(self, **kwargs: Any) -> None:
-        """Energise the relay."""
-        await self._async_carry_out(self._device.turn_on)
-
-    async def async_turn_off(self, **kwargs: Any) -> None:
-        """Release the relay."""
-        await self._async_carry_out(self._device.turn_off)
 
 
 @dataclass
@@ -91,7 +78,7 @@ class DimmerExtraData(ExtraStoredData):
         return None
 
 
-class IPComDimmerLight(IPComEntity[Dimmer], LightEntity, RestoreEntity):
+class IPComDimmerLight(IPComRelayEntity[Dimmer], LightEntity, RestoreEntity):
     """A lamp on a dimmer output, whose value is its level in percent."""
 
     _attr_color_mode = ColorMode.BRIGHTNESS
@@ -115,11 +102,6 @@ class IPComDimmerLight(IPComEntity[Dimmer], LightEntity, RestoreEntity):
         return DimmerExtraData(self._device.last_level)
 
     @property
-    def is_on(self) -> bool | None:
-        """Lit at any level above 0."""
-        return self._device.is_on
-
-    @property
     def brightness(self) -> int | None:
         """The level of the dimmer as a Home Assistant brightness."""
         level = self._device.level
@@ -131,7 +113,3 @@ class IPComDimmerLight(IPComEntity[Dimmer], LightEntity, RestoreEntity):
             brightness_to_percent(kwargs[ATTR_BRIGHTNESS]) if ATTR_BRIGHTNESS in kwargs else None
         )
         await self._async_carry_out(lambda: self._device.turn_on(level))
-
-    async def async_turn_off(self, **kwargs: Any) -> None:
-        """Dim to 0."""
-        await self._async_carry_out(self._device.turn_off)
