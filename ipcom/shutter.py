@@ -274,6 +274,13 @@ class Shutter(Device):
         return done
 
     def _carry_out(self, command: Callable[[ShutterHandle], None], done: ShutterHandle) -> None:
+        """Run a command on the relays as the client knows them now.
+
+        The news of a change may still be on its way to this context: a
+        command right after a client's first snapshot must still see a motor
+        that runs, or it would reverse it without a rest.
+        """
+        self._sync_motion()
         try:
             command(done)
         except (IPComError, ValueError) as err:
