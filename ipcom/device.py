@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from functools import partial
 from typing import Final
 
@@ -21,6 +22,7 @@ from .client import IPComClient
 from .devices import DeviceEntry
 from .models import ConnectionEvent, ConnectionState, OutputAddress
 from .scheduling import Cancel, Scheduler
+from .writes import WriteHandle, WriteOutcome
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class Link:
                 f"unavailable_after must be 0 or more seconds, got {unavailable_after}"
             )
         self.client = client
-        self._scheduler = scheduler
+        self.scheduler = scheduler
         self._unavailable_after = unavailable_after
         self._listeners = Listeners()
         self._cancel_grace: Cancel | None = None
@@ -76,7 +78,7 @@ class Link:
         elif self.available and self._cancel_grace is None:
             _LOGGER.debug("Connection to %s lost: %s", self.target, event.reason)
             if self._unavailable_after > 0:
-                self._cancel_grace = self._scheduler.call_later(
+                self._cancel_grace = self.scheduler.call_later(
                     self._unavailable_after, self._grace_expired
                 )
             else:
@@ -140,6 +142,7 @@ class Device:
         self.outputs = outputs
         self._link = link
         self._client = link.client
+        self._scheduler = link.scheduler
         self._listeners = Listeners()
 
     def __repr__(self) -> str:
@@ -181,6 +184,31 @@ class Device:
     def availability_changed(self) -> None:
         """The bus link went up or down (in the context)."""
         self._listeners.call()
+
+    def _in_context(
+        self, handle: WriteHandle, confirmed: Callable[[], None] | None = None
+    ) -> WriteHandle:
+        """`handle`, completed in the context instead of on the client's listener thread.
+
+        The client tells the installation of a change before it completes the
+        handle that change confirms, and the installation passes the news on
+        to this context; ending the handle here too means that whoever waits
+        for it finds this device, and its listeners, already told.
+        `confirmed` runs in the context just before a confirmed handle ends.
+        """
+        done: WriteHandle = Future()
+        done.set_running_or_notify_cancel()
+
+        def settle() -> None:
+            if (error := handle.exception()) is not None:
+                done.set_exception(error)
+                return
+            if confirmed is not None and handle.result() is WriteOutcome.CONFIRMED:
+                confirmed()
+            done.set_result(handle.result())
+
+        handle.add_done_callback(lambda _: self._scheduler.call_soon(settle))
+        return done
 
     def _expected(self, address: OutputAddress) -> int | None:
         """The output's value once this client's writes have landed; None before any snapshot."""

@@ -1,8 +1,9 @@
 """Devices on one output: lamps and other loads on a relay, lamps on a dimmer.
 
-Each command returns the client's `WriteHandle` at once: it completes when a
-snapshot shows the change, or fails with `WriteAbandonedError` saying why
-(`AbandonReason`). A command made while the link is down raises
+Each command returns a `WriteHandle` at once: it completes, in the
+installation's context and after the device's listeners heard of the change,
+when a snapshot shows the change, or fails with `WriteAbandonedError` saying
+why (`AbandonReason`). A command made while the link is down raises
 `IPComConnectionError` and nothing is queued.
 """
 
@@ -30,11 +31,11 @@ class RelayDevice(Device):
 
     def turn_on(self) -> WriteHandle:
         """Switch the output on."""
-        return self._client.turn_on(*self.address)
+        return self._in_context(self._client.turn_on(*self.address))
 
     def turn_off(self) -> WriteHandle:
         """Switch the output off."""
-        return self._client.turn_off(*self.address)
+        return self._in_context(self._client.turn_off(*self.address))
 
 
 class Light(RelayDevice):
@@ -91,7 +92,9 @@ class Dimmer(Light):
         if level is None:
             level = self._last_level or DIMMER_MAX
         validate_percent(level)
-        return self._client.set_dimmer(*self.address, level)
+        return self._in_context(
+            self._client.set_dimmer(*self.address, level), confirmed=self._remember_level
+        )
 
     def outputs_changed(self) -> None:
         """Remember the level before telling the listeners."""
@@ -99,7 +102,12 @@ class Dimmer(Light):
         super().outputs_changed()
 
     def _remember_level(self) -> None:
-        """Remember a level the installation shows; one only asked for may never be taken."""
+        """Remember a level the installation shows; one only asked for may never be taken.
+
+        Called when an output's expected value changed, and when a level set
+        here was confirmed: the snapshot that confirms it changes nothing
+        that was expected, so no other news would bring it.
+        """
         snapshot = self._client.get_latest_snapshot()
         level = None if snapshot is None else snapshot.get_value(*self.address)
         if level:
