@@ -327,7 +327,7 @@ class Shutter(Device):
         if run.command != self._command:
             _finish(run.done, superseded=True)
         elif error is not None:
-            _finish(run.done, error)
+            _finish(run.done, self._not_released(error))
         else:
             self._start_after(self._reverse_pause, run)
 
@@ -368,10 +368,8 @@ class Shutter(Device):
         if run.command != self._command:
             _finish(run.done, superseded=True)
             return
-        if isinstance(error, WriteAbandonedError) and error.reason is AbandonReason.NOT_CONFIRMED:
-            error = RelayNotReleasedError(self.name, error.write)
         if error is not None:
-            _finish(run.done, error)
+            _finish(run.done, self._not_released(error))
             return
         on, _ = self._relays(run.direction)
         try:
@@ -380,6 +378,12 @@ class Shutter(Device):
             _finish(run.done, err)
             return
         self._started(run.target, handle, run.done)
+
+    def _not_released(self, error: BaseException) -> BaseException:
+        """Say so when a release failed because the installation kept the relay on."""
+        if isinstance(error, WriteAbandonedError) and error.reason is AbandonReason.NOT_CONFIRMED:
+            return RelayNotReleasedError(self.name, error.write)
+        return error
 
     def _started(self, target: float, handle: WriteHandle, done: ShutterHandle) -> None:
         self._target = target
