@@ -80,7 +80,7 @@ class Installation:
             self.client.on_outputs_changed(self._outputs_from_client),
             self.client.on_connection_state(self._connection_from_client),
         ]
-        self._scheduler.call_soon(self._refresh)
+        self._scheduler.call_soon(self.refresh)
 
     def close(self) -> Future[None]:
         """Stop following the client and shut every shutter down (`Shutter.shutdown`).
@@ -118,8 +118,14 @@ class Installation:
         for device in self:
             device.availability_changed()
 
-    def _refresh(self) -> None:
-        """Read the client's current state (in the context): what happened before `start`."""
+    def refresh(self) -> None:
+        """Read the client's current state now (in the context).
+
+        `start` does so for what happened before it; a caller in the context
+        that has just seen the client connect (`IPComClient.wait_for_snapshot`)
+        calls it so that the devices are available before the news of the
+        connection, still on its way from the client's thread, arrives.
+        """
         self._connection_changed(ConnectionEvent(self.client.connection_state, "following"))
         for device in self:
             device.outputs_changed()

@@ -166,6 +166,7 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         except BaseException:
             await self.async_stop()
             raise
+        self.installation.refresh()
         self.async_set_updated_data(snapshot)
 
     async def async_stop(self) -> None:

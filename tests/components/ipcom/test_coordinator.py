@@ -28,6 +28,7 @@ from custom_components.ipcom.const import (
     DOMAIN,
 )
 from custom_components.ipcom.identifiers import output_unique_id
+from ipcom.installation import Installation
 from ipcom.models import ConnectionEvent, ConnectionState
 from ipcom.simulator import Simulator
 
@@ -150,6 +151,26 @@ async def test_no_grace(
     """With a grace of 0 s the entities turn unavailable as soon as the link drops."""
     simulator.stop()
     await wait_for_state(hass, relay(hass), STATE_UNAVAILABLE)
+
+
+async def test_entities_are_available_once_set_up_however_late_the_news_of_the_link(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, platforms: list[Platform]
+) -> None:
+    """Setup waits for the first snapshot, so the entities it adds are available at once.
+
+    The client's own news that the link is up comes from its thread and may
+    reach the event loop after the entities were added; here it never does.
+    """
+    mock_config_entry.add_to_hass(hass)
+    with (
+        patch("custom_components.ipcom.PLATFORMS", platforms),
+        patch.object(Installation, "_connection_from_client"),
+    ):
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+        assert hass.states.get(relay(hass)).state == STATE_OFF
+        assert hass.states.get(connection(hass)).state == STATE_ON
+        assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
 
 
 @pytest.mark.usefixtures("init_integration")
