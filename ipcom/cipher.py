@@ -2,7 +2,8 @@
 
 A message's walk depends only on a 256-byte mask table, so a session computes
 its table once (`single_key_masks` for the handshake, `dual_key_masks` once the
-public key is known) and every message is then a cheap table walk.
+public key is known, `plaintext_masks` when the installation asked for no
+cipher) and every message is then a cheap table walk.
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ def dual_key_masks(public_key: bytes) -> MaskTable:
     if len(public_key) != PUBLIC_KEY_LENGTH:
         raise ValueError(f"public key must be {PUBLIC_KEY_LENGTH} bytes, got {len(public_key)}")
     return bytes(key ^ public_key[index % PUBLIC_KEY_LENGTH] for index, key in enumerate(KEY_TABLE))
+
+
+def plaintext_masks() -> MaskTable:
+    """Return the masks of a plaintext session: all zero, so the walk changes no byte.
+
+    PROTOCOL.md section 2: an empty public key means no cipher at all. Zero
+    masks keep one code path for both kinds of session, the stream decoder's
+    resynchronisation included (its sync bytes are then the plain `05 01`).
+    """
+    return bytes(len(KEY_TABLE))
 
 
 def _check_length(data: bytes) -> None:

@@ -44,6 +44,7 @@ from .models import (
 from .pacing import Pacer, RequestKind, monotonic
 from .protocol import (
     COMMAND_INTERVAL,
+    DEFAULT_BUS,
     DEFAULT_PORT,
     KEEPALIVE_COMMAND,
     KEEPALIVE_INTERVAL,
@@ -57,8 +58,9 @@ from .protocol import (
     SOCKET_TIMEOUT,
     STALE_AFTER,
     STATUS_COMMAND,
+    BusType,
 )
-from .session import Deadline, Session, connect, handshake
+from .session import Deadline, PlaintextRequestedError, Session, connect, handshake
 from .writes import (
     AbandonedWrite,
     AbandonReason,
@@ -137,7 +139,19 @@ class IPComClient:
         stale_after: float = STALE_AFTER,
         reconnect_base: float = RECONNECT_BASE,
         reconnect_max: float = RECONNECT_MAX,
+        bus: int = DEFAULT_BUS,
+        bus_type: BusType = BusType.MINIDO,
+        tricom: bool = False,
     ) -> None:
+        """Configure the client; nothing connects before `start_persistent_connection`.
+
+        `bus` is the installation's bus this connection serves (1 or 2, sent
+        in the connect request); `bus_type` that bus's type and `tricom`
+        whether the installation is a TriCom. Together they address its
+        set-outputs frames (PROTOCOL.md section 6); the defaults are the
+        captured installation's, a "Minido" bus 1.
+        """
+        self._addressing = messages.BusAddressing(bus, bus_type, tricom)
         for name, value in (
             ("poll_interval", poll_interval),
             ("command_interval", command_interval),
@@ -185,6 +199,8 @@ class IPComClient:
         self._frame_outstanding: tuple[int, dict[int, PendingWrite]] | None = None
         """The module and writes of the newest frame, to see whether a snapshot shows it."""
         self._counters = _Counters()
+        self._firmware_version: str | None = None
+        """What the newest session's connect response named (under `_lock`)."""
 
         self._snapshot_listeners: list[SnapshotCallback] = []
         self._connection_listeners: list[ConnectionCallback] = []
@@ -208,6 +224,17 @@ class IPComClient:
     def port(self) -> int:
         """The installation's TCP port."""
         return self._port
+
+    @property
+    def firmware_version(self) -> str | None:
+        """The installation's firmware version from the newest session's connect response.
+
+        None before the first session and after a short-form connect response,
+        which carries none (PROTOCOL.md section 3). It outlives a dropped link:
+        it belongs to the installation, not to the session.
+        """
+        with self._lock:
+            return self._firmware_version
 
     @property
     def connection_state(self) -> ConnectionState:
@@ -242,6 +269,7 @@ class IPComClient:
                 unknown_messages=unknown,
                 last_error=counters.last_error,
                 connected_since=counters.connected_since,
+                firmware_version=self._firmware_version,
             )
 
     # Lifecycle
@@ -491,11 +519,26 @@ class IPComClient:
     def _open_session(self, run: Run) -> Session:
         """Connect and run the handshake, always from scratch in single-key mode.
 
-        Connecting and the whole handshake share one deadline, the socket timeout.
+        When the installation answers with NonSecure (PROTOCOL.md section 3),
+        the first socket is closed without a disconnect request and a second
+        connection runs the handshake without the cipher, once; each connection
+        gets the socket timeout as the deadline of its connect and handshake.
         """
         with self._lock:
             self._session_count += 1
             number = self._session_count
+        try:
+            return self._authenticate(run, number, plaintext=False)
+        except PlaintextRequestedError:
+            _LOGGER.debug(
+                "%s:%s asked for a plaintext session; connecting again without the cipher",
+                self._host,
+                self._port,
+            )
+            return self._authenticate(run, number, plaintext=True)
+
+    def _authenticate(self, run: Run, number: int, *, plaintext: bool) -> Session:
+        """Open one connection and run one handshake on it, by one deadline."""
         deadline = Deadline.after(self._socket_timeout)
         try:
             sock = connect(
@@ -520,6 +563,8 @@ class IPComClient:
                 f"{self._host}:{self._port}",
                 pacer=pacer,
                 deadline=deadline,
+                bus=self._addressing.bus,
+                plaintext=plaintext,
             )
         finally:
             self._lifecycle.register_connecting(run, None)
@@ -527,6 +572,7 @@ class IPComClient:
     def _install_session(self, session: Session) -> None:
         """Make `session` current (under `_lock`)."""
         self._session = session
+        self._firmware_version = session.firmware_version
         self._writes.expire(monotonic(), session.number)
         self._post_reports()
         self._changed.notify_all()
@@ -891,5 +937,6 @@ class IPComClient:
         self._post_reports()
         self._frame_outstanding = taken
         self._counters.writes_sent += 1
-        frame = cipher.encrypt(messages.encode_set_outputs(module, values), session.masks)
+        plain = messages.encode_set_outputs(module, values, addressing=self._addressing)
+        frame = cipher.encrypt(plain, session.masks)
         return frame, 0.0

@@ -1,8 +1,10 @@
 """Encode and decode the messages of PROTOCOL.md sections 3 and 4.
 
-Encoders return plaintext; the caller encrypts it with the session's masks.
-`StreamDecoder` turns an arbitrarily segmented stream of cipher bytes into
-whole decrypted messages, surviving ids it does not know and plain garbage.
+Encoders return plaintext; the caller encrypts it with the session's masks
+(zero masks in a plaintext session). `StreamDecoder` turns an arbitrarily
+segmented stream of received bytes into whole decrypted messages, surviving
+ids it does not know and plain garbage. `BusAddressing` says where a
+connection's set-outputs frames go (section 6).
 """
 
 from __future__ import annotations
@@ -14,18 +16,24 @@ from . import cipher
 from .errors import IPComAuthenticationError, IPComProtocolError
 from .protocol import (
     AUTH_REJECTED,
+    BUSES,
     CONNECT_BUS_LOCK,
-    CONNECT_BUS_NUMBER,
     CONNECT_COMMAND,
     CONNECT_REQUEST_LENGTH,
     CONNECT_RESPONSE_KEY_OFFSET,
     CONNECT_RESPONSE_LENGTH,
+    CONNECT_SHORT_RESPONSE_LENGTH,
     CONNECT_STATUS_SUCCESS,
     CONNECT_VERSION,
     CREDENTIAL_FIELD_LENGTH,
+    DEFAULT_BUS,
     DISCONNECT_COMMAND,
+    FIRMWARE_VERSION_LENGTH,
+    FIRMWARE_VERSION_OFFSET,
     FRAME_ADDRESS_BASE,
+    FRAME_ADDRESS_BASE_BIBUS,
     FRAME_BUS_NUMBER,
+    FRAME_BUS_NUMBER_OTHER,
     FRAME_DATA_MARKER,
     FRAME_LENGTH_FIELD,
     FRAME_SOURCE,
@@ -42,6 +50,7 @@ from .protocol import (
     SET_OUTPUTS_COMMAND,
     STATUS_COMMAND,
     USERNAME_PREFIX,
+    BusType,
 )
 
 DEFAULT_MAX_BUFFER = 4096
@@ -69,43 +78,99 @@ def validate_credentials(username: str, password: str) -> None:
     _check_credential("password", password, MAX_PASSWORD_LENGTH)
 
 
-def encode_connect_request(username: str, password: str) -> bytes:
-    """Return the 56-byte connect request (section 3), to be sent single-key."""
+def tricom_remote_username(serial: str, username: str) -> str:
+    """Return the username of a remote login to a TriCom installation: serial, then username.
+
+    PROTOCOL.md section 3: the two go without a separator into the one
+    username field, so it is their sum that must fit; the error names both
+    lengths, since either may be the one to shorten.
+    """
+    combined = serial + username
+    if len(combined) > MAX_USERNAME_LENGTH:
+        raise ValueError(
+            f"a TriCom remote login sends the serial number and the username as one username "
+            f"of at most {MAX_USERNAME_LENGTH} characters; the serial number is {len(serial)} "
+            f"and the username {len(username)} characters long, {len(combined)} together"
+        )
+    _check_credential("serial number", serial, MAX_USERNAME_LENGTH)
+    _check_credential("username", username, MAX_USERNAME_LENGTH)
+    return combined
+
+
+def _check_bus(bus: int) -> None:
+    if bus not in BUSES:
+        raise ValueError(f"an installation has bus {BUSES[0]} or {BUSES[1]}, got {bus}")
+
+
+def encode_connect_request(username: str, password: str, *, bus: int = DEFAULT_BUS) -> bytes:
+    """Return the 56-byte connect request (section 3) naming `bus` in byte 54.
+
+    The caller sends it single-key, or plain on the second connection after a
+    NonSecure reply.
+    """
     validate_credentials(username, password)
+    _check_bus(bus)
     user_field = f"{USERNAME_PREFIX}{username}".ljust(CREDENTIAL_FIELD_LENGTH)
     password_field = f"{PASSWORD_PREFIX}{password}".ljust(CREDENTIAL_FIELD_LENGTH)
     request = (
         bytes([CONNECT_COMMAND, CONNECT_VERSION])
         + user_field.encode("ascii")
         + password_field.encode("ascii")
-        + bytes([CONNECT_BUS_NUMBER, CONNECT_BUS_LOCK])
+        + bytes([bus, CONNECT_BUS_LOCK])
     )
     assert len(request) == CONNECT_REQUEST_LENGTH
     return request
 
 
-def parse_connect_response(raw: bytes) -> bytes:
-    """Return the session's public key from the raw (encrypted) connect response.
+@dataclass(frozen=True, slots=True)
+class ConnectResponse:
+    """What a connect response with status 1 opens (PROTOCOL.md section 3)."""
 
-    Raises `IPComAuthenticationError` for the rejection bytes and for a
-    response whose status byte is not success (PROTOCOL.md section 3: both are
-    rejections, and retrying the same credentials cannot change them), and
-    `IPComProtocolError` for anything else that is not a connect response.
+    firmware_version: str | None
+    """The installation's four firmware characters; the short form carries none."""
+    public_key: bytes
+    """The key of the dual-key session; empty for the short form, whose session is plaintext."""
+
+    @property
+    def plaintext(self) -> bool:
+        """Whether the response asks for a session without the cipher (an empty key)."""
+        return not self.public_key
+
+
+def decode_connect_response(raw: bytes, masks: cipher.MaskTable) -> ConnectResponse:
+    """Read the answer to a connect request as it came off the wire, deciphered with `masks`.
+
+    `masks` are single-key for an encrypted connection and the plaintext
+    masks for the connection after a NonSecure reply. Both forms have the
+    status in byte 0; the 135-byte one then the version, the firmware
+    version, an unused byte and the key. Raises `IPComAuthenticationError`
+    for the rejection bytes and for a status other than success (PROTOCOL.md
+    section 3: both are rejections, and retrying the same credentials cannot
+    change them), and `IPComProtocolError` for anything that is not a
+    connect response.
     """
     if raw == AUTH_REJECTED:
         raise IPComAuthenticationError("the installation rejected the username or password")
-    if len(raw) != CONNECT_RESPONSE_LENGTH:
+    if len(raw) not in (CONNECT_RESPONSE_LENGTH, CONNECT_SHORT_RESPONSE_LENGTH):
         raise IPComProtocolError(
-            f"connect response must be {CONNECT_RESPONSE_LENGTH} bytes, got {len(raw)}"
+            f"connect response must be {CONNECT_RESPONSE_LENGTH} bytes "
+            f"(or {CONNECT_SHORT_RESPONSE_LENGTH} in its short form), got {len(raw)}"
         )
-    plain = cipher.decrypt(raw, cipher.single_key_masks())
+    plain = cipher.decrypt(raw, masks)
     status = plain[0]
     if status != CONNECT_STATUS_SUCCESS:
         raise IPComAuthenticationError(
             f"the installation refused the login: its connect response has status {status}, "
             f"and only {CONNECT_STATUS_SUCCESS} means connected"
         )
-    return plain[CONNECT_RESPONSE_KEY_OFFSET:]
+    if len(plain) == CONNECT_SHORT_RESPONSE_LENGTH:
+        return ConnectResponse(firmware_version=None, public_key=b"")
+    firmware = plain[FIRMWARE_VERSION_OFFSET : FIRMWARE_VERSION_OFFSET + FIRMWARE_VERSION_LENGTH]
+    return ConnectResponse(
+        # Shown to people only: a byte that is not ASCII must not cost the session.
+        firmware_version=firmware.decode("ascii", errors="replace"),
+        public_key=plain[CONNECT_RESPONSE_KEY_OFFSET:],
+    )
 
 
 def encode_status_request() -> bytes:
@@ -130,17 +195,63 @@ def _checksum(data: bytes) -> int:
     return result
 
 
-def encode_set_outputs(module: int, values: Sequence[int]) -> bytes:
-    """Return a set-outputs request writing all eight outputs of one module."""
-    if not 1 <= module <= MODULE_COUNT:
-        raise ValueError(f"module must be 1..{MODULE_COUNT}, got {module}")
+@dataclass(frozen=True, slots=True)
+class BusAddressing:
+    """Where a connection's set-outputs frames go: the bus byte and the `to` address base.
+
+    PROTOCOL.md section 6: the installation's configuration decides them,
+    never the module number: the bus the connection serves (also byte 54 of
+    its connect request), that bus's type, and whether the installation is a
+    TriCom. The default is the captured installation's: bus 1 "Minido", bus
+    byte 2, base 60. A `bus_type` given as its string value is accepted.
+    """
+
+    bus: int = DEFAULT_BUS
+    bus_type: BusType = BusType.MINIDO
+    tricom: bool = False
+
+    def __post_init__(self) -> None:
+        _check_bus(self.bus)
+        object.__setattr__(self, "bus_type", BusType(self.bus_type))
+
+    @property
+    def base(self) -> int:
+        """The `to` address of module 1: 30 on a BiBus, 60 on any other bus."""
+        if self.bus_type is BusType.BIBUS:
+            return FRAME_ADDRESS_BASE_BIBUS
+        return FRAME_ADDRESS_BASE
+
+    @property
+    def bus_byte(self) -> int:
+        """The frame's first byte, row by row of the table in section 6."""
+        second_bus = BUSES[1]
+        if self.bus == second_bus or self.bus_type is BusType.MINIDO or self.tricom:
+            return FRAME_BUS_NUMBER
+        return FRAME_BUS_NUMBER_OTHER
+
+    def to_address(self, module: int) -> int:
+        """The frame's `to` byte for `module` (1..16) on this bus."""
+        if not 1 <= module <= MODULE_COUNT:
+            raise ValueError(f"module must be 1..{MODULE_COUNT}, got {module}")
+        return self.base + module - 1
+
+
+def encode_set_outputs(
+    module: int, values: Sequence[int], *, addressing: BusAddressing = BusAddressing()
+) -> bytes:
+    """Return a set-outputs request writing all eight outputs of one module.
+
+    `addressing` is the connection's bus (section 6); the default writes what
+    the captured installation expects.
+    """
+    to = addressing.to_address(module)
     if len(values) != OUTPUTS_PER_MODULE:
         raise ValueError(f"a write carries all {OUTPUTS_PER_MODULE} outputs, got {len(values)}")
     if any(not 0 <= value <= OUTPUT_VALUE_MAX for value in values):
         raise ValueError(f"output values must be 0..{OUTPUT_VALUE_MAX}, got {list(values)}")
     data = bytes([FRAME_DATA_MARKER, *values])
     frame = (
-        bytes([FRAME_BUS_NUMBER, FRAME_START, FRAME_ADDRESS_BASE + module - 1, FRAME_SOURCE])
+        bytes([addressing.bus_byte, FRAME_START, to, FRAME_SOURCE])
         + bytes([FRAME_LENGTH_FIELD])
         + data
         + bytes([_checksum(data)])
@@ -158,12 +269,13 @@ class Message:
 
 
 class StreamDecoder:
-    """Reassemble whole messages from cipher bytes that TCP split or glued.
+    """Reassemble whole messages from received bytes that TCP split or glued.
 
     The length of a message comes from its decrypted command id. When the id is
     unknown the stream has lost its framing, so the decoder resynchronises on
     the next occurrence of the cipher bytes that start a `sync_plain` message
-    (constant for the session key, PROTOCOL.md section 4). Bytes it cannot
+    (constant for the session key, PROTOCOL.md section 4; the plain bytes
+    themselves under the plaintext masks). Bytes it cannot
     place are dropped and counted, and the buffer never exceeds `max_buffer`.
     Not thread-safe: one receive loop owns it.
     """

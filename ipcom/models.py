@@ -205,3 +205,5 @@ class ClientStatistics:
     unknown_messages: int
     last_error: str | None
     connected_since: float | None
+    firmware_version: str | None = None
+    """The installation's firmware as its newest connect response named it (None: unknown)."""

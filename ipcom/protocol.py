@@ -7,6 +7,7 @@ spells a protocol number out.
 
 from __future__ import annotations
 
+import enum
 from typing import Final
 
 # Section 1: transport.
@@ -39,16 +40,27 @@ MAX_USERNAME_LENGTH: Final = CREDENTIAL_FIELD_LENGTH - len(USERNAME_PREFIX)
 MAX_PASSWORD_LENGTH: Final = CREDENTIAL_FIELD_LENGTH - len(PASSWORD_PREFIX)
 CONNECT_BUS_FIELD_OFFSET: Final = 2 + 2 * CREDENTIAL_FIELD_LENGTH
 """Byte 54: the bus number of the connection, then the bus lock at byte 55."""
-CONNECT_BUS_NUMBER: Final = 1
 CONNECT_BUS_LOCK: Final = 0
 CONNECT_STATUS_SUCCESS: Final = 1
 """Byte 0 of the connect response; any other status means not connected."""
+FIRMWARE_VERSION_OFFSET: Final = 2
+"""The firmware version follows the status and the version byte."""
 FIRMWARE_VERSION_LENGTH: Final = 4
 CONNECT_RESPONSE_LENGTH: Final = 135
-CONNECT_RESPONSE_KEY_OFFSET: Final = 2 + FIRMWARE_VERSION_LENGTH + 1
+CONNECT_RESPONSE_KEY_OFFSET: Final = FIRMWARE_VERSION_OFFSET + FIRMWARE_VERSION_LENGTH + 1
 """The status, the version, the firmware version and one unused byte come before the key."""
+CONNECT_SHORT_RESPONSE_LENGTH: Final = 3
+"""The short form of the connect response: a status and no key, so a plaintext session (vendor)."""
+CONNECT_SHORT_RESPONSE_QUIET: Final = 0.2
+"""Seconds of silence after a first read of 3 bytes that make it the short form (assumed, ours).
+
+The vendor takes one read as the whole response; the pause tells the short
+form from the start of a 135-byte response that TCP happened to split there.
+"""
 AUTH_REJECTED: Final = b"\x7e\xe3"
 """Sent raw (not a message) by the device for rejected credentials."""
+NONSECURE_REPLY: Final = b"\x0e\x65"
+"""Sent raw, id 14 NonSecure (assumed): connect again and talk without the cipher."""
 
 # Section 4: messages after the handshake, all ``[command id, version, ...]``.
 HEADER_LENGTH: Final = 2
@@ -73,10 +85,12 @@ OUTPUT_VALUE_MAX: Final = 255
 
 # Section 4: the bus frame carried by a set-outputs request.
 FRAME_BUS_NUMBER: Final = 2
+"""Section 6: the bus byte of bus 2, of a TriCom's bus 1 and of a "Minido" bus 1."""
 FRAME_BUS_NUMBER_OTHER: Final = 1
 """Section 6: the bus byte of a bus 1 that is neither "Minido" nor TriCom's."""
 FRAME_START: Final = 0x23
 FRAME_ADDRESS_BASE: Final = 60
+"""Section 6: the module base address on any bus but a BiBus."""
 FRAME_ADDRESS_BASE_BIBUS: Final = 30
 """Section 6: the module base address on a BiBus."""
 FRAME_SOURCE: Final = 0
@@ -115,3 +129,16 @@ RECONNECT_JITTER: Final = 0.25
 """Each reconnect delay is spread by up to this share either way (assumed)."""
 STALE_AFTER: Final = 5.0
 """Seconds without a decoded message that make a link dead (assumed; under the 6 s timeout)."""
+
+# Section 6: buses and installation types.
+BUSES: Final = (1, 2)
+"""An installation has one or two buses; each connection serves one (byte 54 of its request)."""
+DEFAULT_BUS: Final = 1
+
+
+class BusType(enum.StrEnum):
+    """The type of a bus, a setting of the installation and never on the wire (section 6)."""
+
+    MINIDO = "minido"
+    BIBUS = "bibus"
+    OTHER = "other"

@@ -3,10 +3,14 @@
 The client replaces a `Session` whole on every reconnect, and every new one
 starts with a fresh handshake in single-key mode (PROTOCOL.md section 3):
 reusing a dropped session's key is what locked the first public client out.
+The installation may ask for a session without the cipher, by the short form
+of the connect response or by a NonSecure reply; a `Session` then walks the
+plaintext masks, so nothing after the handshake needs to know.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +18,26 @@ from dataclasses import dataclass
 from . import cipher, messages
 from .errors import IPComConnectionError, IPComProtocolError
 from .pacing import Pacer, monotonic
-from .protocol import AUTH_REJECTED, CONNECT_RESPONSE_LENGTH, DEVICE_MESSAGE_LENGTHS
+from .protocol import (
+    AUTH_REJECTED,
+    CONNECT_RESPONSE_LENGTH,
+    CONNECT_SHORT_RESPONSE_LENGTH,
+    CONNECT_SHORT_RESPONSE_QUIET,
+    DEFAULT_BUS,
+    DEVICE_MESSAGE_LENGTHS,
+    NONSECURE_REPLY,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class PlaintextRequestedError(IPComConnectionError):
+    """The installation answered the connect request with NonSecure (PROTOCOL.md section 3).
+
+    The socket is closed, without a disconnect request; the caller connects
+    again and runs the handshake with `plaintext`. A connection error, so a
+    caller that does not know it retries as after any failed handshake.
+    """
 
 
 @dataclass(eq=False)
@@ -35,6 +58,8 @@ class Session:
     """When the last decoded message arrived: bytes that do not decode are no sign of life."""
     synced_at: float | None = None
     """When the session's first snapshot arrived; no frame is built before it."""
+    firmware_version: str | None = None
+    """What the connect response names as the installation's firmware; the short form none."""
 
 
 @dataclass(frozen=True)
@@ -120,25 +145,37 @@ def handshake(
     *,
     pacer: Pacer,
     deadline: Deadline | None = None,
+    bus: int = DEFAULT_BUS,
+    plaintext: bool = False,
 ) -> Session:
-    """Authenticate on a fresh socket; close it on any failure.
+    """Authenticate on a fresh socket for `bus`; close it on any failure.
 
     The whole exchange must be done by `deadline` (default: the socket's
     timeout from now); the socket keeps its own timeout for the session.
-    Raises `IPComAuthenticationError` for rejected credentials and
-    `IPComConnectionError` for anything else that is not a connect response
-    in time.
+    With `plaintext` (the connection after a NonSecure reply) the request and
+    the response go without the cipher, and so does the session. Raises
+    `IPComAuthenticationError` for rejected credentials,
+    `PlaintextRequestedError` for a NonSecure reply to an encrypted request,
+    and `IPComConnectionError` for anything else that is not a connect
+    response in time (a NonSecure reply to a plaintext request included).
     """
     timeout = sock.gettimeout()
     try:
         if deadline is None:
             deadline = _timeout_deadline(timeout)
-        public_key = _exchange(sock, username, password, address, deadline)
+        request = messages.encode_connect_request(username, password, bus=bus)
+        response = _exchange(sock, request, address, deadline, plaintext=plaintext)
         sock.settimeout(timeout)
     except BaseException:
         sock.close()
         raise
-    masks = cipher.dual_key_masks(public_key)
+    if plaintext or response.plaintext:
+        _LOGGER.info(
+            "The session with %s is not encrypted: the installation asked for plaintext", address
+        )
+        masks = cipher.plaintext_masks()
+    else:
+        masks = cipher.dual_key_masks(response.public_key)
     return Session(
         number=number,
         sock=sock,
@@ -147,6 +184,7 @@ def handshake(
         poll_bytes=cipher.encrypt(messages.encode_status_request(), masks),
         pacer=pacer,
         last_received=monotonic(),
+        firmware_version=response.firmware_version,
     )
 
 
@@ -158,17 +196,19 @@ def _timeout_deadline(timeout: float | None) -> Deadline:
 
 
 def _exchange(
-    sock: socket.socket, username: str, password: str, address: str, deadline: Deadline
-) -> bytes:
-    """Send the connect request and read its answer by `deadline`; the session's public key."""
+    sock: socket.socket, request: bytes, address: str, deadline: Deadline, *, plaintext: bool
+) -> messages.ConnectResponse:
+    """Send the connect request and read its answer by `deadline`, both single-key or plain."""
+    masks = cipher.plaintext_masks() if plaintext else cipher.single_key_masks()
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        request = messages.encode_connect_request(username, password)
         if not _time_left(sock, deadline):
             raise _late(address, deadline, 0)
-        sock.sendall(cipher.encrypt(request, cipher.single_key_masks()))
+        sock.sendall(cipher.encrypt(request, masks))
         response = read_connect_response(sock, deadline, address)
-        return messages.parse_connect_response(response)
+        if response == NONSECURE_REPLY:
+            raise _nonsecure(address, plaintext=plaintext)
+        return messages.decode_connect_response(response, masks)
     except IPComProtocolError as err:
         raise IPComConnectionError(f"handshake with {address} failed: {err}") from err
     except TimeoutError as err:
@@ -177,28 +217,66 @@ def _exchange(
         raise IPComConnectionError(f"handshake with {address} failed: {err}") from err
 
 
-def read_connect_response(sock: socket.socket, deadline: Deadline, address: str) -> bytes:
-    """Read the connect response, or the rejection bytes and the close after them.
+def _nonsecure(address: str, *, plaintext: bool) -> IPComConnectionError:
+    """The error for a NonSecure reply: connect again in plaintext, or give up if that was it."""
+    if plaintext:
+        return IPComConnectionError(
+            f"handshake with {address} failed: the installation asked for a plaintext session "
+            f"again on the plaintext connection"
+        )
+    return PlaintextRequestedError(f"{address} asked for a plaintext session")
 
-    Raises `IPComConnectionError` when `deadline` passes first, however
-    steadily the bytes were coming.
+
+def read_connect_response(sock: socket.socket, deadline: Deadline, address: str) -> bytes:
+    """Read the answer to the connect request, as it came off the wire.
+
+    That is the 135-byte connect response; its 3-byte short form, when a
+    first read returned just those bytes and nothing followed for a moment
+    (`_stays_quiet`); the NonSecure bytes; or the rejection bytes and the
+    close after them. Raises `IPComConnectionError` when `deadline` passes
+    first, however steadily the bytes were coming, and `IPComProtocolError`
+    when the device closes before any of these is whole.
     """
-    received = bytearray()
-    while len(received) < CONNECT_RESPONSE_LENGTH:
+    received = b""
+    short_form = False
+    while len(received) < CONNECT_RESPONSE_LENGTH and received != NONSECURE_REPLY:
         chunk = _receive_by(sock, CONNECT_RESPONSE_LENGTH - len(received), deadline)
         if chunk is None:
-            if bytes(received) == AUTH_REJECTED:
+            if received == AUTH_REJECTED:
                 break
             raise _late(address, deadline, len(received))
         if not chunk:
             break
         received += chunk
-    if len(received) < CONNECT_RESPONSE_LENGTH and bytes(received) != AUTH_REJECTED:
+        if len(chunk) == len(received) == CONNECT_SHORT_RESPONSE_LENGTH:
+            short_form = _stays_quiet(sock, deadline)
+            if short_form:
+                break
+    whole = short_form or len(received) == CONNECT_RESPONSE_LENGTH
+    if not whole and received not in (AUTH_REJECTED, NONSECURE_REPLY):
         raise IPComProtocolError(
             f"connection closed after {len(received)} bytes of the "
             f"{CONNECT_RESPONSE_LENGTH}-byte connect response"
         )
-    return bytes(received)
+    return received
+
+
+def _stays_quiet(sock: socket.socket, deadline: Deadline) -> bool:
+    """Whether no byte follows for `CONNECT_SHORT_RESPONSE_QUIET` (or until `deadline`).
+
+    The vendor takes what one read returns as the whole response; a pause
+    after it is what tells a short form from a longer response that TCP split
+    there. A device that closes has nothing more to send either. Only peeks:
+    a byte that does come stays for the next read.
+    """
+    wait = min(CONNECT_SHORT_RESPONSE_QUIET, deadline.remaining())
+    if wait <= 0:
+        return True
+    sock.settimeout(wait)
+    try:
+        return not sock.recv(1, socket.MSG_PEEK)
+    except TimeoutError:
+        return True
 
 
 def _time_left(sock: socket.socket, deadline: Deadline) -> bool:

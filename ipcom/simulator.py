@@ -31,7 +31,14 @@ PROTOCOL.md where the text is strict:
 - the connect request must name the simulated bus in byte 54 and bus lock 0
   in byte 55 (sections 3 and 6); otherwise the device answers a connect
   response with status 0 ("not connected", the vendor's reading of any status
-  but 1) and closes. Rejected credentials get the observed raw `7e e3`.
+  but 1) and closes, as a device serving one bus would. Rejected credentials
+  get the observed raw `7e e3`;
+- a plaintext installation (section 3) either answers with the 3-byte short
+  form, single-key, and then speaks without the cipher (`plaintext="short"`),
+  or answers every encrypted connect request with the raw NonSecure bytes
+  `0e 65` and closes, and accepts a connect request sent plain, answering it
+  with the usual 135-byte response, plain too, and speaking without the
+  cipher after it (`plaintext="nonsecure"`).
 
 Threads: one accepts connections, one serves each connection, and an optional
 one plays a household pressing switches. A connection's thread is the only one
@@ -55,7 +62,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Literal, Self, TypeVar
 
 from . import cipher, messages, simulator_codec as codec
 from .models import StateSnapshot, validate_address, validate_module, validate_value
@@ -69,6 +76,7 @@ from .protocol import (
     KEEPALIVE_COMMAND,
     MESSAGE_VERSION,
     MODULE_COUNT,
+    NONSECURE_REPLY,
     OUTPUTS_PER_MODULE,
     PUBLIC_KEY_LENGTH,
     RELAY_OFF,
@@ -77,8 +85,8 @@ from .protocol import (
     SOCKET_TIMEOUT,
     STATUS_COMMAND,
     UNKNOWN_DEVICE_COMMANDS,
+    BusType,
 )
-from .simulator_codec import BusType
 
 _LOGGER = logging.getLogger(__name__)
 _C = TypeVar("_C", bound=Callable[..., None])
@@ -104,6 +112,9 @@ DEFAULT_DIMMER_LEVEL = DIMMER_MAX
 """The level a dimmer switches on to when a press finds no earlier level."""
 DEFAULT_FIRMWARE_VERSION = "0000"
 """What the connect response reports as the IPCom firmware (PROTOCOL.md section 3)."""
+PlaintextMode = Literal["short", "nonsecure"]
+"""How a plaintext installation asks for a session without the cipher (PROTOCOL.md section 3)."""
+PLAINTEXT_MODES: frozenset[PlaintextMode | None] = frozenset({None, "short", "nonsecure"})
 MAX_BUS_LATENCY = 5.0
 """Longest bus latency the simulator accepts: beyond it a client takes the link for dead."""
 SNAPSHOT_LOG_LENGTH = 16
@@ -249,7 +260,9 @@ class Simulator:
     installation: bus 1 "Minido", bus byte 2, base 60. With
     `new_key_per_connection` every handshake hands out a fresh random public
     key instead of `public_key`, so a client that keeps an old session's key
-    is not understood.
+    is not understood. `plaintext` makes it an installation that talks
+    without the cipher (see the module's docstring), and `firmware_version`
+    (4 ASCII characters) is what its connect response names.
 
     The device handles one request (poll, frame, keep-alive) of a connection
     at a time, in order, and takes up the next only once it has answered the
@@ -283,25 +296,28 @@ class Simulator:
         drop_after_frames: int = 0,
         connect_dribble: float | None = None,
         connect_status: int = CONNECT_STATUS_SUCCESS,
+        plaintext: PlaintextMode | None = None,
     ) -> None:
         messages.validate_credentials(username, password)
+        if plaintext not in PLAINTEXT_MODES:
+            raise ValueError(f"plaintext is None, 'short' or 'nonsecure', got {plaintext!r}")
+        codec.check_firmware(firmware_version)
         if len(public_key) != PUBLIC_KEY_LENGTH:
             raise ValueError(f"public key must be {PUBLIC_KEY_LENGTH} bytes, got {len(public_key)}")
         dimmers = frozenset(dimmer_modules)
         for module in dimmers:
             validate_module(module)
         self._addressing = codec.addressing(bus, BusType(bus_type), tricom=tricom)
-        self._connect_response = codec.success_response(firmware_version, public_key)
         self._host = host
         self._port = port
         self._username = username
         self._password = password
         self._public_key = bytes(public_key)
-        self._dual_masks = cipher.dual_key_masks(self._public_key)
         self._dimmer_modules = dimmers
         self._bus = bus
         self._new_key_per_connection = new_key_per_connection
         self._firmware_version = firmware_version
+        self._plaintext: PlaintextMode | None = plaintext
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -459,6 +475,11 @@ class Simulator:
     def bus(self) -> int:
         """The bus this installation simulates, as named in byte 54 of a connect request."""
         return self._bus
+
+    @property
+    def plaintext(self) -> PlaintextMode | None:
+        """How the installation asks for sessions without the cipher; None: it never does."""
+        return self._plaintext
 
     @property
     def public_key(self) -> bytes:
@@ -1055,7 +1076,7 @@ class Simulator:
                 _LOGGER.info("Connection from %s closed", session.peer)
 
     def _handshake(self, session: _Session) -> bool:
-        """Answer the connect request; True when the session speaks dual-key."""
+        """Answer the connect request; True when the session is established."""
         deadline = time.monotonic() + SOCKET_TIMEOUT
         while len(session.received) < CONNECT_REQUEST_LENGTH:
             if time.monotonic() >= deadline:
@@ -1067,20 +1088,29 @@ class Simulator:
                 return False
         request_bytes = bytes(session.received[:CONNECT_REQUEST_LENGTH])
         del session.received[:CONNECT_REQUEST_LENGTH]
+        plain = self._plaintext == "nonsecure" and codec.is_plain_connect_request(request_bytes)
+        masks = cipher.plaintext_masks() if plain else cipher.single_key_masks()
         try:
-            request = codec.read_connect_request(
-                cipher.decrypt(request_bytes, cipher.single_key_masks())
-            )
+            request = codec.read_connect_request(cipher.decrypt(request_bytes, masks))
         except codec.WireError as err:
             self._count_protocol_error(f"bad connect request from {session.peer}: {err}")
             return False
         while self.frozen:
             if not self._receive(session):
                 return False
-        return self._admit(session, request)
+        if self._plaintext == "nonsecure" and not plain:
+            _LOGGER.info("Asked %s for a plaintext session (NonSecure)", session.peer)
+            self._send_handshake_answer(session, NONSECURE_REPLY)
+            return False
+        return self._admit(session, request, masks)
 
-    def _admit(self, session: _Session, request: codec.DeviceConnectRequest) -> bool:
-        """Check credentials, then the bus, then the status to give; answer as the device would."""
+    def _admit(
+        self, session: _Session, request: codec.DeviceConnectRequest, masks: cipher.MaskTable
+    ) -> bool:
+        """Check credentials, then the bus, then the status to give; answer as the device would.
+
+        The answer goes under `masks`, those the request came with.
+        """
         with self._lock:
             accepted = hmac.compare_digest(
                 request.username.encode(), self._username.encode()
@@ -1101,24 +1131,37 @@ class Simulator:
                 f"this is bus {self._bus}, lock {CONNECT_BUS_LOCK}: not connected"
             )
             status = 0
-        if status != CONNECT_STATUS_SUCCESS:
-            _LOGGER.info("Answered %s with connect status %d: not connected", session.peer, status)
-            refusal = codec.refusal_response(self._firmware_version, status)
-            self._send_handshake_answer(session, cipher.encrypt(refusal, cipher.single_key_masks()))
-            return False
         public_key = self._public_key
-        response = self._connect_response
         if self._new_key_per_connection:
             public_key = os.urandom(PUBLIC_KEY_LENGTH)
-            response = codec.success_response(self._firmware_version, public_key)
-        self._send_handshake_answer(session, cipher.encrypt(response, cipher.single_key_masks()))
+        response = self._connect_answer(status, public_key)
+        self._send_handshake_answer(session, cipher.encrypt(response, masks))
+        if status != CONNECT_STATUS_SUCCESS:
+            _LOGGER.info("Answered %s with connect status %d: not connected", session.peer, status)
+            return False
+        plaintext = self._plaintext is not None
         with self._lock:
-            session.masks = cipher.dual_key_masks(public_key)
+            session.masks = (
+                cipher.plaintext_masks() if plaintext else cipher.dual_key_masks(public_key)
+            )
             session.established = True
             self._connections_accepted += 1
             self._changed.notify_all()
-        _LOGGER.info("Client %s connected as %r", session.peer, request.username)
+        _LOGGER.info(
+            "Client %s connected as %r%s",
+            session.peer,
+            request.username,
+            ", without the cipher" if plaintext else "",
+        )
         return True
+
+    def _connect_answer(self, status: int, public_key: bytes) -> bytes:
+        """The connect response plaintext for `status`: the short form, or the 135-byte one."""
+        if self._plaintext == "short":
+            return codec.short_response(status)
+        if status == CONNECT_STATUS_SUCCESS:
+            return codec.success_response(self._firmware_version, public_key)
+        return codec.refusal_response(self._firmware_version, status)
 
     def _send_handshake_answer(self, session: _Session, data: bytes) -> None:
         """Send the answer to a connect request, whole or dribbled byte by byte."""

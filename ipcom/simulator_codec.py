@@ -11,17 +11,18 @@ literal bytes.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import cipher
 from .protocol import (
+    BUSES,
     CLIENT_MESSAGE_LENGTHS,
     CONNECT_BUS_FIELD_OFFSET,
     CONNECT_COMMAND,
     CONNECT_REQUEST_LENGTH,
     CONNECT_RESPONSE_LENGTH,
+    CONNECT_SHORT_RESPONSE_LENGTH,
     CONNECT_STATUS_SUCCESS,
     CONNECT_VERSION,
     CREDENTIAL_FIELD_LENGTH,
@@ -43,15 +44,8 @@ from .protocol import (
     SET_OUTPUTS_LENGTH,
     STATUS_COMMAND,
     USERNAME_PREFIX,
+    BusType,
 )
-
-
-class BusType(enum.StrEnum):
-    """The type of a bus as the installation's configuration names it (PROTOCOL.md section 6)."""
-
-    MINIDO = "minido"
-    BIBUS = "bibus"
-    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +62,7 @@ def addressing(bus: int, bus_type: BusType, *, tricom: bool = False) -> Addressi
     The base is 30 on a BiBus and 60 on any other bus. Bus 2, a TriCom
     installation and a "Minido" bus 1 write bus byte 2; any other bus 1 writes 1.
     """
-    if bus not in (1, 2):
+    if bus not in BUSES:
         raise ValueError(f"an installation has bus 1 or 2, got {bus}")
     base = FRAME_ADDRESS_BASE_BIBUS if bus_type is BusType.BIBUS else FRAME_ADDRESS_BASE
     if bus == 2 or tricom or bus_type is BusType.MINIDO:
@@ -114,6 +108,14 @@ def read_connect_request(plain: bytes) -> DeviceConnectRequest:
     )
 
 
+def is_plain_connect_request(raw: bytes) -> bool:
+    """Whether a connect request came without the cipher: it starts with `01 02` itself.
+
+    Encrypted single-key, its first byte is 1 XOR K2[0], never 1 (section 2).
+    """
+    return raw[:HEADER_LENGTH] == bytes([CONNECT_COMMAND, CONNECT_VERSION])
+
+
 def _credential(field: bytes, prefix: str) -> str:
     text = field.decode("ascii", errors="replace")
     if not text.startswith(prefix):
@@ -121,10 +123,17 @@ def _credential(field: bytes, prefix: str) -> str:
     return text[len(prefix) :].rstrip(" ")
 
 
+def check_firmware(firmware: str) -> None:
+    """Raise `ValueError` unless `firmware` fits the connect response: 4 ASCII characters."""
+    if len(firmware) != FIRMWARE_VERSION_LENGTH or not firmware.isascii():
+        raise ValueError(
+            f"firmware version must be {FIRMWARE_VERSION_LENGTH} ASCII characters, got {firmware!r}"
+        )
+
+
 def connect_response(status: int, firmware: str, public_key: bytes) -> bytes:
     """The 135-byte connect response plaintext: status, version, firmware, 0, key."""
-    if len(firmware) != FIRMWARE_VERSION_LENGTH or not firmware.isascii():
-        raise ValueError(f"firmware version must be {FIRMWARE_VERSION_LENGTH} ASCII characters")
+    check_firmware(firmware)
     if len(public_key) != PUBLIC_KEY_LENGTH:
         raise ValueError(f"public key must be {PUBLIC_KEY_LENGTH} bytes, got {len(public_key)}")
     response = bytes([status, CONNECT_VERSION]) + firmware.encode("ascii") + b"\x00" + public_key
@@ -142,6 +151,19 @@ def refusal_response(firmware: str, status: int = 0) -> bytes:
 def success_response(firmware: str, public_key: bytes) -> bytes:
     """The connect response that opens a dual-key session under `public_key`."""
     return connect_response(CONNECT_STATUS_SUCCESS, firmware, public_key)
+
+
+def short_response(status: int) -> bytes:
+    """The 3-byte short form of the connect response: the status, version 2, and 0.
+
+    PROTOCOL.md section 3 knows only its byte 0; the version and the 0 after
+    it are the simulator's choice. With status 1 the session is plaintext.
+    """
+    if not 0 <= status <= 0xFF:
+        raise ValueError(f"a connect status is a byte, got {status}")
+    response = bytes([status, CONNECT_VERSION, 0])
+    assert len(response) == CONNECT_SHORT_RESPONSE_LENGTH
+    return response
 
 
 def snapshot_message(value_of: Sequence[Sequence[int]]) -> bytes:

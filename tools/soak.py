@@ -47,7 +47,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, TypedDict
 
 from ipcom.cli import EXIT_INTERRUPTED, positive_seconds
 from ipcom.client import IPComClient
@@ -81,7 +81,19 @@ The only client setting that differs from the vendor timing: the library's
 5 s default would merely make each frozen-device outage two seconds longer.
 """
 
-CLIENT_TIMING: Final[Mapping[str, float]] = {
+class ClientTiming(TypedDict):
+    """The client's intervals, by the names of its keyword arguments."""
+
+    poll_interval: float
+    command_interval: float
+    keepalive_interval: float
+    socket_timeout: float
+    stale_after: float
+    reconnect_base: float
+    reconnect_max: float
+
+
+CLIENT_TIMING: Final[ClientTiming] = {
     "poll_interval": POLL_INTERVAL,
     "command_interval": COMMAND_INTERVAL,
     "keepalive_interval": KEEPALIVE_INTERVAL,

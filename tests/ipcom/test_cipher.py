@@ -107,18 +107,21 @@ def test_longest_credentials_fit() -> None:
 def test_connect_response_round_trip() -> None:
     plain = simulator_codec.success_response("0000", TEST_PUBLIC_KEY)
     raw = cipher.encrypt(plain, cipher.single_key_masks())
-    assert messages.parse_connect_response(raw) == TEST_PUBLIC_KEY
+    assert (
+        messages.decode_connect_response(raw, cipher.single_key_masks()).public_key
+        == TEST_PUBLIC_KEY
+    )
 
 
 def test_connect_response_rejection() -> None:
     with pytest.raises(IPComAuthenticationError):
-        messages.parse_connect_response(AUTH_REJECTED)
+        messages.decode_connect_response(AUTH_REJECTED, cipher.single_key_masks())
 
 
-@pytest.mark.parametrize("length", [0, 1, 3, 134, 136])
+@pytest.mark.parametrize("length", [0, 1, 2, 4, 134, 136])
 def test_connect_response_of_wrong_length(length: int) -> None:
     with pytest.raises(IPComProtocolError, match="135 bytes"):
-        messages.parse_connect_response(bytes(length))
+        messages.decode_connect_response(bytes(length), cipher.single_key_masks())
 
 
 def test_set_outputs_frame_layout() -> None:

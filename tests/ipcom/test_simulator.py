@@ -64,7 +64,7 @@ class RawClient:
     def handshake(self, username: str = "demo", password: str = "demo") -> bytes:
         self.send_connect_request(username, password)
         raw = self.read_exact(CONNECT_RESPONSE_LENGTH)
-        public_key = messages.parse_connect_response(raw)
+        public_key = messages.decode_connect_response(raw, cipher.single_key_masks()).public_key
         self.masks = cipher.dual_key_masks(public_key)
         self.decoder = messages.StreamDecoder(self.masks, DEVICE_MESSAGE_LENGTHS)
         return raw
@@ -780,12 +780,16 @@ def test_with_a_new_key_per_connection_an_old_key_is_not_understood() -> None:
     with Simulator(new_key_per_connection=True) as device:
         first = RawClient(device.port)
         try:
-            old_key = messages.parse_connect_response(first.handshake())
+            old_key = messages.decode_connect_response(
+                first.handshake(), cipher.single_key_masks()
+            ).public_key
         finally:
             first.close()
         second = RawClient(device.port)
         try:
-            new_key = messages.parse_connect_response(second.handshake())
+            new_key = messages.decode_connect_response(
+                second.handshake(), cipher.single_key_masks()
+            ).public_key
             assert new_key not in (old_key, DEFAULT_PUBLIC_KEY)
             second.sock.sendall(
                 cipher.encrypt(messages.encode_status_request(), cipher.dual_key_masks(old_key))

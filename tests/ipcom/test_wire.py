@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import pytest
 from client_helpers import FAST_TIMING, WAIT
 
-from ipcom import cipher, messages
+from ipcom import cipher, messages, simulator_codec
 from ipcom.client import IPComClient
 from ipcom.models import StateSnapshot
-from ipcom.protocol import DEVICE_MESSAGE_LENGTHS
+from ipcom.protocol import DEVICE_MESSAGE_LENGTHS, BusType
 from ipcom.simulator import DEFAULT_PUBLIC_KEY, Simulator
 
 MASKS = cipher.dual_key_masks(DEFAULT_PUBLIC_KEY)
@@ -194,15 +194,151 @@ def test_client_writes_a_literal_frame_off_the_wire(scripted: ScriptedDevice) ->
     assert scripted.frames[0] == bytes.fromhex("0401 02 23 3d 00 0a 01 1516001819 1a1b1c 1e")
 
 
+# Section 6: every row of the table, written out
+#
+# Each row: the installation, a module and its values, the frame the client
+# must send for it, and a frame for the same module that the installation
+# must refuse (another row's bus byte or base).
+
+SECTION_6_ROWS = [
+    pytest.param(
+        1, BusType.MINIDO, False, 1, (255, 0, 0, 0, 0, 0, 0, 0),
+        "0401 02 23 3c 00 0a 01 ff00000000000000 fe",
+        "0401 01 23 1e 00 0a 01 ff00000000000000 fe",
+        id="bus 1 Minido: byte 2, to 60 + m - 1",
+    ),
+    pytest.param(
+        1, BusType.OTHER, True, 5, (0, 0, 0, 0, 0, 0, 0, 1),
+        "0401 02 23 40 00 0a 01 0000000000000001 00",
+        "0401 01 23 40 00 0a 01 0000000000000001 00",
+        id="TriCom, bus 1 not a BiBus: byte 2, to 60 + m - 1",
+    ),
+    pytest.param(
+        1, BusType.BIBUS, True, 5, (0, 0, 0, 0, 0, 0, 0, 1),
+        "0401 02 23 22 00 0a 01 0000000000000001 00",
+        "0401 01 23 22 00 0a 01 0000000000000001 00",
+        id="TriCom, bus 1 a BiBus: byte 2, to 30 + m - 1",
+    ),
+    pytest.param(
+        1, BusType.BIBUS, False, 1, (1, 2, 3, 4, 5, 6, 7, 8),
+        "0401 01 23 1e 00 0a 01 0102030405060708 09",
+        "0401 02 23 3c 00 0a 01 0102030405060708 09",
+        id="bus 1 BiBus: byte 1, to 30 + m - 1",
+    ),
+    pytest.param(
+        1, BusType.OTHER, False, 16, (100, 0, 0, 0, 0, 0, 0, 0),
+        "0401 01 23 4b 00 0a 01 6400000000000000 65",
+        "0401 02 23 4b 00 0a 01 6400000000000000 65",
+        id="bus 1 any other: byte 1, to 60 + m - 1",
+    ),
+    pytest.param(
+        2, BusType.MINIDO, False, 16, (9, 9, 9, 9, 9, 9, 9, 9),
+        "0401 02 23 4b 00 0a 01 0909090909090909 01",
+        "0401 01 23 4b 00 0a 01 0909090909090909 01",
+        id="bus 2 Minido: byte 2, to 60 + m - 1",
+    ),
+    pytest.param(
+        2, BusType.BIBUS, False, 16, (9, 9, 9, 9, 9, 9, 9, 9),
+        "0401 02 23 2d 00 0a 01 0909090909090909 01",
+        "0401 02 23 4b 00 0a 01 0909090909090909 01",
+        id="bus 2 BiBus: byte 2, to 30 + m - 1",
+    ),
+    pytest.param(
+        2, BusType.OTHER, False, 2, (255, 255, 0, 0, 0, 0, 0, 0),
+        "0401 02 23 3d 00 0a 01 ffff000000000000 01",
+        "0401 01 23 3d 00 0a 01 ffff000000000000 01",
+        id="bus 2 other: byte 2, to 60 + m - 1",
+    ),
+    pytest.param(
+        2, BusType.MINIDO, True, 3, (0, 255, 0, 0, 0, 0, 0, 255),
+        "0401 02 23 3e 00 0a 01 00ff0000000000ff 01",
+        "0401 02 23 20 00 0a 01 00ff0000000000ff 01",
+        id="bus 2 of a TriCom: byte 2, to 60 + m - 1",
+    ),
+]  # fmt: skip
+ROW_FIELDS = ("bus", "bus_type", "tricom", "module", "values", "accepted", "refused")
+
+
+def literal(text: str) -> bytes:
+    return bytes.fromhex(text.replace(" ", ""))
+
+
+@pytest.mark.parametrize(ROW_FIELDS, SECTION_6_ROWS)
+def test_client_addresses_every_row_of_section_6_as_literal_bytes(
+    bus: int,
+    bus_type: BusType,
+    tricom: bool,
+    module: int,
+    values: tuple[int, ...],
+    accepted: str,
+    refused: str,
+) -> None:
+    addressing = messages.BusAddressing(bus, bus_type, tricom)
+    assert messages.encode_set_outputs(module, values, addressing=addressing) == literal(accepted)
+
+
+@pytest.mark.parametrize(ROW_FIELDS, SECTION_6_ROWS)
+def test_simulator_codec_reads_every_row_of_section_6_and_refuses_the_others(
+    bus: int,
+    bus_type: BusType,
+    tricom: bool,
+    module: int,
+    values: tuple[int, ...],
+    accepted: str,
+    refused: str,
+) -> None:
+    expected = simulator_codec.addressing(bus, bus_type, tricom=tricom)
+    frame = simulator_codec.read_frame(literal(accepted), expected)
+    assert (frame.module, frame.values) == (module, values)
+    with pytest.raises(simulator_codec.WireError):
+        simulator_codec.read_frame(literal(refused), expected)
+
+
+@pytest.mark.parametrize(ROW_FIELDS, SECTION_6_ROWS)
+def test_simulator_applies_its_rows_frame_and_ignores_the_other(
+    bus: int,
+    bus_type: BusType,
+    tricom: bool,
+    module: int,
+    values: tuple[int, ...],
+    accepted: str,
+    refused: str,
+) -> None:
+    with Simulator(bus=bus, bus_type=bus_type, tricom=tricom) as device:
+        assert send_to_simulator(device, literal(refused), bus=bus) == StateSnapshot((0,) * 128)
+        assert device.protocol_errors == 1
+        assert device.writes() == []
+        reply = send_to_simulator(device, literal(accepted), bus=bus)
+    assert reply.get_module_values(module) == values
+    assert device.get_module_values(module) == values
+
+
+def connect_request_by_hand(bus: int) -> bytes:
+    """Section 3: `01 02`, "USER:demo" and "PWD:demo" padded to 26 bytes, bus, lock 0."""
+    return bytes([0x01, 0x02]) + b"USER:demo".ljust(26) + b"PWD:demo".ljust(26) + bytes([bus, 0])
+
+
+def test_the_connect_request_names_bus_2_in_byte_54() -> None:
+    expected = literal(
+        "0102"
+        "555345523a64656d6f 2020202020202020202020202020202020"
+        "5057443a64656d6f 202020202020202020202020202020202020"
+        "02 00"
+    )
+    assert len(expected) == 56
+    assert expected[54] == 2
+    assert connect_request_by_hand(2) == expected
+    assert messages.encode_connect_request("demo", "demo", bus=2) == expected
+    assert simulator_codec.read_connect_request(expected).bus == 2
+
+
 # The simulator's side
 
 
-def send_to_simulator(simulator: Simulator, plain: bytes) -> StateSnapshot:
-    """Handshake literally, send one message, return the snapshot that answers it."""
+def send_to_simulator(simulator: Simulator, plain: bytes, *, bus: int = 1) -> StateSnapshot:
+    """Handshake literally on `bus`, send one message, return the snapshot that answers it."""
     with socket.create_connection((simulator.host, simulator.port), timeout=WAIT) as sock:
-        user = b"USER:demo".ljust(26)
-        password = b"PWD:demo".ljust(26)
-        request = bytes([0x01, 0x02]) + user + password + bytes([0x01, 0x00])
+        request = connect_request_by_hand(bus)
         sock.sendall(cipher.encrypt(request, cipher.single_key_masks()))
         response = receive(sock, 135)
         key = cipher.decrypt(response, cipher.single_key_masks())[7:]

@@ -343,7 +343,9 @@ def test_the_audit_catches_a_stale_frame_on_the_simulator(simulator: Simulator) 
             )
         )
         response = receive(sock, CONNECT_RESPONSE_LENGTH)
-        masks = cipher.dual_key_masks(messages.parse_connect_response(response))
+        masks = cipher.dual_key_masks(
+            messages.decode_connect_response(response, cipher.single_key_masks()).public_key
+        )
         sock.sendall(cipher.encrypt(messages.encode_status_request(), masks))
         assert cipher.decrypt(receive(sock, SNAPSHOT_LENGTH), masks)[2 + 8] == 255
         sock.sendall(cipher.encrypt(messages.encode_set_outputs(2, (0,) * 8), masks))
