@@ -28,11 +28,20 @@ PROTOCOL.md where the text is strict:
   dimmer output is clamped to 100 and logged. Clamping rather than ignoring
   keeps the frame's other seven outputs, and any non-zero value already means
   "on" (section 4), so a client that writes a relay's 255 gets a light at full;
-- the connect request must name the simulated bus in byte 54 and bus lock 0
-  in byte 55 (sections 3 and 6); otherwise the device answers a connect
-  response with status 0 ("not connected", the vendor's reading of any status
-  but 1) and closes, as a device serving one bus would. Rejected credentials
-  get the observed raw `7e e3`;
+- the connect request must name one of the installation's buses in byte 54
+  and bus lock 0 in byte 55 (sections 3 and 6); otherwise the device answers
+  a connect response with status 0 ("not connected", the vendor's reading of
+  any status but 1) and closes. Rejected credentials get the observed raw
+  `7e e3`;
+- a connection serves the bus its connect request named, and only that one:
+  its snapshots report that bus's 16 modules and its frames must carry that
+  bus's bus byte and base address (section 6's table), checked per
+  connection. An installation has one or two buses (`Simulator(buses=...)`),
+  all behind one port (section 1);
+- the same installation may also listen on a second, "remote" port
+  (`remote_port`), as if reached from outside the home (section 1), and a
+  test can make the local address unreachable and reachable again
+  (`Simulator.local_reachable`);
 - a plaintext installation (section 3) either answers with the 3-byte short
   form, single-key, and then speaks without the cipher (`plaintext="short"`),
   or answers every encrypted connect request with the raw NonSecure bytes
@@ -40,12 +49,12 @@ PROTOCOL.md where the text is strict:
   with the usual 135-byte response, plain too, and speaking without the
   cipher after it (`plaintext="nonsecure"`).
 
-Threads: one accepts connections, one serves each connection, and an optional
-one plays a household pressing switches. A connection's thread is the only one
-that reads or writes its socket, so its replies, unasked snapshots and
-injected bytes never interleave; it handles one request at a time, as the
-device does. All of them wait on events with short timeouts, so
-`Simulator.stop` is prompt and joins every one of them.
+Threads: one accepts connections on each listening port, one serves each
+connection, and an optional one plays a household pressing switches. A
+connection's thread is the only one that reads or writes its socket, so its
+replies, unasked snapshots and injected bytes never interleave; it handles
+one request at a time, as the device does. All of them wait on events with
+short timeouts, so `Simulator.stop` is prompt and joins every one of them.
 """
 
 from __future__ import annotations
@@ -59,18 +68,20 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal, Self, TypeVar
+from typing import Final, Literal, Self, TypeVar
 
 from . import cipher, messages, simulator_codec as codec
 from .models import StateSnapshot, validate_address, validate_module, validate_value
 from .protocol import (
     AUTH_REJECTED,
+    BUSES,
     CONNECT_BUS_LOCK,
     CONNECT_REQUEST_LENGTH,
     CONNECT_STATUS_SUCCESS,
+    DEFAULT_BUS,
     DIMMER_MAX,
     DISCONNECT_COMMAND,
     KEEPALIVE_COMMAND,
@@ -145,18 +156,25 @@ REQUEST_COMMANDS = frozenset({STATUS_COMMAND, SET_OUTPUTS_COMMAND, KEEPALIVE_COM
 requests `Simulator.overlapping_requests` is about. A disconnect request is not one."""
 _JOIN_TIMEOUT = 5.0
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+LOCAL: Final = "local"
+"""The installation's local address (`Simulator.port`), as a session's `via`."""
+REMOTE: Final = "remote"
+"""The installation's remote address (`Simulator.remote_port`), as a session's `via`."""
 
 
 @dataclass(frozen=True, slots=True)
 class SentSnapshot:
     """When a snapshot was taken (its values read) and when its last byte was sent.
 
-    Both on the `time.monotonic` clock; `connection` numbers the connection.
+    Both on the `time.monotonic` clock; `connection` numbers the connection,
+    `bus` is the bus it served (byte 54 of its connect request), whose 16
+    modules the snapshot reported.
     """
 
     taken_at: float
     sent_at: float
     connection: int = 0
+    bus: int = DEFAULT_BUS
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +191,7 @@ class ReceivedWrite:
     simulator was busy (a request time, the bus latency, a reply delay, the
     pauses of a split reply): it was read later than the client sent it, so
     its read time says nothing about what the client knew.
+    `bus` is the bus of `module`: the one its connection named in byte 54.
     """
 
     module: int
@@ -183,6 +202,7 @@ class ReceivedWrite:
     applied_at: float = 0.0
     snapshots: tuple[SentSnapshot, ...] = ()
     arrival_known: bool = True
+    bus: int = DEFAULT_BUS
 
 
 class _SessionClosedError(Exception):
@@ -211,6 +231,10 @@ class _Session:
     sock: socket.socket
     peer: str
     number: int = 0
+    via: str = LOCAL
+    """The address it came in on: `LOCAL` or `REMOTE`."""
+    bus: int = DEFAULT_BUS
+    """The bus its connect request named; set before the session is established."""
     closing: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     established: bool = False
@@ -247,22 +271,54 @@ class _Session:
             self.sock.shutdown(socket.SHUT_RDWR)
 
 
+@dataclass(eq=False, slots=True)
+class _Listener:
+    """One listening socket (`LOCAL` or `REMOTE`) and the thread that accepts on it."""
+
+    sock: socket.socket
+    via: str
+    stop: threading.Event
+    thread: threading.Thread
+
+
 class Simulator:
-    """A simulated IPCom installation: 16 modules x 8 outputs behind a TCP port.
+    """A simulated IPCom installation: one or two buses of 16 modules x 8 outputs.
 
     Thread-safe: every public method may be called from any thread. Several
     clients may be connected at once; they share one installation state.
 
-    The simulated installation is one bus: `bus` (1 or 2, named in byte 54 of
-    every connect request) of type `bus_type`, in a TriCom installation when
-    `tricom`; together they decide the bus byte and base address its frames
-    must carry (PROTOCOL.md section 6). The default is the captured
-    installation: bus 1 "Minido", bus byte 2, base 60. With
+    The installation's buses: `buses` maps each bus number (1 or 2) to its
+    type, e.g. `{1: BusType.MINIDO, 2: BusType.BIBUS}`; without it the
+    installation is the single bus `bus` of type `bus_type` (give one or the
+    other). Each connection names its bus in byte 54 of its connect request
+    (a bus the installation lacks gets status 0 and is closed), then sees
+    that bus's 16 modules in its snapshots and may write only that bus: its
+    frames must carry that bus's bus byte and base address, which the bus's
+    type and `tricom` (a TriCom installation) decide (PROTOCOL.md section 6).
+    The default is the captured installation: bus 1 "Minido", bus byte 2,
+    base 60. `dimmer_modules` are the dimmer modules of the first bus (the
+    lowest numbered); `dimmer_modules_by_bus` names them for any bus, e.g.
+    `{2: {3}}`. Every method that names a module takes a keyword `bus`,
+    which is the first bus when omitted; so do the records and callbacks of
+    writes and snapshots (`writes`, `wait_for_write`, `on_write`,
+    `on_snapshot`), which then report that bus only.
+
+    Addresses: the installation listens on `host`:`port` (its local address)
+    and, with `remote_port` (0 for any free port), also on `host`:`remote_port`,
+    as if reached from outside the home (PROTOCOL.md section 1); both serve the
+    same installation. Setting `local_reachable` to False closes the local
+    listener and drops the connections that came in on it, as a client away
+    from home would find it; True listens on the same local port again.
+
+    With
     `new_key_per_connection` every handshake hands out a fresh random public
     key instead of `public_key`, so a client that keeps an old session's key
     is not understood. `plaintext` makes it an installation that talks
-    without the cipher (see the module's docstring), and `firmware_version`
-    (4 ASCII characters) is what its connect response names.
+    without the cipher: `"short"` answers with the 3-byte short form and
+    drops the cipher, `"nonsecure"` answers an encrypted connect request with
+    the NonSecure bytes `0e 65` and serves one sent plain (see the module's
+    docstring). `firmware_version` (4 ASCII characters, `"0000"` by default)
+    is what its connect response names in bytes 2..5 (PROTOCOL.md section 3).
 
     The device handles one request (poll, frame, keep-alive) of a connection
     at a time, in order, and takes up the next only once it has answered the
@@ -283,9 +339,12 @@ class Simulator:
         *,
         public_key: bytes = DEFAULT_PUBLIC_KEY,
         dimmer_modules: Iterable[int] = (),
-        bus: int = 1,
+        bus: int = DEFAULT_BUS,
         bus_type: BusType = BusType.MINIDO,
         tricom: bool = False,
+        buses: Mapping[int, BusType] | None = None,
+        dimmer_modules_by_bus: Mapping[int, Iterable[int]] | None = None,
+        remote_port: int | None = None,
         new_key_per_connection: bool = False,
         bus_latency: float = 0.0,
         firmware_version: str = DEFAULT_FIRMWARE_VERSION,
@@ -304,28 +363,40 @@ class Simulator:
         codec.check_firmware(firmware_version)
         if len(public_key) != PUBLIC_KEY_LENGTH:
             raise ValueError(f"public key must be {PUBLIC_KEY_LENGTH} bytes, got {len(public_key)}")
-        dimmers = frozenset(dimmer_modules)
-        for module in dimmers:
-            validate_module(module)
-        self._addressing = codec.addressing(bus, BusType(bus_type), tricom=tricom)
+        self._buses = _installation_buses(bus, bus_type, buses)
+        self._cut_buses: set[int] = set()
+        self._dimmer_modules = _dimmers_by_bus(self._buses, dimmer_modules, dimmer_modules_by_bus)
+        self._tricom = tricom
+        self._addressing = {
+            number: codec.addressing(number, kind, tricom=tricom)
+            for number, kind in self._buses.items()
+        }
+        if remote_port is not None and not 0 <= remote_port <= 0xFFFF:
+            raise ValueError(f"remote port must be 0..65535 or None, got {remote_port}")
+        if remote_port is not None and remote_port != 0 and remote_port == port:
+            raise ValueError(f"the remote port must differ from the local port {port}")
         self._host = host
         self._port = port
+        self._remote_port = remote_port
+        self._local_reachable = True
         self._username = username
         self._password = password
         self._public_key = bytes(public_key)
-        self._dimmer_modules = dimmers
-        self._bus = bus
         self._new_key_per_connection = new_key_per_connection
         self._firmware_version = firmware_version
         self._plaintext: PlaintextMode | None = plaintext
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._outputs = [[RELAY_OFF] * OUTPUTS_PER_MODULE for _ in range(MODULE_COUNT)]
-        self._last_levels: dict[tuple[int, int], int] = {}
+        self._outputs = {
+            number: [[RELAY_OFF] * OUTPUTS_PER_MODULE for _ in range(MODULE_COUNT)]
+            for number in self._buses
+        }
+        self._last_levels: dict[tuple[int, int, int], int] = {}
+        """The last non-zero level of each dimmer output, by (bus, module, output)."""
         self._writes: deque[ReceivedWrite] = deque(maxlen=MAX_RECORDED_WRITES)
-        self._write_callbacks: list[Callable[[ReceivedWrite], None]] = []
-        self._snapshot_callbacks: list[Callable[[SentSnapshot], None]] = []
+        self._write_callbacks: list[tuple[int, Callable[[ReceivedWrite], None]]] = []
+        self._snapshot_callbacks: list[tuple[int, Callable[[SentSnapshot], None]]] = []
 
         self._polls_received = 0
         self._requests_received = 0
@@ -351,8 +422,11 @@ class Simulator:
         self._frozen = False
 
         self._shutdown = threading.Event()
-        self._listener: socket.socket | None = None
-        self._accept_thread: threading.Thread | None = None
+        self._lifecycle = threading.Lock()
+        """Held by `start`, `stop` and `local_reachable`'s setter, which open and close
+        listeners and join threads; never while holding `_lock`."""
+        self._running = False
+        self._listeners: dict[str, _Listener] = {}
         self._sessions: set[_Session] = set()
         self._session_threads: set[threading.Thread] = set()
         """Every connection thread not known to have ended: one that ends by itself
@@ -398,66 +472,176 @@ class Simulator:
         return self._port
 
     @property
+    def remote_port(self) -> int | None:
+        """The remote address's port: the bound one once started, None without one.
+
+        Like `port`, a remote port of 0 is bound to a free port on the first
+        start and kept across restarts.
+        """
+        return self._remote_port
+
+    @property
     def running(self) -> bool:
-        """Whether the simulator is accepting connections."""
+        """Whether the simulator is started (even while its local address is unreachable)."""
         with self._lock:
-            return self._listener is not None
+            return self._running
+
+    @property
+    def local_reachable(self) -> bool:
+        """Whether the local address (`port`) takes connections, as it does by default.
+
+        Setting it False while running closes the local listener, so a new
+        connection to `port` is refused, and drops every connection that came
+        in on it; the remote address (`remote_port`) and its connections stay.
+        Setting it True listens on the same local port again (`OSError` if
+        something else took the port meanwhile; a free one if none was ever
+        bound, as `port` then says). Before `start` it only
+        decides whether `start` listens locally; it outlasts `stop`.
+        """
+        with self._lock:
+            return self._local_reachable
+
+    @local_reachable.setter
+    def local_reachable(self, reachable: bool) -> None:
+        with self._lifecycle:
+            with self._lock:
+                running = self._running
+                if not reachable or not running:
+                    self._local_reachable = reachable
+                listener = self._listeners.pop(LOCAL, None) if not reachable else None
+            if not running:
+                return
+            if reachable:
+                if LOCAL not in self._listeners:
+                    self._port = self._listen(LOCAL, self._port)
+                    _LOGGER.info("Simulator reachable again on %s port %d", self._host, self._port)
+                with self._lock:
+                    self._local_reachable = True
+                return
+            if listener is not None:
+                self._close_listener(listener)
+                _LOGGER.info("Simulator unreachable on %s port %d", self._host, self._port)
+            self._close_sessions(LOCAL)
 
     def start(self) -> None:
-        """Bind the port and start accepting connections; raise `OSError` if it cannot bind."""
-        with self._lock:
-            if self._listener is not None:
-                raise RuntimeError("the simulator is already running")
+        """Bind the port(s) and start accepting connections; raise `OSError` if it cannot bind."""
+        with self._lifecycle:
+            with self._lock:
+                if self._running:
+                    raise RuntimeError("the simulator is already running")
+                local = self._local_reachable
             if self._host not in _LOOPBACK_HOSTS:
                 _LOGGER.warning(
                     "Simulator binds to %s: it is reachable from other machines", self._host
                 )
-            family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-            listener = socket.create_server((self._host, self._port), family=family)
-            listener.settimeout(_TICK)
-            self._port = listener.getsockname()[1]
             self._shutdown.clear()
-            self._listener = listener
-            self._accept_thread = threading.Thread(
-                target=self._accept_loop,
-                args=(listener,),
-                name=f"ipcom-simulator-accept-{self._port}",
-                daemon=True,
+            try:
+                if local:
+                    self._port = self._listen(LOCAL, self._port)
+                if self._remote_port is not None:
+                    self._remote_port = self._listen(REMOTE, self._remote_port)
+            except OSError:
+                with self._lock:
+                    opened = list(self._listeners.values())
+                    self._listeners.clear()
+                for listener in opened:
+                    self._close_listener(listener)
+                raise
+            with self._lock:
+                self._running = True
+        if local:
+            _LOGGER.info("Simulator listening on %s port %d", self._host, self._port)
+        else:
+            _LOGGER.info("Simulator started with its local address unreachable")
+        if self._remote_port is not None:
+            _LOGGER.info(
+                "Simulator listening on %s port %d (remote address)", self._host, self._remote_port
             )
-            self._accept_thread.start()
-        _LOGGER.info("Simulator listening on %s port %d", self._host, self._port)
+        _LOGGER.info(
+            "Simulator buses: %s",
+            ", ".join(
+                f"{number} {kind.value} (bus byte {self._addressing[number].bus_byte}, "
+                f"base {self._addressing[number].base})"
+                for number, kind in self._buses.items()
+            ),
+        )
+
+    def _listen(self, via: str, port: int) -> int:
+        """Open a listener for `via` on `port` and start accepting on it; return its port."""
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.create_server((self._host, port), family=family)
+        sock.settimeout(_TICK)
+        bound: int = sock.getsockname()[1]
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self._accept_loop,
+            args=(sock, via, stop),
+            name=f"ipcom-simulator-accept-{bound}",
+            daemon=True,
+        )
+        with self._lock:
+            self._listeners[via] = _Listener(sock, via, stop, thread)
+        thread.start()
+        return bound
+
+    @staticmethod
+    def _close_listener(listener: _Listener) -> None:
+        """Stop accepting on `listener` and wait until its thread closed the socket."""
+        listener.stop.set()
+        with contextlib.suppress(OSError):
+            listener.sock.shutdown(socket.SHUT_RDWR)
+        _join(listener.thread)
 
     def stop(self) -> None:
-        """Close the listener and every connection, and join every thread. Idempotent."""
-        self._shutdown.set()
-        with self._lock:
-            accept_thread = self._accept_thread
-            self._accept_thread = None
-            listener = self._listener
-        if listener is not None:
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)
-        if accept_thread is not None:
-            _join(accept_thread)
-        self._close_sessions()
-        with self._lock:
-            threads = list(self._session_threads)
-            self._session_threads.clear()
-        for thread in threads:
-            _join(thread)
-        self.stop_activity()
-        with self._lock:
-            self._listener = None
-        if listener is not None:
+        """Close the listeners and every connection, and join every thread. Idempotent."""
+        with self._lifecycle:
+            self._shutdown.set()
+            with self._lock:
+                listeners = list(self._listeners.values())
+                self._listeners.clear()
+                was_running = self._running
+                self._running = False
+            for listener in listeners:
+                self._close_listener(listener)
+            self._close_sessions()
+            with self._lock:
+                threads = list(self._session_threads)
+                self._session_threads.clear()
+            for thread in threads:
+                _join(thread)
+            self.stop_activity()
+        if was_running:
             _LOGGER.info("Simulator on port %d stopped", self._port)
 
     def drop_connections(self) -> None:
-        """Close every client connection abruptly; the listener stays open."""
+        """Close every client connection abruptly; the listeners stay open."""
         self._close_sessions()
 
-    def _close_sessions(self) -> None:
+    def set_bus_reachable(self, bus: int, reachable: bool) -> None:
+        """Cut one bus's connections off (False), or let them connect again (True).
+
+        While cut, the connections that named `bus` are closed and a new one
+        naming it is closed right after its connect request, unanswered: an
+        outage of that bus's link alone, the other bus carrying on.
+        """
+        if bus not in self._buses:
+            raise ValueError(f"this installation has bus {_names(self._buses)}, not {bus}")
         with self._lock:
-            sessions = list(self._sessions)
+            if reachable:
+                self._cut_buses.discard(bus)
+                return
+            self._cut_buses.add(bus)
+            sessions = [s for s in self._sessions if s.established and s.bus == bus]
+        for session in sessions:
+            session.close()
+        for session in sessions:
+            if session.thread is not None:
+                _join(session.thread)
+
+    def _close_sessions(self, via: str | None = None) -> None:
+        """Close the connections that came in on `via` (every one when None) and join them."""
+        with self._lock:
+            sessions = [s for s in self._sessions if via is None or s.via == via]
         for session in sessions:
             session.close()
         for session in sessions:
@@ -468,13 +652,36 @@ class Simulator:
 
     @property
     def dimmer_modules(self) -> frozenset[int]:
-        """The modules whose outputs are dimmers (levels 0..100) rather than relays."""
-        return self._dimmer_modules
+        """The first bus's modules whose outputs are dimmers (levels 0..100), not relays."""
+        return self._dimmer_modules[self.bus]
+
+    @property
+    def dimmer_modules_by_bus(self) -> dict[int, frozenset[int]]:
+        """Every bus of the installation with its dimmer modules (maybe none)."""
+        return dict(self._dimmer_modules)
 
     @property
     def bus(self) -> int:
-        """The bus this installation simulates, as named in byte 54 of a connect request."""
-        return self._bus
+        """The installation's first bus (the lowest numbered): what `bus=None` means.
+
+        With a single bus, the bus this installation simulates, as named in
+        byte 54 of a connect request.
+        """
+        return next(iter(self._buses))
+
+    @property
+    def buses(self) -> dict[int, BusType]:
+        """The installation's buses and their types, lowest number first."""
+        return dict(self._buses)
+
+    @property
+    def tricom(self) -> bool:
+        """Whether this is a TriCom installation (bus 1 writes bus byte 2, section 6)."""
+        return self._tricom
+
+    def addressing(self, *, bus: int | None = None) -> codec.Addressing:
+        """The bus byte and base address the frames of a connection to `bus` must carry."""
+        return self._addressing[self._bus_of(bus)]
 
     @property
     def plaintext(self) -> PlaintextMode | None:
@@ -482,103 +689,133 @@ class Simulator:
         return self._plaintext
 
     @property
+    def firmware_version(self) -> str:
+        """The firmware version its connect response names (4 ASCII characters)."""
+        return self._firmware_version
+
+    @property
     def public_key(self) -> bytes:
         """The installation's key; each connection's own with `new_key_per_connection`."""
         return self._public_key
 
-    def snapshot(self) -> StateSnapshot:
-        """All 128 output values now."""
-        with self._lock:
-            return StateSnapshot(tuple(value for row in self._outputs for value in row))
+    def _bus_of(self, bus: int | None) -> int:
+        """The bus a `bus=` argument names: the first one for None; `ValueError` if absent."""
+        if bus is None:
+            return self.bus
+        if isinstance(bus, bool) or not isinstance(bus, int):
+            raise TypeError(f"bus must be an int, got {type(bus).__name__}")
+        if bus not in self._buses:
+            raise ValueError(f"this installation has bus {_names(self._buses)}, not bus {bus}")
+        return bus
 
-    def get_value(self, module: int, output: int) -> int:
+    def snapshot(self, *, bus: int | None = None) -> StateSnapshot:
+        """All 128 output values of a bus now."""
+        outputs = self._outputs[self._bus_of(bus)]
+        with self._lock:
+            return StateSnapshot(tuple(value for row in outputs for value in row))
+
+    def get_value(self, module: int, output: int, *, bus: int | None = None) -> int:
         """The value of one output."""
         validate_address(module, output)
+        outputs = self._outputs[self._bus_of(bus)]
         with self._lock:
-            return self._outputs[module - 1][output - 1]
+            return outputs[module - 1][output - 1]
 
-    def get_module_values(self, module: int) -> tuple[int, ...]:
+    def get_module_values(self, module: int, *, bus: int | None = None) -> tuple[int, ...]:
         """The eight values of one module."""
         validate_module(module)
+        outputs = self._outputs[self._bus_of(bus)]
         with self._lock:
-            return tuple(self._outputs[module - 1])
+            return tuple(outputs[module - 1])
 
-    def set_output(self, module: int, output: int, value: int) -> None:
+    def set_output(self, module: int, output: int, value: int, *, bus: int | None = None) -> None:
         """Change an output as the installation itself would (not a client write).
 
         A dimmer output takes 0..100 only.
         """
         validate_address(module, output)
         validate_value(value)
-        if module in self._dimmer_modules and value > DIMMER_MAX:
+        number = self._bus_of(bus)
+        if module in self._dimmer_modules[number] and value > DIMMER_MAX:
             raise ValueError(f"output {module}.{output} is a dimmer: 0..{DIMMER_MAX}, got {value}")
         with self._lock:
-            self._store(module, output, value)
+            self._store(number, module, output, value)
             self._changed.notify_all()
 
-    def press(self, module: int, output: int) -> int:
+    def press(self, module: int, output: int, *, bus: int | None = None) -> int:
         """Press the wall switch of an output; return the value it has now.
 
         A relay toggles between off and on; a dimmer toggles between off and
         the last level it had (full when it never had one).
         """
         validate_address(module, output)
+        number = self._bus_of(bus)
         with self._lock:
-            current = self._outputs[module - 1][output - 1]
+            current = self._outputs[number][module - 1][output - 1]
             if current != RELAY_OFF:
                 value = RELAY_OFF
-            elif module in self._dimmer_modules:
-                value = self._last_levels.get((module, output), DEFAULT_DIMMER_LEVEL)
+            elif module in self._dimmer_modules[number]:
+                value = self._last_levels.get((number, module, output), DEFAULT_DIMMER_LEVEL)
             else:
                 value = RELAY_ON
-            self._store(module, output, value)
+            self._store(number, module, output, value)
             self._changed.notify_all()
-        _LOGGER.debug("Switch %d.%d pressed: %d -> %d", module, output, current, value)
+        _LOGGER.debug(
+            "Switch %d.%d on bus %d pressed: %d -> %d", module, output, number, current, value
+        )
         return value
 
-    def _store(self, module: int, output: int, value: int) -> None:
+    def _store(self, bus: int, module: int, output: int, value: int) -> None:
         """Set one value; the caller holds the lock."""
-        self._outputs[module - 1][output - 1] = value
-        if value != RELAY_OFF and module in self._dimmer_modules:
-            self._last_levels[module, output] = value
+        self._outputs[bus][module - 1][output - 1] = value
+        if value != RELAY_OFF and module in self._dimmer_modules[bus]:
+            self._last_levels[bus, module, output] = value
 
     # Observation
 
-    def writes(self) -> list[ReceivedWrite]:
-        """The writes received so far (since `clear_writes`), in arrival order."""
+    def writes(self, *, bus: int | None = None) -> list[ReceivedWrite]:
+        """The writes to a bus received so far (since `clear_writes`), in arrival order."""
+        number = self._bus_of(bus)
         with self._lock:
-            return list(self._writes)
+            return [write for write in self._writes if write.bus == number]
 
     def clear_writes(self) -> None:
-        """Forget the recorded writes."""
+        """Forget the recorded writes, on every bus."""
         with self._lock:
             self._writes.clear()
 
-    def on_write(self, callback: Callable[[ReceivedWrite], None]) -> Callable[[], None]:
-        """Call `callback` from a connection thread after each applied write.
+    def on_write(
+        self, callback: Callable[[ReceivedWrite], None], *, bus: int | None = None
+    ) -> Callable[[], None]:
+        """Call `callback` from a connection thread after each applied write to a bus.
 
         It runs before the frame's snapshot answer is taken, so what it changes
         (an output that will not stay on, say) shows in that answer.
 
         Returns a function that unsubscribes it.
         """
-        return self._subscribe(self._write_callbacks, callback)
+        return self._subscribe(self._write_callbacks, self._bus_of(bus), callback)
 
-    def on_snapshot(self, callback: Callable[[SentSnapshot], None]) -> Callable[[], None]:
-        """Call `callback` from a connection thread once each snapshot has been sent.
+    def on_snapshot(
+        self, callback: Callable[[SentSnapshot], None], *, bus: int | None = None
+    ) -> Callable[[], None]:
+        """Call `callback` from a connection thread once each snapshot of a bus has been sent.
 
         Returns a function that unsubscribes it.
         """
-        return self._subscribe(self._snapshot_callbacks, callback)
+        return self._subscribe(self._snapshot_callbacks, self._bus_of(bus), callback)
 
-    def _subscribe(self, callbacks: list[_C], callback: _C) -> Callable[[], None]:
+    def _subscribe(
+        self, callbacks: list[tuple[int, _C]], bus: int, callback: _C
+    ) -> Callable[[], None]:
+        entry = (bus, callback)
         with self._lock:
-            callbacks.append(callback)
+            callbacks.append(entry)
 
         def unsubscribe() -> None:
             with self._lock:
-                if callback in callbacks:
-                    callbacks.remove(callback)
+                if entry in callbacks:
+                    callbacks.remove(entry)
 
         return unsubscribe
 
@@ -688,10 +925,12 @@ class Simulator:
             if not self._changed.wait_for(lambda: predicate(self), timeout):
                 raise TimeoutError(f"{description} did not happen within {timeout} s")
 
-    def wait_for_value(self, module: int, output: int, value: int, timeout: float = 5.0) -> None:
+    def wait_for_value(
+        self, module: int, output: int, value: int, timeout: float = 5.0, *, bus: int | None = None
+    ) -> None:
         """Block until an output has `value`; raise `TimeoutError` otherwise."""
         validate_address(module, output)
-        row = self._outputs[module - 1]
+        row = self._outputs[self._bus_of(bus)][module - 1]
         with self._changed:
             if not self._changed.wait_for(lambda: row[output - 1] == value, timeout):
                 raise TimeoutError(
@@ -702,17 +941,20 @@ class Simulator:
         self,
         predicate: Callable[[ReceivedWrite], bool] | None = None,
         timeout: float = 5.0,
+        *,
+        bus: int | None = None,
     ) -> ReceivedWrite:
-        """Return the earliest recorded write matching `predicate` (any write if None).
+        """Return the earliest recorded write to a bus matching `predicate` (any if None).
 
         Writes recorded before the call count too, so a write that arrived
         before the wait started is not missed; `clear_writes` forgets them.
         Raises `TimeoutError` when no such write arrives within `timeout`.
         """
+        number = self._bus_of(bus)
 
         def find() -> ReceivedWrite | None:
             for write in self._writes:
-                if predicate is None or predicate(write):
+                if write.bus == number and (predicate is None or predicate(write)):
                     return write
             return None
 
@@ -966,8 +1208,10 @@ class Simulator:
         addresses: Sequence[tuple[int, int]],
         mean_interval: float = 8.0,
         seed: int | None = None,
+        *,
+        bus: int | None = None,
     ) -> None:
-        """Press a random one of `addresses` now and then, like a household would.
+        """Press a random one of `addresses` (on `bus`) now and then, like a household would.
 
         The pauses are exponentially distributed around `mean_interval`
         seconds; `seed` makes the sequence repeatable. Replaces any activity
@@ -979,11 +1223,12 @@ class Simulator:
             raise ValueError(f"mean interval must be positive, got {mean_interval}")
         for module, output in addresses:
             validate_address(module, output)
+        number = self._bus_of(bus)
         self.stop_activity()
         stop = threading.Event()
         thread = threading.Thread(
             target=self._activity_loop,
-            args=(tuple(addresses), mean_interval, random.Random(seed), stop),
+            args=(tuple(addresses), mean_interval, random.Random(seed), stop, number),
             name="ipcom-simulator-activity",
             daemon=True,
         )
@@ -1007,42 +1252,46 @@ class Simulator:
         mean_interval: float,
         rng: random.Random,
         stop: threading.Event,
+        bus: int,
     ) -> None:
         while not stop.wait(rng.expovariate(1.0 / mean_interval)):
             module, output = rng.choice(addresses)
-            self.press(module, output)
+            value = self.press(module, output, bus=bus)
             _LOGGER.info(
-                "Activity: switch %d.%d pressed, now %d",
-                module,
-                output,
-                self.get_value(module, output),
+                "Activity: switch %d.%d pressed, now %d (bus %d)", module, output, value, bus
             )
 
     # Network side
 
-    def _accept_loop(self, listener: socket.socket) -> None:
+    def _accept_loop(self, listener: socket.socket, via: str, stop: threading.Event) -> None:
         try:
-            while not self._shutdown.is_set():
+            while not stop.is_set():
                 try:
                     sock, address = listener.accept()
                 except TimeoutError:
                     continue
                 except OSError as err:
-                    if not self._shutdown.is_set():
+                    if not stop.is_set():
                         _LOGGER.warning("Simulator cannot accept a connection: %s", err)
-                        self._shutdown.wait(_TICK)
+                        stop.wait(_TICK)
                     continue
-                self._start_session(sock, address)
+                if stop.is_set():
+                    sock.close()
+                    break
+                self._start_session(sock, address, via)
         finally:
             listener.close()
 
-    def _start_session(self, sock: socket.socket, address: tuple[object, ...]) -> None:
+    def _start_session(self, sock: socket.socket, address: tuple[object, ...], via: str) -> None:
         sock.settimeout(_TICK)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             self._session_count += 1
             session = _Session(
-                sock=sock, peer=f"{address[0]}:{address[1]}", number=self._session_count
+                sock=sock,
+                peer=f"{address[0]}:{address[1]}",
+                number=self._session_count,
+                via=via,
             )
             session.thread = threading.Thread(
                 target=self._serve,
@@ -1109,8 +1358,14 @@ class Simulator:
     ) -> bool:
         """Check credentials, then the bus, then the status to give; answer as the device would.
 
-        The answer goes under `masks`, those the request came with.
+        The answer goes under `masks`, those the request came with. A
+        request for a bus that `set_bus_reachable` cut off is not answered.
         """
+        with self._lock:
+            cut = request.bus in self._cut_buses
+        if cut:
+            _LOGGER.info("Bus %d is cut off: closing %s unanswered", request.bus, session.peer)
+            return False
         with self._lock:
             accepted = hmac.compare_digest(
                 request.username.encode(), self._username.encode()
@@ -1125,10 +1380,11 @@ class Simulator:
             )
             self._send_handshake_answer(session, AUTH_REJECTED)
             return False
-        if request.bus != self._bus or request.bus_lock != CONNECT_BUS_LOCK:
+        if request.bus not in self._buses or request.bus_lock != CONNECT_BUS_LOCK:
             self._count_protocol_error(
                 f"{session.peer} asked for bus {request.bus} with lock {request.bus_lock}; "
-                f"this is bus {self._bus}, lock {CONNECT_BUS_LOCK}: not connected"
+                f"this installation has bus {_names(self._buses)}, lock {CONNECT_BUS_LOCK}: "
+                "not connected"
             )
             status = 0
         public_key = self._public_key
@@ -1144,13 +1400,16 @@ class Simulator:
             session.masks = (
                 cipher.plaintext_masks() if plaintext else cipher.dual_key_masks(public_key)
             )
+            session.bus = request.bus
             session.established = True
             self._connections_accepted += 1
             self._changed.notify_all()
         _LOGGER.info(
-            "Client %s connected as %r%s",
+            "Client %s connected as %r to bus %d at the %s address%s",
             session.peer,
             request.username,
+            request.bus,
+            session.via,
             ", without the cipher" if plaintext else "",
         )
         return True
@@ -1322,7 +1581,7 @@ class Simulator:
         self._pause(session, self.request_time)
         if command == STATUS_COMMAND:
             with self._lock:
-                reply = codec.snapshot_message(self._outputs)
+                reply = codec.snapshot_message(self._outputs[session.bus])
                 taken_at = time.monotonic()
             self._reply(session, reply, taken_at)
         elif command == SET_OUTPUTS_COMMAND:
@@ -1341,7 +1600,7 @@ class Simulator:
         """
         self._pause(session, self.bus_latency)
         try:
-            frame = codec.read_frame(inbound.request.plain, self._addressing)
+            frame = codec.read_frame(inbound.request.plain, self._addressing[session.bus])
         except codec.WireError as err:
             self._count_protocol_error(f"set-outputs frame from {session.peer} ignored: {err}")
             frame = None
@@ -1361,7 +1620,7 @@ class Simulator:
             raise _SessionClosedError
         if answer:
             with self._lock:
-                reply = codec.snapshot_message(self._outputs)
+                reply = codec.snapshot_message(self._outputs[session.bus])
                 taken_at = time.monotonic()
             self._reply(session, reply, taken_at)
 
@@ -1369,7 +1628,8 @@ class Simulator:
         self, session: _Session, frame: codec.Frame, inbound: _Inbound
     ) -> ReceivedWrite:
         module = frame.module
-        dimmer = module in self._dimmer_modules
+        bus = session.bus
+        dimmer = module in self._dimmer_modules[bus]
         with self._lock:
             for output, value in enumerate(frame.values, start=1):
                 if dimmer and value > DIMMER_MAX:
@@ -1382,7 +1642,7 @@ class Simulator:
                         DIMMER_MAX,
                         DIMMER_MAX,
                     )
-                self._store(module, output, min(value, DIMMER_MAX) if dimmer else value)
+                self._store(bus, module, output, min(value, DIMMER_MAX) if dimmer else value)
             write = ReceivedWrite(
                 module,
                 frame.values,
@@ -1392,15 +1652,18 @@ class Simulator:
                 applied_at=time.monotonic(),
                 snapshots=tuple(s for s in session.snapshots if s.sent_at <= inbound.read_at),
                 arrival_known=inbound.arrival_known,
+                bus=bus,
             )
             self._writes.append(write)
             self._changed.notify_all()
-        _LOGGER.debug("Client %s wrote module %d: %s", session.peer, module, frame.values)
+        _LOGGER.debug(
+            "Client %s wrote module %d on bus %d: %s", session.peer, module, bus, frame.values
+        )
         return write
 
     def _notify_write(self, write: ReceivedWrite) -> None:
         with self._lock:
-            callbacks = list(self._write_callbacks)
+            callbacks = [callback for bus, callback in self._write_callbacks if bus == write.bus]
         for callback in callbacks:
             try:
                 callback(write)
@@ -1428,7 +1691,7 @@ class Simulator:
             if self._frozen:
                 return min(_TICK, interval)
             self._reports_sent += 1
-            report = codec.snapshot_message(self._outputs)
+            report = codec.snapshot_message(self._outputs[session.bus])
             taken_at = time.monotonic()
             self._changed.notify_all()
         self._reply(session, report, taken_at, answers=False)
@@ -1505,10 +1768,12 @@ class Simulator:
         if not taken:
             return
         sent_at = time.monotonic()
-        sent = [SentSnapshot(taken_at, sent_at, session.number) for taken_at in taken]
+        sent = [SentSnapshot(taken_at, sent_at, session.number, session.bus) for taken_at in taken]
         session.snapshots.extend(sent)
         with self._lock:
-            callbacks = list(self._snapshot_callbacks)
+            callbacks = [
+                callback for bus, callback in self._snapshot_callbacks if bus == session.bus
+            ]
         for callback in callbacks:
             for snapshot in sent:
                 try:
@@ -1546,6 +1811,56 @@ class Simulator:
                 except TimeoutError:
                     continue
                 view = view[sent:]
+
+
+def _installation_buses(
+    bus: int, bus_type: BusType, buses: Mapping[int, BusType] | None
+) -> dict[int, BusType]:
+    """The installation's buses, lowest number first: `buses`, or the single `bus`."""
+    if buses is None:
+        buses = {bus: bus_type}
+    elif bus != DEFAULT_BUS or BusType(bus_type) is not BusType.MINIDO:
+        raise ValueError("give the buses either as buses={...} or as bus= and bus_type=")
+    if not buses:
+        raise ValueError("an installation has at least one bus")
+    for number in buses:
+        if isinstance(number, bool) or number not in BUSES:
+            raise ValueError(f"an installation has bus 1 or 2, got {number!r}")
+    return {number: BusType(buses[number]) for number in sorted(buses)}
+
+
+def _dimmers_by_bus(
+    buses: Mapping[int, BusType],
+    first_bus_dimmers: Iterable[int],
+    dimmers_by_bus: Mapping[int, Iterable[int]] | None,
+) -> dict[int, frozenset[int]]:
+    """Each bus's dimmer modules: the first bus's from `dimmer_modules`, any from the map."""
+    first = next(iter(buses))
+    given = {number: frozenset(modules) for number, modules in (dimmers_by_bus or {}).items()}
+    for number in given:
+        if number not in buses:
+            raise ValueError(
+                f"dimmer modules given for bus {number!r}; this installation has bus "
+                f"{_names(buses)}"
+            )
+    dimmers = {number: given.get(number, frozenset()) for number in buses}
+    first_dimmers = frozenset(first_bus_dimmers)
+    if first_dimmers:
+        if given.get(first):
+            raise ValueError(
+                f"dimmer modules of bus {first} given twice: as dimmer_modules and in "
+                "dimmer_modules_by_bus"
+            )
+        dimmers[first] = first_dimmers
+    for modules in dimmers.values():
+        for module in modules:
+            validate_module(module)
+    return dimmers
+
+
+def _names(buses: Iterable[int]) -> str:
+    """`1`, or `1 and 2`: the buses of an installation in words."""
+    return " and ".join(str(number) for number in buses)
 
 
 def _join(thread: threading.Thread) -> None:
