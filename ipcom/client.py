@@ -10,6 +10,9 @@ and a dropped link can never leave the client half in one state and half in
 another. Writes are merged per module and held until the session's first
 snapshot arrived: a set-outputs frame carries all eight outputs of a module,
 so it may only be built on the current session's view of the installation.
+An installation may have a local and a remote address: every connect tries
+the local one first, and a session on the remote one gives way as soon as a
+periodic check finds the local one answering again (PROTOCOL.md section 1).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Final, TypeVar
 from . import cipher, messages
 from .backoff import Backoff
 from .dispatch import Dispatcher
+from .endpoints import Endpoint, remote_endpoint
 from .errors import IPComAuthenticationError, IPComConnectionError, IPComError
 from .lifecycle import Lifecycle, Phase, Run
 from .models import (
@@ -44,10 +48,12 @@ from .models import (
 from .pacing import Pacer, RequestKind, monotonic
 from .protocol import (
     COMMAND_INTERVAL,
+    CONNECT_TIMEOUT,
     DEFAULT_BUS,
     DEFAULT_PORT,
     KEEPALIVE_COMMAND,
     KEEPALIVE_INTERVAL,
+    LOCAL_RETRY_INTERVAL,
     POLL_INTERVAL,
     RECONNECT_BASE,
     RECONNECT_HEALTHY_AFTER,
@@ -118,7 +124,14 @@ class _Drop:
     reason: str
 
 
-_Action = _Send | _Wait | _Drop
+@dataclass(frozen=True, slots=True)
+class _Leave:
+    """The local address answers again: end this remote session cleanly and reconnect."""
+
+    reason: str
+
+
+_Action = _Send | _Wait | _Drop | _Leave
 """What the request loop does next."""
 
 
@@ -142,6 +155,10 @@ class IPComClient:
         bus: int = DEFAULT_BUS,
         bus_type: BusType = BusType.MINIDO,
         tricom: bool = False,
+        remote_host: str | None = None,
+        remote_port: int = DEFAULT_PORT,
+        serial: str | None = None,
+        local_retry_interval: float = LOCAL_RETRY_INTERVAL,
     ) -> None:
         """Configure the client; nothing connects before `start_persistent_connection`.
 
@@ -150,8 +167,20 @@ class IPComClient:
         whether the installation is a TriCom. Together they address its
         set-outputs frames (PROTOCOL.md section 6); the defaults are the
         captured installation's, a "Minido" bus 1.
+
+        `host` and `port` are the installation's local address; `remote_host`
+        and `remote_port` its remote one, if it has one (PROTOCOL.md section
+        1). Every connect tries the local address first and the remote one
+        when the local one cannot be reached; while a session runs on the
+        remote address the local one is tried again every
+        `local_retry_interval` seconds, and the client moves back as soon as
+        it answers. A remote login to a TriCom (`tricom`) sends the
+        installation's `serial` number followed by the username as its
+        username (section 3), so a TriCom with a remote address needs it.
         """
         self._addressing = messages.BusAddressing(bus, bus_type, tricom)
+        self._local = Endpoint(host, port, username, remote=False)
+        self._remote = remote_endpoint(remote_host, remote_port, serial, username, tricom=tricom)
         for name, value in (
             ("poll_interval", poll_interval),
             ("command_interval", command_interval),
@@ -160,6 +189,7 @@ class IPComClient:
             ("stale_after", stale_after),
             ("reconnect_base", reconnect_base),
             ("reconnect_max", reconnect_max),
+            ("local_retry_interval", local_retry_interval),
         ):
             if not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value}")
@@ -179,6 +209,7 @@ class IPComClient:
         self._stale_after = stale_after
         self._reconnect_base = reconnect_base
         self._reconnect_max = reconnect_max
+        self._local_retry_interval = local_retry_interval
         self._backoff = self._new_backoff()
 
         self._lock = threading.RLock()
@@ -201,6 +232,18 @@ class IPComClient:
         self._counters = _Counters()
         self._firmware_version: str | None = None
         """What the newest session's connect response named (under `_lock`)."""
+        self._local_retry_at = 0.0
+        """When the next check whether the local address answers is due (under `_lock`)."""
+        self._local_retry_running = False
+        """A check of the local address is under way on its own short-lived thread."""
+        self._local_answered: Session | None = None
+        """The remote session to leave because the local address answered (under `_lock`)."""
+        self._local_retry_socket: socket.socket | None = None
+        """The socket that check connects, so `stop` can shut it (under `_lock`)."""
+        self._reconnect_now = False
+        """The next reconnect skips the backoff: the session was left on purpose."""
+        self._last_remote = False
+        """Whether the session installed last ran on the remote address (under `_lock`)."""
 
         self._snapshot_listeners: list[SnapshotCallback] = []
         self._connection_listeners: list[ConnectionCallback] = []
@@ -217,13 +260,29 @@ class IPComClient:
 
     @property
     def host(self) -> str:
-        """The installation's host name or address."""
+        """The installation's local host name or address."""
         return self._host
 
     @property
     def port(self) -> int:
-        """The installation's TCP port."""
+        """The installation's local TCP port."""
         return self._port
+
+    @property
+    def address(self) -> str:
+        """The "host:port" the session in use runs on; the local one while not connected."""
+        with self._lock:
+            session = self._session
+            if session is not None:
+                return session.address
+            return self._local.address
+
+    @property
+    def via_remote(self) -> bool:
+        """Whether the session in use runs on the remote address (PROTOCOL.md section 1)."""
+        with self._lock:
+            session = self._session
+            return session is not None and session.remote
 
     @property
     def firmware_version(self) -> str | None:
@@ -270,6 +329,8 @@ class IPComClient:
                 last_error=counters.last_error,
                 connected_since=counters.connected_since,
                 firmware_version=self._firmware_version,
+                via_remote=session is not None and session.remote,
+                address=self._local.address if session is None else session.address,
             )
 
     # Lifecycle
@@ -293,7 +354,7 @@ class IPComClient:
         self._dispatcher.join(STOP_JOIN_TIMEOUT)
         self._dispatcher.open()
         try:
-            session = self._open_session(run)
+            session, local_error = self._open_session(run)
         except BaseException:
             with self._lock:
                 if self._lifecycle.is_current(run):
@@ -307,6 +368,7 @@ class IPComClient:
             self._backoff = self._new_backoff()
             self._install_session(session)
             self._threads = self._start_loops(run, session)
+        self._log_connected(session, local_error, reconnect=False)
 
     def _new_backoff(self) -> Backoff:
         return Backoff(
@@ -346,9 +408,10 @@ class IPComClient:
                 return
             session, self._session = self._session, None
             threads, self._threads = self._threads, []
-        connecting = self._lifecycle.take_connecting()
-        if connecting is not None:
-            self._shut_socket(connecting)
+            retrying, self._local_retry_socket = self._local_retry_socket, None
+        for connecting in (self._lifecycle.take_connecting(), retrying):
+            if connecting is not None:
+                self._shut_socket(connecting)
         if session is not None:
             self._say_goodbye(session)
             self._shut_socket(session.sock)
@@ -516,34 +579,65 @@ class IPComClient:
 
     # Connection handling
 
-    def _open_session(self, run: Run) -> Session:
-        """Connect and run the handshake, always from scratch in single-key mode.
+    def _open_session(self, run: Run) -> tuple[Session, str | None]:
+        """Connect and authenticate at the local address, else at the remote one.
+
+        The remote address (PROTOCOL.md section 1) is tried in the same
+        attempt when the local one fails to connect or to complete the
+        handshake; rejected credentials end the attempt as they are. The
+        session, and why the local address failed when it runs on the remote one.
+        """
+        with self._lock:
+            self._session_count += 1
+            number = self._session_count
+        remote = self._remote
+        try:
+            return self._open_at(run, number, self._local), None
+        except IPComConnectionError as err:
+            if remote is None or not self._lifecycle.is_current(run):
+                raise
+            local_error = str(err)
+        _LOGGER.debug(
+            "The local address %s did not answer (%s); trying the remote address %s",
+            self._local.address,
+            local_error,
+            remote.address,
+        )
+        try:
+            session = self._open_at(run, number, remote)
+        except IPComAuthenticationError as err:
+            raise IPComAuthenticationError(f"{err} (remote address {remote.address})") from err
+        except IPComConnectionError as err:
+            raise IPComConnectionError(f"{local_error}; at the remote address: {err}") from err
+        session.remote = True
+        return session, local_error
+
+    def _open_at(self, run: Run, number: int, endpoint: Endpoint) -> Session:
+        """Connect to one address and run the handshake, from scratch in single-key mode.
 
         When the installation answers with NonSecure (PROTOCOL.md section 3),
         the first socket is closed without a disconnect request and a second
         connection runs the handshake without the cipher, once; each connection
         gets the socket timeout as the deadline of its connect and handshake.
         """
-        with self._lock:
-            self._session_count += 1
-            number = self._session_count
         try:
-            return self._authenticate(run, number, plaintext=False)
+            return self._authenticate(run, number, endpoint, plaintext=False)
         except PlaintextRequestedError:
             _LOGGER.debug(
-                "%s:%s asked for a plaintext session; connecting again without the cipher",
-                self._host,
-                self._port,
+                "%s asked for a plaintext session; connecting again without the cipher",
+                endpoint.address,
             )
-            return self._authenticate(run, number, plaintext=True)
+            return self._authenticate(run, number, endpoint, plaintext=True)
 
-    def _authenticate(self, run: Run, number: int, *, plaintext: bool) -> Session:
+    def _authenticate(
+        self, run: Run, number: int, endpoint: Endpoint, *, plaintext: bool
+    ) -> Session:
         """Open one connection and run one handshake on it, by one deadline."""
         deadline = Deadline.after(self._socket_timeout)
         try:
             sock = connect(
-                self._host,
-                self._port,
+                endpoint.host,
+                endpoint.port,
                 self._socket_timeout,
                 lambda sock: self._lifecycle.register_connecting(run, sock),
                 deadline=deadline,
@@ -558,9 +652,9 @@ class IPComClient:
             return handshake(
                 sock,
                 number,
-                self._username,
+                endpoint.username,
                 self._password,
-                f"{self._host}:{self._port}",
+                endpoint.address,
                 pacer=pacer,
                 deadline=deadline,
                 bus=self._addressing.bus,
@@ -573,6 +667,8 @@ class IPComClient:
         """Make `session` current (under `_lock`)."""
         self._session = session
         self._firmware_version = session.firmware_version
+        self._local_answered = None
+        self._local_retry_at = monotonic() + self._local_retry_interval
         self._writes.expire(monotonic(), session.number)
         self._post_reports()
         self._changed.notify_all()
@@ -601,6 +697,24 @@ class IPComClient:
         with self._send_lock:
             session.sock.close()
 
+    def _log_connected(self, session: Session, local_error: str | None, *, reconnect: bool) -> None:
+        """Log a session that is now in use: one line for the remote address and for the return."""
+        with self._lock:
+            was_remote, self._last_remote = self._last_remote, session.remote
+        if session.remote:
+            _LOGGER.info(
+                "Connected to the installation via the remote address %s, "
+                "the local one did not answer: %s",
+                session.address,
+                local_error,
+            )
+        elif reconnect and was_remote:
+            _LOGGER.info(
+                "Connected to the installation via the local address %s again", session.address
+            )
+        elif reconnect:
+            _LOGGER.info("Reconnected to %s", session.address)
+
     def _drop_link(self, run: Run, session: Session, reason: str) -> None:
         """Take a failed session out of service; the receive loop reconnects (or ends).
 
@@ -609,9 +723,21 @@ class IPComClient:
         change) until the socket is shut. Writes the link caught wait for the
         next session, or are reported when the client will not reconnect.
         """
+        if self._end_session(run, session, reason):
+            _LOGGER.info("Lost the link to %s: %s", session.address, reason)
+            self._shut_socket(session.sock)
+
+    def _end_session(
+        self, run: Run, session: Session, reason: str, *, reconnect_now: bool = False
+    ) -> bool:
+        """Take `session` out of service as a dropped link; False if it already was.
+
+        With `reconnect_now` the receive loop's next attempt skips the backoff.
+        """
         with self._lock:
             if not self._lifecycle.is_current(run) or not self._retire(session):
-                return
+                return False
+            self._reconnect_now = reconnect_now
             self._counters.last_error = reason
             self._counters.connected_since = None
             healthy_for = 0.0
@@ -628,8 +754,7 @@ class IPComClient:
                 self._announce(f"{reason}; not reconnecting")
                 self._dispatcher.close()
             self._post_reports()
-        _LOGGER.info("Lost the link to %s:%s: %s", self._host, self._port, reason)
-        self._shut_socket(session.sock)
+        return True
 
     def _announce(self, reason: str, *, authentication_failed: bool = False) -> None:
         """Post an event if the lifecycle's move changed the connection state (under `_lock`)."""
@@ -759,16 +884,19 @@ class IPComClient:
         """
         while self._lifecycle.is_current(run):
             with self._lock:
-                delay = self._backoff.next_delay()
+                if self._reconnect_now:
+                    self._reconnect_now = False
+                    delay = 0.0
+                else:
+                    delay = self._backoff.next_delay()
             if delay and self._lifecycle.wait_ended(run, delay):
                 return None
             try:
-                session = self._open_session(run)
+                session, local_error = self._open_session(run)
             except IPComAuthenticationError as err:
                 _LOGGER.error(
-                    "%s:%s rejected the credentials on reconnect; not retrying",
-                    self._host,
-                    self._port,
+                    "The installation rejected the credentials on reconnect; not retrying: %s",
+                    err,
                 )
                 self._fail(run, str(err), authentication_failed=True)
                 return None
@@ -785,7 +913,7 @@ class IPComClient:
                     return None
                 self._counters.reconnects += 1
                 self._install_session(session)
-            _LOGGER.info("Reconnected to %s:%s", self._host, self._port)
+            self._log_connected(session, local_error, reconnect=True)
             return session
         return None
 
@@ -888,6 +1016,9 @@ class IPComClient:
                     session.sock.sendall(action.data)
                 except OSError as err:
                     action = _Drop(f"send failed: {err}")
+            elif isinstance(action, _Leave):
+                assert session is not None
+                self._leave_remote(run, session, action.reason)
         match action:
             case _Drop(reason):
                 assert session is not None
@@ -903,14 +1034,109 @@ class IPComClient:
             self._writes.expire(monotonic(), None)
             self._post_reports()
             return _Wait(self._poll_interval)
-        silent_for = monotonic() - session.last_received
+        now = monotonic()
+        silent_for = now - session.last_received
         if silent_for > self._stale_after:
             return _Drop(f"no decoded message for {silent_for:.1f} s")
+        retry_in = self._local_retry(session, now)
+        if retry_in is None:
+            return _Leave(f"the local address {self._local.address} answers again")
         request, wait = self._choose_request(session)
         if request is not None:
             return _Send(request)
         stale_in = self._stale_after - silent_for
-        return _Wait(min(wait, stale_in + STALE_CHECK_MARGIN))
+        return _Wait(min(wait, stale_in + STALE_CHECK_MARGIN, retry_in))
+
+    # Back to the local address
+
+    def _local_retry(self, session: Session, now: float) -> float | None:
+        """Look after the local address while `session` runs on the remote one (under `_lock`).
+
+        Starts the check whether the local address answers when it is due;
+        None once it answered and nothing is outstanding on `session`, so
+        leaving it strands no request; else the seconds until this needs
+        another look (infinite when nothing is due: the check's end wakes
+        the request loop). A run that does not reconnect never leaves.
+        """
+        run = self._lifecycle.run
+        if not session.remote or run is None or not run.auto_reconnect:
+            return math.inf
+        if self._local_answered is session:
+            return None if session.pacer.outstanding is None else math.inf
+        if self._local_retry_running:
+            return math.inf
+        due_in = self._local_retry_at - now
+        if due_in > 0:
+            return due_in
+        self._local_retry_running = True
+        thread = threading.Thread(
+            target=self._check_local,
+            args=(run, session),
+            name=f"ipcom-client-local-retry-{self._host}:{self._port}",
+            daemon=True,
+        )
+        # `stop` joins it with the loops; finished checks are let go here.
+        self._threads = [*(t for t in self._threads if t.is_alive()), thread]
+        thread.start()
+        return math.inf
+
+    def _check_local(self, run: Run, session: Session) -> None:
+        """Whether the local address takes a TCP connection, on a short-lived thread of its own.
+
+        The socket is closed at once, before any byte: the installation sees
+        a connection that ends, not a login. The connect is bounded by the
+        vendor's connect timeout, so `stop` never waits long for this thread.
+        """
+        timeout = min(CONNECT_TIMEOUT, self._socket_timeout)
+        answered = False
+        try:
+            sock = connect(
+                self._host,
+                self._port,
+                timeout,
+                partial(self._register_local_retry, run),
+                deadline=Deadline.after(timeout),
+            )
+        except IPComConnectionError as err:
+            _LOGGER.debug("The local address still does not answer: %s", err)
+        except Exception:
+            _LOGGER.exception("Checking the local address %s failed", self._local.address)
+        else:
+            sock.close()
+            answered = True
+        with self._lock:
+            self._local_retry_socket = None
+            self._local_retry_running = False
+            self._local_retry_at = monotonic() + self._local_retry_interval
+            if answered and self._session is session and self._lifecycle.is_current(run):
+                _LOGGER.debug(
+                    "The local address %s answers again; leaving the remote address %s",
+                    self._local.address,
+                    session.address,
+                )
+                self._local_answered = session
+            self._changed.notify_all()
+
+    def _register_local_retry(self, run: Run, sock: socket.socket) -> bool:
+        """Remember the socket the local check connects, so `stop` can shut it."""
+        with self._lock:
+            if not self._lifecycle.is_current(run):
+                return False
+            self._local_retry_socket = sock
+            return True
+
+    def _leave_remote(self, run: Run, session: Session, reason: str) -> None:
+        """End the remote `session` as a stop would, then reconnect at once (under the send lock).
+
+        The disconnect request goes first; then the session ends as after a
+        dropped link, so writes follow the outage rules: those still queued
+        wait for the next session, those sent are judged by its first snapshot.
+        """
+        disconnect = cipher.encrypt(messages.encode_disconnect_request(), session.masks)
+        with contextlib.suppress(OSError):
+            session.sock.sendall(disconnect)
+        if self._end_session(run, session, reason, reconnect_now=True):
+            self._shut_socket(session.sock)
 
     def _choose_request(self, session: Session) -> tuple[bytes | None, float]:
         """Pick the next request (under `_lock`), build it from the newest state, take the slot.

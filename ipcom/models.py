@@ -207,3 +207,7 @@ class ClientStatistics:
     connected_since: float | None
     firmware_version: str | None = None
     """The installation's firmware as its newest connect response named it (None: unknown)."""
+    via_remote: bool = False
+    """Whether the session in use runs on the installation's remote address."""
+    address: str = ""
+    """The "host:port" in use, or the local one while not connected ("": not told)."""

@@ -12,6 +12,12 @@ from typing import Final
 
 # Section 1: transport.
 DEFAULT_PORT: Final = 5000
+LOCAL_RETRY_INTERVAL: Final = 60.0
+"""While a session runs on the remote address, try the local one this often (assumed, ours).
+
+The vendor application prefers the local address whenever it answers; how
+often it looks again is not known.
+"""
 
 # Section 2: the cipher's key table K (observed) and its rotation K2.
 KEY_TABLE: Final = bytes.fromhex(
@@ -129,6 +135,8 @@ RECONNECT_JITTER: Final = 0.25
 """Each reconnect delay is spread by up to this share either way (assumed)."""
 STALE_AFTER: Final = 5.0
 """Seconds without a decoded message that make a link dead (assumed; under the 6 s timeout)."""
+CONNECT_TIMEOUT: Final = 1.0
+"""The vendor's TCP connect timeout: it bounds the check whether the local address answers."""
 
 # Section 6: buses and installation types.
 BUSES: Final = (1, 2)

@@ -60,6 +60,10 @@ class Session:
     """When the session's first snapshot arrived; no frame is built before it."""
     firmware_version: str | None = None
     """What the connect response names as the installation's firmware; the short form none."""
+    address: str = ""
+    """The "host:port" the session runs on."""
+    remote: bool = False
+    """Whether that is the installation's remote address (PROTOCOL.md section 1)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ def handshake(
         pacer=pacer,
         last_received=monotonic(),
         firmware_version=response.firmware_version,
+        address=address,
     )
 
 
