@@ -16,6 +16,7 @@ from .errors import (
 from .installation import Installation
 from .models import ConnectionEvent, ConnectionState, OutputChange, StateSnapshot
 from .outputs import Dimmer, Light, Switch
+from .protocol import BusType
 from .scheduling import AsyncioScheduler, ThreadScheduler
 from .shutter import Shutter
 from .writes import AbandonReason, WriteAbandonedError, WriteOutcome
@@ -23,6 +24,7 @@ from .writes import AbandonReason, WriteAbandonedError, WriteOutcome
 __all__ = [
     "AbandonReason",
     "AsyncioScheduler",
+    "BusType",
     "ConnectionEvent",
     "ConnectionState",
     "DeviceMap",

@@ -27,7 +27,7 @@ import yaml
 
 from .errors import IPComError
 from .models import OutputAddress
-from .protocol import MODULE_COUNT, OUTPUTS_PER_MODULE
+from .protocol import BUSES, DEFAULT_BUS, MODULE_COUNT, OUTPUTS_PER_MODULE
 
 MAX_TRAVEL_TIME: Final = 300.0
 """Seconds; no shutter takes five minutes, so a larger value is a typo."""
@@ -102,10 +102,11 @@ class LightEntry:
     description: str | None = None
     area: str | None = None
     icon: str | None = None
+    bus: int = DEFAULT_BUS
 
     @property
     def address(self) -> OutputAddress:
-        """Where the lamp sits on the bus."""
+        """Where the lamp sits on its bus."""
         return OutputAddress(self.module, self.output)
 
 
@@ -122,10 +123,11 @@ class SwitchEntry:
     icon: str | None = None
     device_class: str | None = None
     """One of `SWITCH_DEVICE_CLASSES`; None leaves the kind of switch unsaid."""
+    bus: int = DEFAULT_BUS
 
     @property
     def address(self) -> OutputAddress:
-        """Where the relay sits on the bus."""
+        """Where the relay sits on its bus."""
         return OutputAddress(self.module, self.output)
 
 
@@ -146,6 +148,8 @@ class CoverEntry:
     icon: str | None = None
     device_class: str = DEFAULT_COVER_DEVICE_CLASS
     """One of `COVER_DEVICE_CLASSES`."""
+    bus: int = DEFAULT_BUS
+    """Both relays are on this bus: one connection switches them, in order."""
 
     @property
     def same_module(self) -> bool:
@@ -171,20 +175,22 @@ class DeviceMap:
     covers: tuple[CoverEntry, ...] = ()
     warnings: tuple[DeviceMapWarning, ...] = field(default=(), compare=False)
     _by_key: dict[str, DeviceEntry] = field(init=False, repr=False, compare=False)
-    _by_address: dict[OutputAddress, DeviceEntry] = field(init=False, repr=False, compare=False)
+    _by_address: dict[tuple[int, OutputAddress], DeviceEntry] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         by_key: dict[str, DeviceEntry] = {}
-        by_address: dict[OutputAddress, DeviceEntry] = {}
+        by_address: dict[tuple[int, OutputAddress], DeviceEntry] = {}
         devices: list[LightEntry | SwitchEntry] = [*self.lights, *self.switches]
         for device in devices:
             by_key[device.key] = device
-            by_address[device.address] = device
+            by_address[device.bus, device.address] = device
         for cover in self.covers:
             for key in (cover.up_key, cover.down_key, cover.key):
                 by_key[key] = cover
-            by_address[cover.up] = cover
-            by_address[cover.down] = cover
+            by_address[cover.bus, cover.up] = cover
+            by_address[cover.bus, cover.down] = cover
         object.__setattr__(self, "_by_key", by_key)
         object.__setattr__(self, "_by_address", by_address)
 
@@ -201,21 +207,27 @@ class DeviceMap:
         """The device with this key (a cover also answers to its relay keys)."""
         return self._by_key.get(key)
 
-    def at(self, module: int, output: int) -> DeviceEntry | None:
-        """The device wired to this output, if the map names one."""
-        return self._by_address.get(OutputAddress(module, output))
+    def at(self, module: int, output: int, *, bus: int = DEFAULT_BUS) -> DeviceEntry | None:
+        """The device wired to this output of `bus`, if the map names one."""
+        return self._by_address.get((bus, OutputAddress(module, output)))
 
-    def dimmer_modules(self) -> frozenset[int]:
-        """Modules that are dimmer modules: their outputs read 0..100, not 0/255."""
-        return frozenset(light.module for light in self.lights if light.dimmable)
+    def buses(self) -> tuple[int, ...]:
+        """The buses the map has devices on, sorted; bus 1 only for a file without buses."""
+        return tuple(sorted({bus for bus, _ in self._by_address}))
 
-    def modules(self) -> tuple[int, ...]:
-        """The modules the map uses, sorted."""
-        return tuple(sorted({address.module for address in self.outputs()}))
+    def dimmer_modules(self, bus: int = DEFAULT_BUS) -> frozenset[int]:
+        """Modules of `bus` that are dimmer modules: their outputs read 0..100, not 0/255."""
+        return frozenset(
+            light.module for light in self.lights if light.dimmable and light.bus == bus
+        )
 
-    def outputs(self) -> tuple[OutputAddress, ...]:
-        """Every mapped output (both relays of each cover), sorted."""
-        return tuple(sorted(self._by_address))
+    def modules(self, bus: int = DEFAULT_BUS) -> tuple[int, ...]:
+        """The modules of `bus` the map uses, sorted."""
+        return tuple(sorted({address.module for address in self.outputs(bus)}))
+
+    def outputs(self, bus: int = DEFAULT_BUS) -> tuple[OutputAddress, ...]:
+        """Every mapped output of `bus` (both relays of each cover), sorted."""
+        return tuple(sorted(address for on, address in self._by_address if on == bus))
 
 
 def load_device_map(path: str | os.PathLike[str]) -> DeviceMap:
@@ -366,6 +378,7 @@ def _entry_schema(settings: dict[Any, Callable[[object], Any]]) -> vol.Schema:
 
 
 _ADDRESS: Final[dict[Any, Callable[[object], Any]]] = {
+    vol.Optional("bus", default=DEFAULT_BUS): _whole_number(BUSES[0], BUSES[-1]),
     _required("module"): _whole_number(1, MODULE_COUNT),
     _required("output"): _whole_number(1, OUTPUTS_PER_MODULE),
 }
@@ -421,6 +434,11 @@ class _Entry:
     def address(self) -> OutputAddress:
         return OutputAddress(self.data["module"], self.data["output"])
 
+    @property
+    def bus(self) -> int:
+        bus: int = self.data["bus"]
+        return bus
+
 
 class _ShortRepr(reprlib.Repr):
     """Reprs of values read from the file, cut short.
@@ -452,6 +470,11 @@ def _show(value: object) -> str:
 def _show_key(key: object) -> str:
     """A key path segment: text as written, anything else as `_show` renders it."""
     return key if isinstance(key, str) else _show(key)
+
+
+def _on_bus(bus: int) -> str:
+    """`bus 2 ` before a module in a message; nothing for bus 1, which files without buses mean."""
+    return "" if bus == DEFAULT_BUS else f"bus {bus} "
 
 
 def _is_empty(value: object) -> bool:
@@ -628,14 +651,14 @@ class _Parser:
         return [entry for section in SECTIONS for entry in self._entries[section]]
 
     def _check_addresses(self) -> None:
-        used: dict[OutputAddress, _Entry] = {}
+        used: dict[tuple[int, OutputAddress], _Entry] = {}
         for entry in self._all_entries():
-            first = used.setdefault(entry.address, entry)
+            first = used.setdefault((entry.bus, entry.address), entry)
             if first is not entry:
                 self._problem(
                     entry.path,
-                    f"module {entry.address.module} output {entry.address.output} "
-                    f"is already used by {first.path}",
+                    f"{_on_bus(entry.bus)}module {entry.address.module} "
+                    f"output {entry.address.output} is already used by {first.path}",
                 )
 
     def _check_module_kinds(self) -> None:
@@ -649,17 +672,18 @@ class _Parser:
         relay output takes; percent levels would be a guess at hardware the
         file does not describe.
         """
-        relays: dict[int, list[str]] = {}
+        relays: dict[tuple[int, int], list[str]] = {}
         for entry in self._all_entries():
             if not entry.dimmer:
-                relays.setdefault(entry.address.module, []).append(entry.path)
+                relays.setdefault((entry.bus, entry.address.module), []).append(entry.path)
         for entry in self._all_entries():
             module = entry.address.module
-            if entry.dimmer and module in relays:
+            if entry.dimmer and (entry.bus, module) in relays:
                 entry.dimmer = False
+                others = ", ".join(relays[entry.bus, module])
                 self._warning(
                     f"{entry.path}.type",
-                    f"module {module} also has relay outputs ({', '.join(relays[module])}), "
+                    f"{_on_bus(entry.bus)}module {module} also has relay outputs ({others}), "
                     "so it is a relay module and this light only switches on and off; if "
                     f"module {module} is a dimmer module, give all of its lights type: dimmer "
                     "and move its other entries to the module they are wired to",
@@ -692,7 +716,13 @@ class _Parser:
             elif entry.key not in done:
                 done.update((entry.key, target))
                 role = entry.data["relay_role"]
-                if role == other.data["relay_role"]:
+                if entry.bus != other.bus:
+                    self._problem(
+                        f"{entry.path}.bus",
+                        f"{entry.key} is on bus {entry.bus} and {target} on bus {other.bus}; "
+                        "a shutter's relays must be on one bus",
+                    )
+                elif role == other.data["relay_role"]:
                     self._problem(
                         f"{entry.path}.relay_role",
                         f"{entry.key} and {target} are both {role}; "
@@ -741,6 +771,7 @@ class _Parser:
             name=name or _pretty(key),
             up=up.address,
             down=down.address,
+            bus=up.bus,
             up_key=up.key,
             down_key=down.key,
             travel_time_up=self._agreed(
@@ -769,6 +800,7 @@ class _Parser:
                 module=entry.address.module,
                 output=entry.address.output,
                 dimmable=entry.dimmer,
+                bus=entry.bus,
                 description=entry.data.get("description"),
                 area=entry.data.get("area"),
                 icon=entry.data.get("icon"),
@@ -781,6 +813,7 @@ class _Parser:
                 name=entry.data.get("display_name") or _pretty(entry.key),
                 module=entry.address.module,
                 output=entry.address.output,
+                bus=entry.bus,
                 description=entry.data.get("description"),
                 area=entry.data.get("area"),
                 icon=entry.data.get("icon"),

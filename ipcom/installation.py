@@ -1,62 +1,84 @@
 """An installation's devices: the device map made live on the client of its bus.
 
 `Installation` builds a `Light`, `Dimmer`, `Switch` or `Shutter` for every
-entry of the device map, listens to the client once for all of them, and
-tells each device only of its own changes, in one context (`Scheduler`):
-Home Assistant's event loop, or a thread of the library's own.
+entry of the device map, on the client of the entry's bus (one connection
+per bus, PROTOCOL.md section 1), listens to each client once for all of its
+devices, and tells each device only of its own changes, in one context
+(`Scheduler`): Home Assistant's event loop, or a thread of the library's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from functools import partial
+from types import MappingProxyType
 
 from .client import IPComClient
 from .device import NO_GRACE, Device, Link
 from .devices import DeviceMap
 from .models import ConnectionEvent, OutputAddress
 from .outputs import Dimmer, Light, Switch
+from .protocol import DEFAULT_BUS
 from .scheduling import Scheduler
 from .shutter import DEFAULT_REVERSE_PAUSE, Shutter
 
 
 class Installation:
-    """Every device of a device map on one client, told of changes in one context."""
+    """Every device of a device map on the clients of its buses, told of changes in one context."""
 
     def __init__(
         self,
         device_map: DeviceMap,
-        client: IPComClient,
+        clients: IPComClient | Mapping[int, IPComClient],
         scheduler: Scheduler,
         *,
         reverse_pause: float = DEFAULT_REVERSE_PAUSE,
         unavailable_after: float = NO_GRACE,
     ) -> None:
-        """Build the devices; they follow the client once `start` was called."""
+        """Build the devices; they follow their clients once `start` was called.
+
+        `clients` maps each bus to the client connected to it; a single
+        client is bus 1's. Every bus the map has devices on needs one.
+        """
+        if isinstance(clients, IPComClient):
+            clients = {DEFAULT_BUS: clients}
+        missing = [bus for bus in device_map.buses() if bus not in clients]
+        if missing:
+            raise ValueError(
+                f"the device map has devices on bus {', '.join(map(str, missing))}, "
+                f"but no client is connected to it"
+            )
         self.device_map = device_map
-        self.client = client
+        self.clients: Mapping[int, IPComClient] = MappingProxyType(dict(sorted(clients.items())))
         self._scheduler = scheduler
-        self.link = Link(client, scheduler, unavailable_after)
-        self.lights: tuple[Light, ...] = tuple(
-            (Dimmer if entry.dimmable else Light)(entry, self.link) for entry in device_map.lights
+        self.links: Mapping[int, Link] = MappingProxyType(
+            {
+                bus: Link(client, scheduler, unavailable_after)
+                for bus, client in self.clients.items()
+            }
         )
-        self.switches = tuple(Switch(entry, self.link) for entry in device_map.switches)
+        self.lights: tuple[Light, ...] = tuple(
+            (Dimmer if entry.dimmable else Light)(entry, self.links[entry.bus])
+            for entry in device_map.lights
+        )
+        self.switches = tuple(Switch(entry, self.links[entry.bus]) for entry in device_map.switches)
         self.shutters = tuple(
-            Shutter(entry, self.link, scheduler, reverse_pause=reverse_pause)
+            Shutter(entry, self.links[entry.bus], scheduler, reverse_pause=reverse_pause)
             for entry in device_map.covers
         )
         self._by_key: dict[str, Device] = {}
-        self._by_address: dict[OutputAddress, Device] = {}
+        self._by_address: dict[tuple[int, OutputAddress], Device] = {}
         for device in self:
             self._by_key[device.key] = device
             for address in device.outputs:
-                self._by_address[address] = device
+                self._by_address[device.entry.bus, address] = device
         for shutter in self.shutters:
             self._by_key[shutter.entry.up_key] = shutter
             self._by_key[shutter.entry.down_key] = shutter
-        self._available = self.link.available
-        self.link.subscribe(self._link_changed)
+        self._available = {bus: link.available for bus, link in self.links.items()}
+        for bus, link in self.links.items():
+            link.subscribe(partial(self._link_changed, bus))
         self._unsubscribe: list[Callable[[], None]] = []
 
     def __iter__(self) -> Iterator[Device]:
@@ -73,17 +95,18 @@ class Installation:
         return self._by_key.get(key)
 
     def start(self) -> None:
-        """Follow the client: its outputs and its connection, from its current state on."""
+        """Follow the clients: their outputs and their connections, from their current state on."""
         if self._unsubscribe:
             return
-        self._unsubscribe = [
-            self.client.on_outputs_changed(self._outputs_from_client),
-            self.client.on_connection_state(self._connection_from_client),
-        ]
+        for bus, client in self.clients.items():
+            self._unsubscribe += [
+                client.on_outputs_changed(partial(self._outputs_from_client, bus)),
+                client.on_connection_state(partial(self._connection_from_client, bus)),
+            ]
         self._scheduler.call_soon(self.refresh)
 
     def close(self) -> Future[None]:
-        """Stop following the client and shut every shutter down (`Shutter.shutdown`).
+        """Stop following the clients and shut every shutter down (`Shutter.shutdown`).
 
         The returned future ends once every shutter has: a run to a set
         position is then stopped where it is (or the stop failed, which it
@@ -92,41 +115,42 @@ class Installation:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
-        self._scheduler.call_soon(self.link.close)
+        for link in self.links.values():
+            self._scheduler.call_soon(link.close)
         return _all([shutter.shutdown() for shutter in self.shutters])
 
-    def _outputs_from_client(self, addresses: frozenset[OutputAddress]) -> None:
-        self._scheduler.call_soon(partial(self._outputs_changed, addresses))
+    def _outputs_from_client(self, bus: int, addresses: frozenset[OutputAddress]) -> None:
+        self._scheduler.call_soon(partial(self._outputs_changed, bus, addresses))
 
-    def _connection_from_client(self, event: ConnectionEvent) -> None:
-        self._scheduler.call_soon(partial(self._connection_changed, event))
+    def _connection_from_client(self, bus: int, event: ConnectionEvent) -> None:
+        self._scheduler.call_soon(partial(self.links[bus].connection_changed, event))
 
-    def _outputs_changed(self, addresses: frozenset[OutputAddress]) -> None:
-        changed = {self._by_address[a] for a in addresses if a in self._by_address}
+    def _outputs_changed(self, bus: int, addresses: frozenset[OutputAddress]) -> None:
+        changed = {self._by_address[bus, a] for a in addresses if (bus, a) in self._by_address}
         for device in self:
             if device in changed:
                 device.outputs_changed()
 
-    def _connection_changed(self, event: ConnectionEvent) -> None:
-        self.link.connection_changed(event)
-
-    def _link_changed(self) -> None:
-        """Tell every device when the link's availability changed (in the context)."""
-        if self.link.available == self._available:
+    def _link_changed(self, bus: int) -> None:
+        """Tell the devices of `bus` when its link's availability changed (in the context)."""
+        link = self.links[bus]
+        if link.available == self._available[bus]:
             return
-        self._available = self.link.available
+        self._available[bus] = link.available
         for device in self:
-            device.availability_changed()
+            if device.link is link:
+                device.availability_changed()
 
     def refresh(self) -> None:
-        """Read the client's current state now (in the context).
+        """Read the clients' current state now (in the context).
 
         `start` does so for what happened before it; a caller in the context
-        that has just seen the client connect (`IPComClient.wait_for_snapshot`)
+        that has just seen a client connect (`IPComClient.wait_for_snapshot`)
         calls it so that the devices are available before the news of the
         connection, still on its way from the client's thread, arrives.
         """
-        self._connection_changed(ConnectionEvent(self.client.connection_state, "following"))
+        for link in self.links.values():
+            link.connection_changed(ConnectionEvent(link.client.connection_state, "following"))
         for device in self:
             device.outputs_changed()
 

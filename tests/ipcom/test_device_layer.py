@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import pytest
-from client_helpers import WAIT, make_client, wait_until as wait_for
+from client_helpers import FAST_TIMING, WAIT, make_client, wait_until as wait_for
 
 from ipcom.client import IPComClient
 from ipcom.devices import DeviceMap, parse_device_map
@@ -23,6 +23,7 @@ from ipcom.errors import IPComConnectionError
 from ipcom.installation import Installation
 from ipcom.models import OutputAddress
 from ipcom.outputs import Dimmer, Light, Switch
+from ipcom.protocol import BusType
 from ipcom.scheduling import AsyncioScheduler, Scheduler, ThreadScheduler
 from ipcom.simulator import ReceivedWrite, Simulator
 from ipcom.writes import AbandonReason, WriteAbandonedError, WriteOutcome
@@ -475,14 +476,14 @@ def test_a_device_becomes_unavailable_when_the_link_drops_without_a_grace(
     installation = follow(client, scheduler, installations, unavailable_after=0)
     ceiling = device(installation, "ceiling", Light)
     wait_until(lambda: ceiling.available, "the device becoming available")
-    seen = Seen(lambda: (ceiling.available, installation.link.link_up))
+    seen = Seen(lambda: (ceiling.available, installation.links[1].link_up))
     ceiling.subscribe(seen)
 
     simulator.freeze()
     try:
         wait_until(lambda: (False, False) in seen.values, "the device becoming unavailable")
         assert not ceiling.available
-        assert not installation.link.link_up
+        assert not installation.links[1].link_up
     finally:
         simulator.unfreeze()
     wait_until(lambda: seen.values[-1:] == [(True, True)], "the device becoming available again")
@@ -502,13 +503,13 @@ def test_a_short_outage_within_the_grace_leaves_the_device_available(
     wait_until(lambda: ceiling.available, "the device becoming available")
     seen = Seen(lambda: ceiling.available)
     ceiling.subscribe(seen)
-    link_seen = Seen(lambda: (installation.link.link_up, installation.link.available))
-    installation.link.subscribe(link_seen)
+    link_seen = Seen(lambda: (installation.links[1].link_up, installation.links[1].available))
+    installation.links[1].subscribe(link_seen)
 
     simulator.freeze()
     try:
-        wait_until(lambda: not installation.link.link_up, "the link going down")
-        assert installation.link.available
+        wait_until(lambda: not installation.links[1].link_up, "the link going down")
+        assert installation.links[1].available
         assert ceiling.available
     finally:
         simulator.unfreeze()
@@ -660,3 +661,83 @@ def test_a_command_while_not_connected_raises_and_queues_nothing(
     with pytest.raises(IPComConnectionError):
         ceiling.turn_on()
     assert frames_of(simulator, 1) == []
+
+
+# Two buses
+
+
+TWO_BUS_MAP: DeviceMap = parse_device_map(
+    {
+        "lights": {
+            "hall": {"module": 1, "output": 2},
+            "barn": {"bus": 2, "module": 1, "output": 2},
+        },
+    },
+    "test_device_layer",
+)
+"""The same module and output on each bus: two lamps."""
+
+
+def test_each_bus_has_its_client_and_an_outage_of_one_leaves_the_other_available(
+    simulator: Simulator, scheduler: ThreadScheduler, installations: list[Installation]
+) -> None:
+    """Bus 2's lamp is switched through bus 2's connection; its outage is its own."""
+    second = Simulator(bus=2, bus_type=BusType.BIBUS)
+    second.start()
+    clients = {
+        bus: IPComClient(
+            device.host,
+            device.port,
+            "demo",
+            "demo",
+            bus=bus,
+            bus_type=bus_type,
+            poll_interval=FAST_TIMING["poll_interval"],
+            command_interval=FAST_TIMING["command_interval"],
+            socket_timeout=FAST_TIMING["socket_timeout"],
+            stale_after=FAST_TIMING["stale_after"],
+            reconnect_base=FAST_TIMING["reconnect_base"],
+            reconnect_max=FAST_TIMING["reconnect_max"],
+        )
+        for bus, device, bus_type in ((1, simulator, BusType.MINIDO), (2, second, BusType.BIBUS))
+    }
+    try:
+        for client in clients.values():
+            client.start_persistent_connection()
+            client.wait_for_snapshot(WAIT)
+        installation = Installation(TWO_BUS_MAP, clients, scheduler)
+        installations.append(installation)
+        installation.start()
+        drain(scheduler)
+        hall = device(installation, "hall", Light)
+        barn = device(installation, "barn", Light)
+        assert hall.link is installation.links[1]
+        assert barn.link is installation.links[2]
+
+        assert barn.turn_on().result(WAIT) is WriteOutcome.CONFIRMED
+        assert second.get_value(1, 2) == 255
+        assert simulator.get_value(1, 2) == 0
+        assert hall.is_on is False
+        assert barn.is_on is True
+
+        barn_seen = Seen(lambda: barn.available)
+        hall_seen = Seen(lambda: hall.available)
+        barn.subscribe(barn_seen)
+        hall.subscribe(hall_seen)
+        second.stop()
+        wait_until(lambda: not barn.available, "bus 2's lamp becoming unavailable")
+        assert hall.available
+        assert hall.turn_on().result(WAIT) is WriteOutcome.CONFIRMED
+        drain(scheduler)
+        assert False in barn_seen.values
+        assert False not in hall_seen.values
+    finally:
+        for client in clients.values():
+            client.stop_persistent_connection()
+        second.stop()
+
+
+def test_a_map_with_a_bus_that_has_no_client_is_refused(client: IPComClient) -> None:
+    """Devices on a bus nobody connected to could never be switched: say so at once."""
+    with pytest.raises(ValueError, match="bus 2"):
+        Installation(TWO_BUS_MAP, client, ThreadScheduler())

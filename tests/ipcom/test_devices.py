@@ -139,6 +139,8 @@ def test_demo_devices_yaml_is_a_realistic_installation() -> None:
         for cover in device_map.covers
     )
     assert len(device_map.switches) >= 2
+    assert device_map.buses() == (1, 2)
+    assert device_map.dimmer_modules(2)
     assert all(device.area for device in device_map)
     assert len({device.area for device in device_map}) >= 5
 
@@ -247,7 +249,7 @@ def test_modules_dimmer_modules_and_outputs() -> None:
     outputs = device_map.outputs()
     assert outputs == tuple(sorted(outputs))
     expected = len(device_map.lights) + len(device_map.switches) + 2 * len(device_map.covers)
-    assert len(outputs) == expected
+    assert sum(len(device_map.outputs(bus)) for bus in device_map.buses()) == expected
     assert len(device_map) == len(list(device_map))
 
 
@@ -903,3 +905,83 @@ def test_ipcom_list_shows_the_warnings_after_the_table() -> None:
     lines = map_table(parse("lights:\n  hall: {module: 1, output: 1, colour: red}\n"))
 
     assert lines[-1] == "warning: devices.yaml: lights.hall.colour: setting not used, ignored"
+
+
+# Buses: a module is (bus, module); a file without buses is bus 1.
+
+
+def test_a_file_without_buses_is_all_bus_one() -> None:
+    device_map = load_device_map(REPOSITORY / "devices.yaml")
+
+    assert {entry.bus for entry in device_map} <= {1, 2}
+    assert 1 in device_map.buses()
+    hall = parse("lights:\n  hall: {module: 1, output: 2}\n")
+    assert hall.buses() == (1,)
+    entry = hall.get("hall")
+    assert entry is not None
+    assert entry.bus == 1
+
+
+def test_the_same_module_and_output_on_two_buses_are_two_devices() -> None:
+    device_map = parse(
+        """
+lights:
+  hall: {module: 1, output: 2}
+  attic: {bus: 2, module: 1, output: 2}
+  table: {bus: 2, module: 6, output: 1, type: dimmer}
+shutters:
+  barn_up: {bus: 2, module: 3, output: 1, relay_role: up, paired_device: barn_down}
+  barn_down: {bus: 2, module: 3, output: 2, relay_role: down, paired_device: barn_up}
+"""
+    )
+
+    assert device_map.buses() == (1, 2)
+    assert device_map.at(1, 2) == device_map.get("hall")
+    assert device_map.at(1, 2, bus=2) == device_map.get("attic")
+    assert device_map.modules() == (1,)
+    assert device_map.modules(2) == (1, 3, 6)
+    assert device_map.dimmer_modules() == frozenset()
+    assert device_map.dimmer_modules(2) == frozenset({6})
+    assert device_map.outputs(2) == (
+        OutputAddress(1, 2),
+        OutputAddress(3, 1),
+        OutputAddress(3, 2),
+        OutputAddress(6, 1),
+    )
+    barn = device_map.get("barn")
+    assert isinstance(barn, CoverEntry)
+    assert barn.bus == 2
+
+
+def test_bus_problems_name_the_key_and_the_reason() -> None:
+    assert problems(
+        """
+lights:
+  hall: {bus: 3, module: 1, output: 2}
+  attic: {bus: "2", module: 1, output: 3}
+  porch: {module: 1, output: 4}
+  shed: {bus: 1, module: 1, output: 4}
+shutters:
+  barn_up: {module: 3, output: 1, relay_role: up, paired_device: barn_down}
+  barn_down: {bus: 2, module: 3, output: 2, relay_role: down, paired_device: barn_up}
+"""
+    ) == [
+        "devices.yaml: lights.hall.bus: must be 1..2, got 3",
+        "devices.yaml: lights.attic.bus: must be a whole number 1..2, got '2'",
+        "devices.yaml: lights.shed: module 1 output 4 is already used by lights.porch",
+        "devices.yaml: shutters.barn_up.bus: barn_up is on bus 1 and barn_down on bus 2; "
+        "a shutter's relays must be on one bus",
+    ]
+
+
+def test_a_module_is_a_dimmer_module_on_its_own_bus_only() -> None:
+    device_map = parse(
+        """
+lights:
+  table: {bus: 2, module: 6, output: 1, type: dimmer}
+  hall: {module: 6, output: 1}
+"""
+    )
+
+    assert device_map.dimmer_modules(2) == frozenset({6})
+    assert not device_map.warnings
