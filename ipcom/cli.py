@@ -20,7 +20,7 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,8 @@ from .installation import Installation
 from .models import ConnectionEvent, ConnectionState, StateSnapshot
 from .outputs import Dimmer, RelayDevice
 from .protocol import (
+    BUSES,
+    DEFAULT_BUS,
     DEFAULT_PORT,
     DIMMER_MAX,
     DIMMER_MIN,
@@ -45,10 +47,12 @@ from .protocol import (
     RELAY_OFF,
     RELAY_ON,
     STALE_AFTER,
+    BusType,
 )
 from .scheduling import ThreadScheduler
 from .shutter import RelayNotReleasedError, Shutter
 from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
+from .simulator_codec import check_firmware
 from .writes import AbandonReason, WriteAbandonedError, WriteOutcome
 
 EXIT_OK: Final = 0
@@ -66,6 +70,9 @@ ENV_PORT: Final = "IPCOM_PORT"
 ENV_USERNAME: Final = "IPCOM_USERNAME"
 ENV_PASSWORD: Final = "IPCOM_PASSWORD"
 ENV_DEVICES: Final = "IPCOM_DEVICES"
+ENV_REMOTE_HOST: Final = "IPCOM_REMOTE_HOST"
+ENV_REMOTE_PORT: Final = "IPCOM_REMOTE_PORT"
+ENV_SERIAL: Final = "IPCOM_SERIAL"
 DEFAULT_DEVICES: Final = "devices.yaml"
 DEFAULT_TIMEOUT: Final = 10.0
 SIMULATOR_HOST: Final = "127.0.0.1"
@@ -158,8 +165,9 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="ipcom",
         description="Check and control an IPCom Home Anywhere Blue installation.",
         epilog=(
-            f"Connection settings may also come from {ENV_HOST}, {ENV_PORT}, {ENV_USERNAME} "
-            f"and {ENV_PASSWORD}; without {ENV_PASSWORD} the password is asked for. "
+            f"Connection settings may also come from {ENV_HOST}, {ENV_PORT}, {ENV_USERNAME}, "
+            f"{ENV_PASSWORD}, {ENV_REMOTE_HOST}, {ENV_REMOTE_PORT} and {ENV_SERIAL}; without "
+            f"{ENV_PASSWORD} the password is asked for. "
             f"Exit codes: {EXIT_OK} success, {EXIT_USAGE} usage, {EXIT_CONNECTION} cannot connect "
             f"or lost the connection, {EXIT_AUTHENTICATION} authentication failed, "
             f"{EXIT_DEVICES} invalid devices.yaml, {EXIT_UNKNOWN_DEVICE} unknown device, "
@@ -203,6 +211,13 @@ def _build_parser() -> argparse.ArgumentParser:
     raw_commands = raw.add_subparsers(dest="raw_command", required=True, metavar="ACTION")
     raw_set = raw_commands.add_parser("set", help="set one output to a raw value")
     _add_common_options(raw_set)
+    raw_set.add_argument(
+        "--bus",
+        type=int,
+        choices=BUSES,
+        default=DEFAULT_BUS,
+        help="the bus of the module; 2 needs --bus-2-type (default %(default)s)",
+    )
     raw_set.add_argument("module", type=_ranged(1, MODULE_COUNT), help=f"1..{MODULE_COUNT}")
     raw_set.add_argument(
         "output", type=_ranged(1, OUTPUTS_PER_MODULE), help=f"1..{OUTPUTS_PER_MODULE}"
@@ -225,6 +240,32 @@ def _build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         metavar="SECONDS",
         help=f"mean pause between presses (default {ACTIVITY_INTERVAL:g})",
+    )
+    installation = simulate.add_argument_group(
+        "the installation (default: the captured one, one Minido bus, on --port only; "
+        "--bus-type, --bus-2-type, --tricom and --remote-port shape it too)"
+    )
+    installation.add_argument(
+        "--buses",
+        type=int,
+        choices=BUSES,
+        default=argparse.SUPPRESS,
+        help="how many buses: 2 also serves bus 2, on the same port, of --bus-2-type or "
+        f"else {BusType.MINIDO.value} (default 1; 2 with --bus-2-type)",
+    )
+    installation.add_argument(
+        "--plaintext",
+        choices=["short", "nonsecure"],
+        default=argparse.SUPPRESS,
+        help="talk without the cipher: answer with the short connect response, or ask "
+        "for a plain connection again with NonSecure",
+    )
+    installation.add_argument(
+        "--firmware",
+        type=_firmware,
+        default=argparse.SUPPRESS,
+        metavar="XXXX",
+        help="firmware version the connect response names, 4 ASCII characters (default 0000)",
     )
     device = simulate.add_argument_group(
         "a device a client must survive (each off by default; see the README)"
@@ -296,6 +337,48 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", default=suppress, help="log debug messages"
     )
+    bus_types = [kind.value for kind in BusType]
+    parser.add_argument(
+        "--bus-type",
+        choices=bus_types,
+        default=suppress,
+        help="type of bus 1, which decides how its frames are addressed "
+        f"(default {BusType.MINIDO.value}; simulate: of the simulated bus 1)",
+    )
+    parser.add_argument(
+        "--bus-2-type",
+        choices=bus_types,
+        default=suppress,
+        help="the installation has a second bus, of this type: needed when the device map "
+        "has devices on bus 2 (simulate: serve bus 2 too)",
+    )
+    parser.add_argument(
+        "--tricom",
+        action="store_true",
+        default=suppress,
+        help="a TriCom installation: bus 1's frames carry bus byte 2 whatever its type",
+    )
+    parser.add_argument(
+        "--remote-host",
+        default=suppress,
+        metavar="HOST",
+        help="the installation's remote address, used when the local one cannot be reached "
+        f"(env {ENV_REMOTE_HOST}; not for simulate)",
+    )
+    parser.add_argument(
+        "--remote-port",
+        type=_ranged(0, 65535),
+        default=suppress,
+        metavar="N",
+        help=f"the remote address's TCP port (env {ENV_REMOTE_PORT}, default {DEFAULT_PORT}; "
+        "simulate: also listen on this port as the remote address, 0 for any free port)",
+    )
+    parser.add_argument(
+        "--serial",
+        default=suppress,
+        help="a TriCom's serial number, sent with the username on its remote address "
+        f"(env {ENV_SERIAL}; not for simulate)",
+    )
 
 
 def _ranged(low: int, high: int) -> Callable[[str], int]:
@@ -348,6 +431,12 @@ class _Connection:
     password: str = field(repr=False)
     poll_interval: float
     timeout: float
+    bus_types: Mapping[int, BusType] = field(default_factory=lambda: {DEFAULT_BUS: BusType.MINIDO})
+    """The installation's buses and their types: bus 1 always, bus 2 with --bus-2-type."""
+    tricom: bool = False
+    remote_host: str | None = None
+    remote_port: int = DEFAULT_PORT
+    serial: str | None = None
 
     @property
     def address(self) -> str:
@@ -365,8 +454,33 @@ def _timeout(args: argparse.Namespace) -> float:
     return timeout
 
 
-def _connection(args: argparse.Namespace) -> _Connection:
-    """Connection settings from the flags, then the environment, then a prompt."""
+def _bus_types(args: argparse.Namespace, device_map: DeviceMap | None) -> dict[int, BusType]:
+    """The installation's buses and their types; a map with bus 2 devices needs bus 2's type.
+
+    The type decides how a bus's frames are addressed (PROTOCOL.md section 6),
+    so it is never guessed.
+    """
+    bus_types = {DEFAULT_BUS: BusType(getattr(args, "bus_type", BusType.MINIDO.value))}
+    bus_2_type: str | None = getattr(args, "bus_2_type", None)
+    if bus_2_type is not None:
+        bus_types[2] = BusType(bus_2_type)
+    missing = [bus for bus in (device_map.buses() if device_map else ()) if bus not in bus_types]
+    if missing:
+        raise CommandError(
+            f"the device map has devices on bus {missing[0]}: give --bus-2-type "
+            f"({', '.join(kind.value for kind in BusType)}), the type of the installation's "
+            "second bus, which decides how its frames are addressed",
+            EXIT_USAGE,
+        )
+    return bus_types
+
+
+def _connection(args: argparse.Namespace, device_map: DeviceMap | None = None) -> _Connection:
+    """Connection settings from the flags, then the environment, then a prompt.
+
+    With a device map, also checks that every bus it has devices on has a type.
+    """
+    bus_types = _bus_types(args, device_map)
     host = getattr(args, "host", None)
     host_source = "argument --host:"
     if not host:
@@ -387,6 +501,10 @@ def _connection(args: argparse.Namespace) -> _Connection:
     username = getattr(args, "username", None) or os.environ.get(ENV_USERNAME)
     if not username:
         raise CommandError(f"no username: give --username or set {ENV_USERNAME}", EXIT_USAGE)
+    remote_host, remote_port = _remote_address(args)
+    serial: str | None = getattr(args, "serial", None)
+    if serial is None:
+        serial = os.environ.get(ENV_SERIAL) or None
     password = os.environ.get(ENV_PASSWORD)
     if password is None:
         if not sys.stdin.isatty():
@@ -406,7 +524,43 @@ def _connection(args: argparse.Namespace) -> _Connection:
         password=password,
         poll_interval=getattr(args, "poll_interval", POLL_INTERVAL),
         timeout=_timeout(args),
+        bus_types=bus_types,
+        tricom=getattr(args, "tricom", False),
+        remote_host=remote_host,
+        remote_port=remote_port,
+        serial=serial,
     )
+
+
+def _remote_address(args: argparse.Namespace) -> tuple[str | None, int]:
+    """The installation's remote host (None without one) and port, from flags or environment."""
+    remote_host: str | None = getattr(args, "remote_host", None)
+    source = "argument --remote-host:"
+    if remote_host is None:
+        remote_host = os.environ.get(ENV_REMOTE_HOST) or None
+        source = ENV_REMOTE_HOST
+    if remote_host is not None:
+        if not remote_host.strip():
+            raise CommandError(
+                f"{source} expected a host name or address, got {remote_host!r}", EXIT_USAGE
+            )
+        _check_host(remote_host, source)
+    remote_port: int | None = getattr(args, "remote_port", None)
+    if remote_port is None:
+        return remote_host, _env_port(ENV_REMOTE_PORT)
+    if remote_port == 0:
+        raise CommandError(
+            "argument --remote-port: must be 1..65535 to reach an installation, got 0 "
+            "(only simulate takes 0, for any free port)",
+            EXIT_USAGE,
+        )
+    if remote_host is None:
+        raise CommandError(
+            f"argument --remote-port: needs the remote host too: give --remote-host or set "
+            f"{ENV_REMOTE_HOST}",
+            EXIT_USAGE,
+        )
+    return remote_host, remote_port
 
 
 def _check_host(host: str, source: str) -> None:
@@ -419,14 +573,14 @@ def _check_host(host: str, source: str) -> None:
         ) from None
 
 
-def _env_port() -> int:
-    text = os.environ.get(ENV_PORT)
+def _env_port(variable: str = ENV_PORT) -> int:
+    text = os.environ.get(variable)
     if not text:
         return DEFAULT_PORT
     try:
         return _ranged(1, 65535)(text)
     except argparse.ArgumentTypeError as err:
-        raise CommandError(f"{ENV_PORT} {err}", EXIT_USAGE) from None
+        raise CommandError(f"{variable} {err}", EXIT_USAGE) from None
 
 
 def _device_map(args: argparse.Namespace, *, required: bool) -> DeviceMap:
@@ -453,8 +607,8 @@ def _find(device_map: DeviceMap, key: str) -> DeviceEntry:
 # Talking to the installation
 
 
-def _client(settings: _Connection) -> IPComClient:
-    """A client for the settings; a combination of them it refuses is a usage error.
+def _client(settings: _Connection, bus: int = DEFAULT_BUS) -> IPComClient:
+    """A client for one bus; a combination of settings it refuses is a usage error.
 
     Each option was checked on its own, but the client also judges them together.
     """
@@ -466,41 +620,103 @@ def _client(settings: _Connection) -> IPComClient:
             settings.password,
             poll_interval=settings.poll_interval,
             socket_timeout=settings.timeout,
+            bus=bus,
+            bus_type=settings.bus_types[bus],
+            tricom=settings.tricom,
+            remote_host=settings.remote_host,
+            remote_port=settings.remote_port,
+            serial=settings.serial,
         )
     except ValueError as err:
         raise CommandError(f"invalid settings: {err}", EXIT_USAGE) from None
 
 
+def _clients(settings: _Connection, buses: Sequence[int] | None = None) -> dict[int, IPComClient]:
+    """One client per bus (every bus of the installation by default), none connected yet.
+
+    All are made before any connects, so refused settings stop the command first.
+    """
+    return {bus: _client(settings, bus) for bus in (buses or sorted(settings.bus_types))}
+
+
 @contextlib.contextmanager
-def _connected(settings: _Connection, *, auto_reconnect: bool = False) -> Iterator[IPComClient]:
-    """A started client that is stopped (every thread joined) however the block ends."""
-    client = _client(settings)
+def _started(clients: Mapping[int, IPComClient], *, auto_reconnect: bool) -> Iterator[None]:
+    """Start each client in turn; every one started is stopped however the block ends.
+
+    An installation refuses a login for a bus it lacks as it refuses wrong
+    credentials (PROTOCOL.md section 3); once another bus's login with the
+    same credentials succeeded, the failure says which bus it was.
+    """
+    started: list[IPComClient] = []
+    logged_in: list[int] = []
     try:
-        client.start_persistent_connection(auto_reconnect=auto_reconnect)
-        yield client
+        for bus, client in clients.items():
+            started.append(client)
+            try:
+                client.start_persistent_connection(auto_reconnect=auto_reconnect)
+            except IPComAuthenticationError:
+                if not logged_in:
+                    raise
+                raise CommandError(
+                    f"{client.address} refused the login for bus {bus} but accepted it for bus "
+                    f"{logged_in[0]}: does the installation have a bus {bus} (--bus-{bus}-type)?",
+                    EXIT_AUTHENTICATION,
+                ) from None
+            logged_in.append(bus)
+        yield
     finally:
-        client.stop_persistent_connection()
+        for client in reversed(started):
+            client.stop_persistent_connection()
+
+
+@contextlib.contextmanager
+def _connected(
+    settings: _Connection, buses: Sequence[int] | None = None, *, auto_reconnect: bool = False
+) -> Iterator[dict[int, IPComClient]]:
+    """A started client per bus; all are stopped (every thread joined) however the block ends."""
+    clients = _clients(settings, buses)
+    with _started(clients, auto_reconnect=auto_reconnect):
+        yield clients
+
+
+def _first_snapshots(
+    clients: Mapping[int, IPComClient], timeout: float
+) -> dict[int, StateSnapshot]:
+    """Wait for every client's first snapshot, bus by bus."""
+    return {bus: client.wait_for_snapshot(timeout) for bus, client in clients.items()}
 
 
 @contextlib.contextmanager
 def _installation(settings: _Connection, device_map: DeviceMap) -> Iterator[Installation]:
-    """The map's devices on a started client that has seen its first snapshot.
+    """The map's devices on a started client per bus, each of which has seen its first snapshot.
 
-    Their context is a thread of their own, ended with the client however
+    Their context is a thread of their own, ended with the clients however
     the block ends.
     """
     scheduler = ThreadScheduler()
     try:
-        with _connected(settings) as client:
-            installation = Installation(device_map, client, scheduler)
+        with _connected(settings) as clients:
+            installation = Installation(device_map, clients, scheduler)
             installation.start()
             try:
-                client.wait_for_snapshot(settings.timeout)
+                _first_snapshots(clients, settings.timeout)
                 yield installation
             finally:
                 installation.close()
     finally:
         scheduler.close()
+
+
+def _firmware_version(clients: Mapping[int, IPComClient]) -> str | None:
+    """The installation's firmware version: the first bus whose login answer named one."""
+    return next(
+        (
+            client.firmware_version
+            for client in clients.values()
+            if client.firmware_version is not None
+        ),
+        None,
+    )
 
 
 def _confirm(handle: Future[WriteOutcome], settings: _Connection, what: str) -> None:
@@ -532,8 +748,13 @@ def _latest(client: IPComClient) -> StateSnapshot:
     return snapshot
 
 
-def _describe_write(module: int, output: int, value: int) -> str:
-    return f"writing {value} to {module}.{output}"
+def _describe_write(module: int, output: int, value: int, bus: int = DEFAULT_BUS) -> str:
+    return f"writing {value} to {_output_name(module, output, bus)}"
+
+
+def _output_name(module: int, output: int, bus: int) -> str:
+    """`MODULE.OUTPUT` on bus 1, `2:MODULE.OUTPUT` on bus 2."""
+    return presentation.address(module, output, None if bus == DEFAULT_BUS else bus)
 
 
 # Commands
@@ -550,63 +771,93 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     device_map = _device_map(args, required=False)
-    settings = _connection(args)
-    with _connected(settings) as client:
-        snapshot = client.wait_for_snapshot(settings.timeout)
+    settings = _connection(args, device_map)
+    with _connected(settings) as clients:
+        snapshots = _first_snapshots(clients, settings.timeout)
+        buses = [
+            presentation.BusState(
+                bus=bus,
+                bus_type=settings.bus_types[bus].value,
+                snapshot=snapshots[bus],
+                address=client.address if client.via_remote else settings.address,
+                via_remote=client.via_remote,
+            )
+            for bus, client in clients.items()
+        ]
+        firmware_version = _firmware_version(clients)
     if args.json:
-        _print_json(presentation.status_json(device_map, snapshot, settings.host, settings.port))
+        document = presentation.status_json(
+            device_map, buses, settings.host, settings.port, firmware_version
+        )
+        _print_json(document)
     else:
-        _print_lines(presentation.status_table(device_map, snapshot, settings.address))
+        _print_lines(presentation.status_table(device_map, buses, firmware_version))
     return EXIT_OK
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
     device_map = _device_map(args, required=False)
-    settings = _connection(args)
+    settings = _connection(args, device_map)
+    with_bus = len(settings.bus_types) > 1
     lines: queue.SimpleQueue[tuple[TextIO, str]] = queue.SimpleQueue()
-    previous: list[StateSnapshot] = []
-
-    def on_snapshot(snapshot: StateSnapshot) -> None:
-        """Runs in the client's receive thread; the main thread does the printing."""
-        for change in snapshot.compare(previous[0]) if previous else ():
-            if args.json:
-                document = presentation.change_json(device_map, change, snapshot.timestamp_iso)
-                lines.put((sys.stdout, json.dumps(document)))
-            else:
-                text = presentation.change_text(device_map, change, snapshot.timestamp_iso)
-                lines.put((sys.stdout, text))
-        previous[:] = [snapshot]
-
     refused: list[CommandError] = []
-    down = threading.Event()
 
-    def on_connection(event: ConnectionEvent) -> None:
-        """Subscribed before the start, so an outage while starting is reported too."""
-        if event.state is ConnectionState.RECONNECTING:
-            down.set()
-            lines.put((sys.stderr, f"ipcom: connection lost ({event.reason}); reconnecting"))
-        elif event.state is ConnectionState.CONNECTED:
-            if down.is_set():
-                down.clear()
-                lines.put((sys.stderr, f"ipcom: connected to {settings.address} again"))
-        elif event.authentication_failed:
-            refused.append(
-                CommandError(
-                    f"{settings.address} rejected the username or password on reconnecting",
-                    EXIT_AUTHENTICATION,
+    def follow(bus: int, client: IPComClient, stop: threading.Event) -> None:
+        """Print the changes and connection news of one bus's client."""
+        previous: list[StateSnapshot] = []
+        down = threading.Event()
+        which = f"bus {bus}: " if with_bus else ""
+
+        def on_snapshot(snapshot: StateSnapshot) -> None:
+            """Runs in the client's receive thread; the main thread does the printing."""
+            timestamp = snapshot.timestamp_iso
+            for change in snapshot.compare(previous[0]) if previous else ():
+                if args.json:
+                    document = presentation.change_json(
+                        device_map, change, timestamp, bus, with_bus=with_bus
+                    )
+                    lines.put((sys.stdout, json.dumps(document)))
+                else:
+                    text = presentation.change_text(
+                        device_map, change, timestamp, bus, with_bus=with_bus
+                    )
+                    lines.put((sys.stdout, text))
+            previous[:] = [snapshot]
+
+        def on_connection(event: ConnectionEvent) -> None:
+            """Subscribed before the start, so an outage while starting is reported too."""
+            if event.state is ConnectionState.RECONNECTING:
+                down.set()
+                lines.put(
+                    (sys.stderr, f"ipcom: {which}connection lost ({event.reason}); reconnecting")
                 )
-            )
-            stop.set()
+            elif event.state is ConnectionState.CONNECTED:
+                if down.is_set():
+                    down.clear()
+                    lines.put((sys.stderr, f"ipcom: {which}connected to {settings.address} again"))
+            elif event.authentication_failed:
+                refused.append(
+                    CommandError(
+                        f"{settings.address} rejected the username or password on reconnecting",
+                        EXIT_AUTHENTICATION,
+                    )
+                )
+                stop.set()
 
-    with _stop_on_signals() as stop:
-        client = _client(settings)
         client.on_state_snapshot(on_snapshot)
         client.on_connection_state(on_connection)
-        try:
-            client.start_persistent_connection(auto_reconnect=True)
-            client.wait_for_snapshot(settings.timeout)
+
+    with _stop_on_signals() as stop:
+        clients = _clients(settings)
+        for bus, client in clients.items():
+            follow(bus, client, stop)
+        with _started(clients, auto_reconnect=True):
+            _first_snapshots(clients, settings.timeout)
+            remote = [client.address for client in clients.values() if client.via_remote]
+            where = settings.address + (f" via its remote address {remote[0]}" if remote else "")
+            buses = f" (buses {' and '.join(map(str, clients))})" if with_bus else ""
             print(
-                f"ipcom: watching {settings.address}; press Ctrl-C to stop",
+                f"ipcom: watching {where}{buses}; press Ctrl-C to stop",
                 file=sys.stderr,
                 flush=True,
             )
@@ -614,8 +865,6 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                 with contextlib.suppress(queue.Empty):
                     stream, line = lines.get(timeout=_WATCH_TICK)
                     print(line, file=stream, flush=True)
-        finally:
-            client.stop_persistent_connection()
     with contextlib.suppress(queue.Empty):
         while True:
             stream, line = lines.get_nowait()
@@ -630,7 +879,7 @@ def _cmd_switch(args: argparse.Namespace) -> int:
     entry = _find(device_map, args.device)
     if isinstance(entry, CoverEntry):
         raise CommandError(f"{entry.key} is a shutter: use ipcom open, close or stop", EXIT_USAGE)
-    settings = _connection(args)
+    settings = _connection(args, device_map)
     with _installation(settings, device_map) as installation:
         device = installation.get(entry.key)
         assert isinstance(device, RelayDevice)
@@ -641,8 +890,8 @@ def _cmd_switch(args: argparse.Namespace) -> int:
             handle, value = device.turn_on(DIMMER_MAX), DIMMER_MAX
         else:
             handle, value = device.turn_on(), RELAY_ON
-        _confirm(handle, settings, _describe_write(entry.module, entry.output, value))
-        snapshot = _latest(installation.client)
+        _confirm(handle, settings, _describe_write(entry.module, entry.output, value, entry.bus))
+        snapshot = _latest(installation.clients[entry.bus])
     _print(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
     return EXIT_OK
 
@@ -656,13 +905,13 @@ def _cmd_dim(args: argparse.Namespace) -> int:
             + ("open, close or stop" if isinstance(entry, CoverEntry) else "on, off or toggle"),
             EXIT_USAGE,
         )
-    settings = _connection(args)
+    settings = _connection(args, device_map)
     with _installation(settings, device_map) as installation:
         dimmer = installation.get(entry.key)
         assert isinstance(dimmer, Dimmer)
-        what = _describe_write(entry.module, entry.output, args.percent)
+        what = _describe_write(entry.module, entry.output, args.percent, entry.bus)
         _confirm(dimmer.turn_on(args.percent), settings, what)
-        snapshot = _latest(installation.client)
+        snapshot = _latest(installation.clients[entry.bus])
     _print(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
     return EXIT_OK
 
@@ -673,7 +922,7 @@ def _cmd_cover(args: argparse.Namespace) -> int:
     entry = _find(device_map, args.device)
     if not isinstance(entry, CoverEntry):
         raise CommandError(f"{entry.key} is not a shutter: use ipcom on, off or toggle", EXIT_USAGE)
-    settings = _connection(args)
+    settings = _connection(args, device_map)
     with _installation(settings, device_map) as installation:
         shutter = installation.get(entry.key)
         assert isinstance(shutter, Shutter)
@@ -683,23 +932,58 @@ def _cmd_cover(args: argparse.Namespace) -> int:
             "stop": (shutter.stop, "stopping"),
         }[args.command]
         _confirm(command(), settings, f"{what} {entry.key}")
-        snapshot = _latest(installation.client)
+        snapshot = _latest(installation.clients[entry.bus])
     _print(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
     return EXIT_OK
 
 
 def _cmd_raw(args: argparse.Namespace) -> int:
     settings = _connection(args)
-    with _connected(settings) as client:
+    bus: int = args.bus
+    if bus not in settings.bus_types:
+        raise CommandError(
+            f"argument --bus: bus {bus} needs --bus-2-type "
+            f"({', '.join(kind.value for kind in BusType)}), the type of the installation's "
+            "second bus, which decides how its frames are addressed",
+            EXIT_USAGE,
+        )
+    with _connected(settings, [bus]) as clients:
+        client = clients[bus]
         client.wait_for_snapshot(settings.timeout)
-        what = _describe_write(args.module, args.output, args.value)
+        what = _describe_write(args.module, args.output, args.value, bus)
         _confirm(client.set_value(args.module, args.output, args.value), settings, what)
         snapshot = _latest(client)
-    _print(f"{args.module}.{args.output}: {snapshot.get_value(args.module, args.output)}")
+    value = snapshot.get_value(args.module, args.output)
+    _print(f"{_output_name(args.module, args.output, bus)}: {value}")
     return EXIT_OK
 
 
+def _firmware(text: str) -> str:
+    """Parse --firmware: what a connect response can carry, 4 ASCII characters."""
+    try:
+        check_firmware(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 4 ASCII characters such as 0000, got {text!r}"
+        ) from None
+    return text
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    bus_2_type: str | None = getattr(args, "bus_2_type", None)
+    bus_count: int = getattr(args, "buses", 1 if bus_2_type is None else 2)
+    if bus_2_type is not None and bus_count != 2:
+        raise CommandError(
+            f"argument --bus-2-type: gives the installation a second bus; "
+            f"it contradicts --buses {bus_count}",
+            EXIT_USAGE,
+        )
+    for flag, why in (
+        ("--remote-host", "it listens (--remote-port N also listens as the remote address)"),
+        ("--serial", "it is part of a TriCom's remote login, which the simulator does not check"),
+    ):
+        if hasattr(args, flag[2:].replace("-", "_")):
+            raise CommandError(f"argument {flag}: not for simulate: {why}", EXIT_USAGE)
     device_map = _device_map(args, required=False)
     username = getattr(args, "username", None) or os.environ.get(ENV_USERNAME) or DEFAULT_USERNAME
     password = os.environ.get(ENV_PASSWORD) or DEFAULT_PASSWORD
@@ -707,14 +991,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         messages.validate_credentials(username, password)
     except ValueError as err:
         raise CommandError(f"invalid credentials for the simulator: {err}", EXIT_USAGE) from None
-    pressable = [light.address for light in device_map.lights]
-    pressable += [switch.address for switch in device_map.switches]
+    pressable = [light.address for light in device_map.lights if light.bus == 1]
+    pressable += [switch.address for switch in device_map.switches if switch.bus == 1]
     if args.activity and not pressable:
         raise CommandError(
-            "--activity needs lights or switches in the device map to press", EXIT_USAGE
+            "--activity needs lights or switches on bus 1 in the device map to press", EXIT_USAGE
         )
     host = getattr(args, "host", SIMULATOR_HOST)
     port = getattr(args, "port", DEFAULT_PORT)
+    remote_port: int | None = getattr(args, "remote_port", None)
+    if remote_port and remote_port == port:
+        raise CommandError(
+            f"argument --remote-port: must differ from --port, got {remote_port} for both",
+            EXIT_USAGE,
+        )
+    addresses = f"{host}:{port}" + ("" if remote_port is None else f" and {host}:{remote_port}")
     device_options: dict[str, Any] = {
         option: getattr(args, option)
         for option in (
@@ -724,15 +1015,25 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             "report_interval",
             "connect_dribble",
             "connect_status",
+            "plaintext",
+            "remote_port",
         )
         if hasattr(args, option)
     }
+    if hasattr(args, "firmware"):
+        device_options["firmware_version"] = args.firmware
+    buses = {DEFAULT_BUS: BusType(getattr(args, "bus_type", BusType.MINIDO.value))}
+    if bus_count == 2:
+        buses[2] = BusType(bus_2_type or BusType.MINIDO.value)
+        device_options["dimmer_modules_by_bus"] = {2: device_map.dimmer_modules(2)}
     simulator = Simulator(
         host,
         port,
         username,
         password,
         dimmer_modules=device_map.dimmer_modules(),
+        buses=buses,
+        tricom=getattr(args, "tricom", False),
         **device_options,
     )
     with _stop_on_signals() as stop:
@@ -740,7 +1041,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             simulator.start()
         except OSError as err:
             raise CommandError(
-                f"cannot listen on {host}:{port}: {err.strerror or err}", EXIT_CONNECTION
+                f"cannot listen on {addresses}: {err.strerror or err}", EXIT_CONNECTION
             ) from None
         try:
             if args.activity:
@@ -750,6 +1051,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             _print(
                 f"ipcom simulator listening on {simulator.host}:{simulator.port} (user {username})"
             )
+            if simulator.remote_port is not None:
+                _print(
+                    f"ipcom simulator listening on {simulator.host}:{simulator.remote_port} "
+                    f"(user {username}, remote address)"
+                )
+            for number, kind in simulator.buses.items():
+                addressing = simulator.addressing(bus=number)
+                print(
+                    f"ipcom: simulated bus {number}: {kind.value}, bus byte "
+                    f"{addressing.bus_byte}, module addresses {addressing.base}.."
+                    f"{addressing.base + MODULE_COUNT - 1}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             stop.wait()
         finally:
             simulator.stop()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import yaml
 
 from ipcom.client import IPComClient
 from ipcom.protocol import MESSAGE_VERSION, STATUS_COMMAND
@@ -55,3 +58,13 @@ def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def write_bus_1_map(source: Path, target: Path) -> None:
+    """Write `source`'s device map without the entries on bus 2 to `target`."""
+    document = yaml.safe_load(source.read_text(encoding="utf-8"))
+    kept = {
+        section: {key: entry for key, entry in entries.items() if entry.get("bus", 1) == 1}
+        for section, entries in document.items()
+    }
+    target.write_text(yaml.safe_dump(kept, sort_keys=False), encoding="utf-8")

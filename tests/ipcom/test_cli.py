@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from client_helpers import write_bus_1_map
 
 from ipcom import StateSnapshot, cli
 from ipcom.cli import main
@@ -31,7 +32,12 @@ from ipcom.shutter import DEFAULT_REVERSE_PAUSE
 from ipcom.simulator import ReceivedWrite, Simulator
 
 REPOSITORY = Path(__file__).parents[2]
-DEMO_DEVICES = REPOSITORY / "devices.yaml"
+DEMO_MAP = REPOSITORY / "devices.yaml"
+"""The demo map: bus 1, and a second bus (a BiBus) for the garden house."""
+DEMO_DEVICES = Path("demo-bus-1.yaml")
+"""The demo map's bus 1 devices, written into each test's working directory: the
+one-bus installation these tests drive, whose output must stay what it always was
+(tests/ipcom/test_cli_buses.py drives both buses)."""
 FAST = ["--poll-interval", "0.05"]
 TIMEOUT = 10.0
 
@@ -68,11 +74,13 @@ def run(capsys: pytest.CaptureFixture[str]) -> Any:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No IPCOM_* from the developer's shell, and no devices.yaml in the working directory."""
+    """No IPCOM_* from the developer's shell, no devices.yaml in the working directory,
+    and the demo map's bus 1 part there as DEMO_DEVICES."""
     for name in list(os.environ):
         if name.startswith("IPCOM_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+    write_bus_1_map(DEMO_MAP, tmp_path / DEMO_DEVICES)
 
 
 @pytest.fixture
@@ -199,7 +207,10 @@ def test_status_shows_every_device_and_unmapped_outputs(run: Any, installation: 
 
     assert result.code == 0
     lines = result.out.splitlines()
-    assert lines[0].startswith(f"127.0.0.1:{installation.port} at ")
+    assert re.fullmatch(
+        rf"127\.0\.0\.1:{installation.port} at \d{{4}}-\d\d-\d\dT[\d:.]+\+00:00; firmware 0000",
+        lines[0],
+    )
     assert lines[1].split() == ["KEY", "TYPE", "OUTPUTS", "STATE", "AREA", "NAME"]
     assert re.search(r"^hall\s+light\s+1\.4\s+on\s+Hall\s+Ceiling$", result.out, re.MULTILINE)
     assert re.search(r"^stairs\s+light\s+1\.5\s+off\s", result.out, re.MULTILINE)
@@ -219,9 +230,28 @@ def test_status_json_shape(run: Any, installation: Simulator) -> None:
 
     assert result.code == 0
     document = json.loads(result.out)
-    assert set(document) == {"host", "port", "timestamp", "devices", "unmapped"}
+    assert set(document) == {
+        "host",
+        "port",
+        "timestamp",
+        "firmware_version",
+        "via_remote",
+        "buses",
+        "devices",
+        "unmapped",
+    }
     assert (document["host"], document["port"]) == ("127.0.0.1", installation.port)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", document["timestamp"])
+    assert (document["firmware_version"], document["via_remote"]) == ("0000", False)
+    assert document["buses"] == [
+        {
+            "bus": 1,
+            "type": "minido",
+            "timestamp": document["timestamp"],
+            "address": f"127.0.0.1:{installation.port}",
+            "via_remote": False,
+        }
+    ]
     assert document["unmapped"] == [{"module": 9, "output": 3, "value": 255}]
     devices = {device["key"]: device for device in document["devices"]}
     assert len(devices) == 22

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from client_helpers import write_bus_1_map
 
 from ipcom import ConnectionEvent
 from ipcom.cli import main
@@ -139,15 +140,18 @@ def test_a_whole_library_session_with_failures(
 
 
 @pytest.fixture
-def environment(simulator: Simulator) -> dict[str, str]:
+def environment(simulator: Simulator, tmp_path: Path) -> dict[str, str]:
+    """The command line pointed at the one-bus simulator, with the demo map's bus 1 part."""
     simulator.set_credentials(USERNAME, SECRET)
+    devices = tmp_path / "devices.yaml"
+    write_bus_1_map(REPOSITORY / "devices.yaml", devices)
     variables = {key: value for key, value in os.environ.items() if not key.startswith("IPCOM_")}
     variables.update(
         IPCOM_HOST=simulator.host,
         IPCOM_PORT=str(simulator.port),
         IPCOM_USERNAME=USERNAME,
         IPCOM_PASSWORD=SECRET,
-        IPCOM_DEVICES=str(REPOSITORY / "devices.yaml"),
+        IPCOM_DEVICES=str(devices),
     )
     return variables
 
