@@ -11,6 +11,7 @@ preloading the config flow, so these imports cost nothing in the event loop.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
@@ -52,6 +53,7 @@ from .const import (
     DEFAULT_UNAVAILABLE_AFTER,
     DIMMER_MODULE_MODEL,
     DOMAIN,
+    FIRST_BUS,
     HUB_MODEL,
     ISSUE_ADOPTION_CONFLICTS,
     ISSUE_DEPRECATED_YAML,
@@ -62,6 +64,7 @@ from .const import (
     RELAY_MODULE_MODEL,
 )
 from .identifiers import (
+    connection_unique_id,
     device_identifier,
     hub_identifier,
     is_own_identifier,
@@ -75,7 +78,7 @@ from .shadowing import async_check_library
 if TYPE_CHECKING:
     from ipcom.devices import DeviceEntry, DeviceMap
 
-    from .coordinator import IPComConfigEntry
+    from .coordinator import IPComConfigEntry, IPComRuntimeData
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -171,7 +174,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
         IPComCoordinator,
         IPComRuntimeData,
         async_load_entry_device_map,
-        create_client,
+        create_clients,
     )
     from .device_map_warnings import async_report_device_map_warnings  # noqa: PLC0415
 
@@ -212,25 +215,32 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
             translation_placeholders={"target": target, "error": str(err)},
         ) from err
 
-    client = create_client(
-        entry.data[CONF_HOST],
-        entry.data[CONF_PORT],
-        entry.data.get(CONF_USERNAME, ""),
-        entry.data.get(CONF_PASSWORD, ""),
+    clients = create_clients(
+        entry.data,
         poll_interval=entry.options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL) / 1000,
     )
+    unconnected = [bus for bus in device_map.buses() if bus not in clients]
+    if unconnected:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="bus_not_configured",
+            translation_placeholders={"bus": str(unconnected[0])},
+        )
     installation = Installation(
         device_map,
-        client,
+        clients,
         AsyncioScheduler(hass.loop),
         reverse_pause=float(entry.options.get(CONF_REVERSE_PAUSE, DEFAULT_REVERSE_PAUSE)),
         unavailable_after=float(
             entry.options.get(CONF_UNAVAILABLE_AFTER, DEFAULT_UNAVAILABLE_AFTER)
         ),
     )
-    coordinator = IPComCoordinator(hass, entry, installation)
+    runtime = IPComRuntimeData(
+        installation,
+        {bus: IPComCoordinator(hass, entry, installation, bus) for bus in clients},
+    )
     try:
-        await coordinator.async_start()
+        await runtime.async_start()
     except IPComAuthenticationError as err:
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN,
@@ -250,17 +260,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
             translation_placeholders={"target": target, "error": str(err)},
         ) from err
 
-    entry.async_on_unload(coordinator.async_stop)
-    entry.runtime_data = IPComRuntimeData(client, installation, coordinator)
+    entry.async_on_unload(runtime.async_stop)
+    entry.runtime_data = runtime
 
-    async def _async_stop_client(_event: Event) -> None:
-        await coordinator.async_stop()
+    async def _async_stop_clients(_event: Event) -> None:
+        await runtime.async_stop()
 
-    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_client))
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_clients))
 
     async_report_conflicts(hass, entry, async_adopt_other_integration(hass, entry, device_map))
-    _async_register_devices(hass, entry, device_map)
-    _async_remove_stale_entries(hass, entry, device_map)
+    _async_register_devices(hass, entry, runtime)
+    _async_remove_stale_entries(hass, entry, device_map, runtime.coordinators)
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
@@ -283,35 +293,46 @@ async def async_remove_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> No
 
 
 def _async_register_devices(
-    hass: HomeAssistant, entry: IPComConfigEntry, device_map: DeviceMap
+    hass: HomeAssistant, entry: IPComConfigEntry, runtime: IPComRuntimeData
 ) -> None:
     """Register the hub, the modules and the mapped devices, each linked to its parent.
 
+    The hub shows the firmware the installation named when it connected.
     Links are set by registry id with `async_update_device`, the one way every
     supported Home Assistant release accepts; entities then only name their device.
     """
     device_registry = dr.async_get(hass)
     entry_id = entry.entry_id
+    device_map = runtime.device_map
     hub = device_registry.async_get_or_create(
         config_entry_id=entry_id,
         identifiers={hub_identifier(entry_id)},
         manufacturer=MANUFACTURER,
         model=HUB_MODEL,
         name=entry.title,
+        sw_version=next(
+            (
+                client.firmware_version
+                for client in runtime.installation.clients.values()
+                if client.firmware_version
+            ),
+            None,
+        ),
     )
-    dimmer_modules = device_map.dimmer_modules()
-    module_ids: dict[int, str] = {}
-    for module in device_map.modules():
-        device = device_registry.async_get_or_create(
-            config_entry_id=entry_id,
-            identifiers={module_identifier(entry_id, module)},
-            manufacturer=MANUFACTURER,
-            model=DIMMER_MODULE_MODEL if module in dimmer_modules else RELAY_MODULE_MODEL,
-            translation_key="module",
-            translation_placeholders={"module": str(module)},
-        )
-        _async_link(device_registry, device, hub.id)
-        module_ids[module] = device.id
+    module_ids: dict[tuple[int, int], str] = {}
+    for bus in device_map.buses():
+        dimmer_modules = device_map.dimmer_modules(bus)
+        for module in device_map.modules(bus):
+            device = device_registry.async_get_or_create(
+                config_entry_id=entry_id,
+                identifiers={module_identifier(entry_id, module, bus)},
+                manufacturer=MANUFACTURER,
+                model=DIMMER_MODULE_MODEL if module in dimmer_modules else RELAY_MODULE_MODEL,
+                translation_key="module" if bus == FIRST_BUS else "module_on_bus",
+                translation_placeholders={"module": str(module), "bus": str(bus)},
+            )
+            _async_link(device_registry, device, hub.id)
+            module_ids[bus, module] = device.id
     mapped: list[tuple[DeviceEntry, int]] = [(light, light.module) for light in device_map.lights]
     mapped += [(switch, switch.module) for switch in device_map.switches]
     mapped += [(cover, cover.up.module) for cover in device_map.covers]
@@ -322,7 +343,7 @@ def _async_register_devices(
             name=device_of_map.name,
             suggested_area=device_of_map.area,
         )
-        _async_link(device_registry, device, module_ids[module])
+        _async_link(device_registry, device, module_ids[device_of_map.bus, module])
 
 
 def _async_link(device_registry: dr.DeviceRegistry, device: dr.DeviceEntry, via_id: str) -> None:
@@ -333,35 +354,49 @@ def _async_link(device_registry: dr.DeviceRegistry, device: dr.DeviceEntry, via_
 def _expected_device_identifiers(entry_id: str, device_map: DeviceMap) -> set[tuple[str, str]]:
     """The device registry identifiers the current device map accounts for."""
     identifiers = {hub_identifier(entry_id)}
-    identifiers.update(module_identifier(entry_id, module) for module in device_map.modules())
+    identifiers.update(
+        module_identifier(entry_id, module, bus)
+        for bus in device_map.buses()
+        for module in device_map.modules(bus)
+    )
     identifiers.update(device_identifier(entry_id, device.key) for device in device_map)
     return identifiers
 
 
-def _expected_entities(entry_id: str, device_map: DeviceMap) -> set[tuple[str, str]]:
+def _expected_entities(
+    entry_id: str, device_map: DeviceMap, buses: Iterable[int]
+) -> set[tuple[str, str]]:
     """The (entity domain, unique id) pairs the current device map accounts for.
 
     The domain counts: an output moved from `lights:` to `switches:` keeps its
     unique id but is a different entity.
     """
-    expected = {(Platform.BINARY_SENSOR.value, f"{entry_id}_connection")}
+    expected = {
+        (Platform.BINARY_SENSOR.value, connection_unique_id(entry_id, bus)) for bus in buses
+    }
     expected.update(
-        (Platform.LIGHT.value, output_unique_id(entry_id, light.module, light.output))
+        (Platform.LIGHT.value, output_unique_id(entry_id, light.module, light.output, light.bus))
         for light in device_map.lights
     )
     expected.update(
-        (Platform.SWITCH.value, output_unique_id(entry_id, switch.module, switch.output))
+        (
+            Platform.SWITCH.value,
+            output_unique_id(entry_id, switch.module, switch.output, switch.bus),
+        )
         for switch in device_map.switches
     )
     expected.update(
-        (Platform.COVER.value, output_unique_id(entry_id, cover.up.module, cover.up.output))
+        (
+            Platform.COVER.value,
+            output_unique_id(entry_id, cover.up.module, cover.up.output, cover.bus),
+        )
         for cover in device_map.covers
     )
     return expected
 
 
 def _async_remove_stale_entries(
-    hass: HomeAssistant, entry: IPComConfigEntry, device_map: DeviceMap
+    hass: HomeAssistant, entry: IPComConfigEntry, device_map: DeviceMap, buses: Iterable[int]
 ) -> None:
     """Forget this integration's devices and entities of outputs that left the device map.
 
@@ -371,7 +406,7 @@ def _async_remove_stale_entries(
     """
     entry_id = entry.entry_id
     entity_registry = er.async_get(hass)
-    expected = _expected_entities(entry_id, device_map)
+    expected = _expected_entities(entry_id, device_map, buses)
     for entity_entry in er.async_entries_for_config_entry(entity_registry, entry_id):
         if (
             entity_entry.platform == DOMAIN

@@ -68,13 +68,13 @@ def _entity_targets(
     """
     targets: dict[tuple[str, str], tuple[int, str, str]] = {}
     for light in device_map.lights:
-        unique_id = output_unique_id(entry_id, light.module, light.output)
+        unique_id = output_unique_id(entry_id, light.module, light.output, light.bus)
         targets[(Platform.LIGHT, f"{OTHER_PREFIX}{light.key}")] = (0, unique_id, light.key)
     for switch in device_map.switches:
-        unique_id = output_unique_id(entry_id, switch.module, switch.output)
+        unique_id = output_unique_id(entry_id, switch.module, switch.output, switch.bus)
         targets[(Platform.SWITCH, f"{OTHER_PREFIX}{switch.key}")] = (0, unique_id, switch.key)
     for cover in device_map.covers:
-        unique_id = output_unique_id(entry_id, cover.up.module, cover.up.output)
+        unique_id = output_unique_id(entry_id, cover.up.module, cover.up.output, cover.bus)
         targets.setdefault(
             (Platform.COVER, first_cover_unique_id(cover.up_key)), (1, unique_id, cover.key)
         )

@@ -1,4 +1,4 @@
-"""The connectivity sensor: whether the link to the installation is up right now."""
+"""The connectivity sensors: whether each bus's link to the installation is up right now."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .coordinator import IPComConfigEntry, IPComCoordinator
+from .identifiers import connection_unique_id
 
 PARALLEL_UPDATES = 0
 
@@ -23,8 +24,12 @@ async def async_setup_entry(
     entry: IPComConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the connectivity sensor of the installation."""
-    async_add_entities([IPComConnectivitySensor(entry.runtime_data.coordinator)])
+    """Add one connectivity sensor per bus connection."""
+    coordinators = entry.runtime_data.coordinators
+    async_add_entities(
+        IPComConnectivitySensor(coordinator, named_by_bus=len(coordinators) > 1)
+        for coordinator in coordinators.values()
+    )
 
 
 class IPComConnectivitySensor(CoordinatorEntity[IPComCoordinator], BinarySensorEntity):
@@ -39,11 +44,14 @@ class IPComConnectivitySensor(CoordinatorEntity[IPComCoordinator], BinarySensorE
     _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
     _attr_entity_category = EntityCategory.DIAGNOSTIC
 
-    def __init__(self, coordinator: IPComCoordinator) -> None:
-        """Attach the sensor to the hub device of the entry."""
+    def __init__(self, coordinator: IPComCoordinator, *, named_by_bus: bool) -> None:
+        """Attach the sensor to the hub device of the entry; name its bus when there are two."""
         super().__init__(coordinator)
         entry_id = coordinator.config_entry.entry_id
-        self._attr_unique_id = f"{entry_id}_connection"
+        self._attr_unique_id = connection_unique_id(entry_id, coordinator.bus)
+        if named_by_bus:
+            self._attr_translation_key = "connection_bus"
+            self._attr_translation_placeholders = {"bus": str(coordinator.bus)}
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, entry_id)})
         self._attr_is_on = coordinator.link_up
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, Final
 
 import voluptuous as vol
 from homeassistant.config_entries import (
@@ -14,24 +14,36 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
 )
 
+from ipcom import BusType
 from ipcom.devices import DeviceMapError
 from ipcom.errors import IPComAuthenticationError, IPComConnectionError
 from ipcom.limits import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
-from ipcom.messages import validate_credentials
+from ipcom.messages import tricom_remote_username, validate_credentials
 
 from .const import (
+    CONF_BUS_2_TYPE,
+    CONF_BUS_TYPE,
     CONF_DEVICES_FILE,
     CONF_POLL_INTERVAL,
+    CONF_REMOTE_HOST,
+    CONF_REMOTE_PORT,
     CONF_REVERSE_PAUSE,
+    CONF_SERIAL,
+    CONF_TRICOM,
     CONF_UNAVAILABLE_AFTER,
     CONNECT_TIMEOUT,
     DEFAULT_DEVICES_FILE,
@@ -40,14 +52,16 @@ from .const import (
     DEFAULT_REVERSE_PAUSE,
     DEFAULT_UNAVAILABLE_AFTER,
     DOMAIN,
+    FIRST_BUS,
     MAX_POLL_INTERVAL,
     MAX_REVERSE_PAUSE,
     MAX_UNAVAILABLE_AFTER,
     MIN_POLL_INTERVAL,
     MIN_REVERSE_PAUSE,
     MIN_UNAVAILABLE_AFTER,
+    NO_SECOND_BUS,
 )
-from .coordinator import IPComConfigEntry, async_load_device_map, create_client
+from .coordinator import IPComConfigEntry, async_load_device_map, create_clients
 from .migration import CONFIG_MINOR_VERSION, CONFIG_VERSION
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,16 +75,70 @@ def _number_box(minimum: float, maximum: float, step: float, unit: str = "") -> 
     return NumberSelector(config)
 
 
+def _port_box() -> vol.All:
+    return vol.All(_number_box(1, 65535, 1), vol.Coerce(int))
+
+
 CONNECTION_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_HOST): TextSelector(),
-        vol.Required(CONF_PORT, default=DEFAULT_PORT): vol.All(
-            _number_box(1, 65535, 1), vol.Coerce(int)
-        ),
+        vol.Required(CONF_PORT, default=DEFAULT_PORT): _port_box(),
         vol.Required(CONF_DEVICES_FILE, default=DEFAULT_DEVICES_FILE): TextSelector(),
     }
 )
-"""Where the installation is and which devices it has: the reconfigure step's fields."""
+"""Where the installation is and which devices it has; the reconfigure step adds the sections."""
+
+SECTION_INSTALLATION: Final = "installation"
+SECTION_REMOTE: Final = "remote"
+
+BUS_TYPES: Final = [bus_type.value for bus_type in BusType]
+
+INSTALLATION_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_BUS_TYPE, default=BusType.MINIDO.value): SelectSelector(
+            SelectSelectorConfig(
+                options=BUS_TYPES, translation_key="bus_type", mode=SelectSelectorMode.DROPDOWN
+            )
+        ),
+        vol.Required(CONF_TRICOM, default=False): BooleanSelector(),
+        vol.Required(CONF_BUS_2_TYPE, default=NO_SECOND_BUS): SelectSelector(
+            SelectSelectorConfig(
+                options=[NO_SECOND_BUS, *BUS_TYPES],
+                translation_key="second_bus_type",
+                mode=SelectSelectorMode.DROPDOWN,
+            )
+        ),
+    }
+)
+"""The installation type (PROTOCOL.md section 6): what bus 1 is, a TriCom or not, and bus 2."""
+
+REMOTE_SCHEMA = vol.Schema(
+    {
+        vol.Optional(CONF_REMOTE_HOST): TextSelector(),
+        vol.Required(CONF_REMOTE_PORT, default=DEFAULT_PORT): _port_box(),
+        vol.Optional(CONF_SERIAL): TextSelector(),
+    }
+)
+"""The address from outside the home (PROTOCOL.md section 1) and a TriCom's serial number."""
+
+SECTION_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    SECTION_INSTALLATION: (CONF_BUS_TYPE, CONF_TRICOM, CONF_BUS_2_TYPE),
+    SECTION_REMOTE: (CONF_REMOTE_HOST, CONF_REMOTE_PORT, CONF_SERIAL),
+}
+SECTION_SCHEMAS: Final = {
+    SECTION_INSTALLATION: INSTALLATION_SCHEMA,
+    SECTION_REMOTE: REMOTE_SCHEMA,
+}
+
+DEFAULT_INSTALLATION: Final[dict[str, Any]] = {
+    CONF_BUS_TYPE: BusType.MINIDO.value,
+    CONF_TRICOM: False,
+    CONF_BUS_2_TYPE: NO_SECOND_BUS,
+    CONF_REMOTE_HOST: "",
+    CONF_REMOTE_PORT: DEFAULT_PORT,
+    CONF_SERIAL: "",
+}
+"""The section fields as an entry stores them (flat) when nothing was changed: one Minido bus."""
 
 CREDENTIALS_SCHEMA = vol.Schema(
     {
@@ -83,7 +151,34 @@ CREDENTIALS_SCHEMA = vol.Schema(
     }
 )
 
-USER_SCHEMA = CONNECTION_SCHEMA.extend(CREDENTIALS_SCHEMA.schema)
+SERIAL_SCHEMA = vol.Schema({vol.Required(CONF_SERIAL): TextSelector()})
+"""What reauthentication also asks for from a TriCom with a remote address."""
+
+
+def _with_sections(schema: vol.Schema, expanded: Collection[str] = ()) -> vol.Schema:
+    """`schema` with the two sections after it; those not in `expanded` collapsed.
+
+    The frontend always sends a section, filled from its fields' defaults or
+    suggested values. A section is optional all the same, without a default
+    (a default would stand in for those values in the frontend), so that a
+    caller of the flow API may leave it out: the user step then takes the
+    defaults, reconfigure keeps what the entry has.
+    """
+    return schema.extend(
+        {
+            vol.Optional(name): section(fields, {"collapsed": name not in expanded})
+            for name, fields in SECTION_SCHEMAS.items()
+        }
+    )
+
+
+def _user_schema(expanded: Collection[str] = ()) -> vol.Schema:
+    return _with_sections(CONNECTION_SCHEMA.extend(CREDENTIALS_SCHEMA.schema), expanded)
+
+
+def _reconfigure_schema(expanded: Collection[str] = ()) -> vol.Schema:
+    return _with_sections(CONNECTION_SCHEMA, expanded)
+
 
 OPTIONS_SCHEMA = vol.Schema(
     {
@@ -113,6 +208,24 @@ CREDENTIAL_LIMITS = {
 }
 
 
+ERROR_FIELDS: Final = {
+    "invalid_devices_file": CONF_DEVICES_FILE,
+    "serial_required": CONF_SERIAL,
+    "serial_without_tricom": CONF_SERIAL,
+    "serial_too_long": CONF_SERIAL,
+    "invalid_serial": CONF_SERIAL,
+    "second_bus_rejected": CONF_BUS_2_TYPE,
+}
+"""The field each error is about; every other error concerns the whole form ("base")."""
+
+SECTIONED_ERROR_KEYS: Final = {
+    CONF_DEVICES_FILE: CONF_DEVICES_FILE,
+    **{field: name for name, fields in SECTION_FIELDS.items() for field in fields},
+}
+"""Where the forms with sections show a field's error: Home Assistant shows the error of
+a field inside a section at the section, so it is keyed by the section's name."""
+
+
 class ValidationError(Exception):
     """A reason, as a translation key, why the entered data cannot be used."""
 
@@ -123,16 +236,92 @@ class ValidationError(Exception):
         self.placeholders = dict(placeholders or {})
 
 
-def _check_connection(host: str, port: int, username: str, password: str) -> None:
-    """Log in with a temporary client and wait for a first snapshot (blocking)."""
-    client = create_client(
-        host, port, username, password, poll_interval=DEFAULT_POLL_INTERVAL / 1000
-    )
+def _check_connection(data: Mapping[str, Any]) -> None:
+    """Log in on every configured bus with temporary clients and wait for a first snapshot.
+
+    Blocking. Bus 1 goes first: when it is accepted and bus 2 is refused with
+    the same credentials, the installation has no such bus (PROTOCOL.md
+    section 6), which is worth saying at the bus field.
+    """
+    clients = create_clients(data, poll_interval=DEFAULT_POLL_INTERVAL / 1000)
     try:
-        client.start_persistent_connection(auto_reconnect=False)
-        client.wait_for_snapshot(CONNECT_TIMEOUT)
+        for bus, client in clients.items():
+            try:
+                client.start_persistent_connection(auto_reconnect=False)
+            except IPComAuthenticationError as err:
+                if bus == FIRST_BUS:
+                    raise
+                raise ValidationError("second_bus_rejected") from err
+            client.wait_for_snapshot(CONNECT_TIMEOUT)
     finally:
-        client.stop_persistent_connection()
+        for client in clients.values():
+            client.stop_persistent_connection()
+
+
+def _flatten(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's answer with the sections' fields taken out to the top level.
+
+    A section's optional text fields that came back empty are absent from its
+    dict; they are filled in here, so clearing one clears it.
+    """
+    data = {key: value for key, value in user_input.items() if key not in SECTION_FIELDS}
+    for name, fields in SECTION_FIELDS.items():
+        if name in user_input:
+            data.update({field: DEFAULT_INSTALLATION[field] for field in fields})
+            data.update(user_input[name])
+    return data
+
+
+def _nest(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat data (an entry's) as the sectioned form shows it, defaults for what is missing."""
+    nested = {key: value for key, value in data.items() if key not in DEFAULT_INSTALLATION}
+    for name, fields in SECTION_FIELDS.items():
+        nested[name] = {field: data.get(field, DEFAULT_INSTALLATION[field]) for field in fields}
+    return nested
+
+
+def _installation(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The section fields of `data`, defaults for those missing, tidied for storing.
+
+    Surrounding blanks are dropped from the remote host and the serial number;
+    without a remote host the remote port is ignored, and stored as the default.
+    """
+    settings = {field: data.get(field, default) for field, default in DEFAULT_INSTALLATION.items()}
+    settings[CONF_BUS_TYPE] = str(settings[CONF_BUS_TYPE])
+    settings[CONF_BUS_2_TYPE] = str(settings[CONF_BUS_2_TYPE])
+    settings[CONF_TRICOM] = bool(settings[CONF_TRICOM])
+    settings[CONF_REMOTE_HOST] = (settings[CONF_REMOTE_HOST] or "").strip()
+    settings[CONF_SERIAL] = (settings[CONF_SERIAL] or "").strip()
+    settings[CONF_REMOTE_PORT] = (
+        int(settings[CONF_REMOTE_PORT]) if settings[CONF_REMOTE_HOST] else DEFAULT_PORT
+    )
+    return settings
+
+
+def _needs_serial(data: Mapping[str, Any]) -> bool:
+    """Whether the installation is a TriCom with a remote address: its login needs the serial."""
+    return bool(data.get(CONF_TRICOM)) and bool(data.get(CONF_REMOTE_HOST))
+
+
+def _check_installation(data: Mapping[str, Any]) -> None:
+    """Raise `ValidationError` unless the installation type and remote fields fit together.
+
+    `data` holds every field, its username already checked.
+    """
+    serial = data[CONF_SERIAL]
+    if serial and not data[CONF_TRICOM]:
+        raise ValidationError("serial_without_tricom")
+    if _needs_serial(data) and not serial:
+        raise ValidationError("serial_required")
+    if not serial:
+        return
+    login_length = len(serial) + len(data[CONF_USERNAME])
+    if login_length > MAX_USERNAME_LENGTH:
+        raise ValidationError("serial_too_long", {"login_length": str(login_length)})
+    try:
+        tricom_remote_username(serial, data[CONF_USERNAME])
+    except ValueError as err:
+        raise ValidationError("invalid_serial") from err
 
 
 async def async_validate_input(
@@ -140,25 +329,24 @@ async def async_validate_input(
 ) -> None:
     """Raise `ValidationError` unless `data` describes a reachable, usable installation.
 
-    Cheap checks go first, so that a typo does not cost a connection attempt.
+    `data` is flat; section fields it lacks take their defaults. Cheap checks
+    go first, so that a typo does not cost a connection attempt.
     """
     try:
         validate_credentials(data[CONF_USERNAME], data[CONF_PASSWORD])
     except ValueError as err:
         raise ValidationError("invalid_credentials_format", CREDENTIAL_LIMITS) from err
+    data = {**data, **_installation(data)}
+    _check_installation(data)
     if check_devices_file:
         try:
             await async_load_device_map(hass, data[CONF_DEVICES_FILE])
         except DeviceMapError as err:
             raise ValidationError("invalid_devices_file", {"error": str(err)}) from err
     try:
-        await hass.async_add_executor_job(
-            _check_connection,
-            data[CONF_HOST],
-            data[CONF_PORT],
-            data[CONF_USERNAME],
-            data[CONF_PASSWORD],
-        )
+        await hass.async_add_executor_job(_check_connection, data)
+    except ValidationError:
+        raise
     except IPComAuthenticationError as err:
         raise ValidationError("invalid_auth") from err
     except (IPComConnectionError, OSError) as err:
@@ -169,8 +357,27 @@ async def async_validate_input(
         raise ValidationError("unknown") from err
 
 
-def _error_field(error: str) -> str:
-    return CONF_DEVICES_FILE if error == "invalid_devices_file" else "base"
+DEFAULT_ERROR_KEYS: Final = {CONF_DEVICES_FILE: CONF_DEVICES_FILE}
+"""Where the forms without sections show a field's error: at the field itself."""
+
+
+def _error_key(error: str, error_keys: Mapping[str, str]) -> str:
+    """The form key of an error: its field's (or section's) when the form shows it, else base."""
+    field = ERROR_FIELDS.get(error)
+    return error_keys.get(field, "base") if field else "base"
+
+
+def _expanded(errors: Mapping[str, str], values: Mapping[str, Any]) -> set[str]:
+    """The sections to open: those with an error, and those whose values are not the defaults."""
+    return {
+        name
+        for name, fields in SECTION_FIELDS.items()
+        if name in errors
+        or any(
+            values.get(field, DEFAULT_INSTALLATION[field]) != DEFAULT_INSTALLATION[field]
+            for field in fields
+        )
+    }
 
 
 def _address(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -204,13 +411,20 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
         return IPComOptionsFlow()
 
     async def _async_try(
-        self, data: Mapping[str, Any], *, check_devices_file: bool = True
+        self,
+        data: Mapping[str, Any],
+        *,
+        check_devices_file: bool = True,
+        error_keys: Mapping[str, str] = DEFAULT_ERROR_KEYS,
     ) -> tuple[dict[str, str], dict[str, str]]:
-        """Validate `data`; return the form errors and their placeholders (empty if fine)."""
+        """Validate flat `data`; return the form errors and their placeholders (empty if fine).
+
+        `error_keys` maps the fields the form shows to where their errors go.
+        """
         try:
             await async_validate_input(self.hass, data, check_devices_file=check_devices_file)
         except ValidationError as err:
-            return {_error_field(err.error): err.error}, err.placeholders
+            return {_error_key(err.error, error_keys): err.error}, err.placeholders
         return {}, {}
 
     def _async_create(self, data: Mapping[str, Any]) -> ConfigFlowResult:
@@ -222,22 +436,31 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_USERNAME: data[CONF_USERNAME],
                 CONF_PASSWORD: data[CONF_PASSWORD],
                 CONF_DEVICES_FILE: data[CONF_DEVICES_FILE],
+                **_installation(data),
             },
             options=DEFAULT_OPTIONS,
         )
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask where the installation is, how to log in and where its device map lives."""
+        """Ask where the installation is, how to log in and where its device map lives.
+
+        The installation type and the remote address sit in collapsed sections:
+        most installations are one Minido bus reached at home.
+        """
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
+        data: dict[str, Any] = {}
         if user_input is not None:
-            self._async_abort_entries_match(_address(user_input))
-            errors, placeholders = await self._async_try(user_input)
+            data = _flatten(user_input)
+            self._async_abort_entries_match(_address(data))
+            errors, placeholders = await self._async_try(data, error_keys=SECTIONED_ERROR_KEYS)
             if not errors:
-                return self._async_create(user_input)
+                return self._async_create(data)
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, user_input),
+            data_schema=self.add_suggested_values_to_schema(
+                _user_schema(_expanded(errors, data)), user_input
+            ),
             errors=errors,
             description_placeholders={**CREDENTIAL_LIMITS, **placeholders},
         )
@@ -293,20 +516,36 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for new credentials and check them before storing them."""
+        """Ask for new credentials and check them before storing them.
+
+        A TriCom with a remote address logs in there with its serial number
+        before the username, so its serial number is asked for too.
+        """
         entry = self._get_reauth_entry()
+        needs_serial = _needs_serial(entry.data)
+        schema = CREDENTIALS_SCHEMA
+        if needs_serial:
+            schema = schema.extend(SERIAL_SCHEMA.schema)
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
+            if needs_serial:
+                user_input = {**user_input, CONF_SERIAL: user_input[CONF_SERIAL].strip()}
             errors, placeholders = await self._async_try(
-                {**entry.data, **user_input}, check_devices_file=False
+                {**entry.data, **user_input},
+                check_devices_file=False,
+                error_keys={CONF_SERIAL: CONF_SERIAL} if needs_serial else {},
             )
             if not errors:
                 return self.async_update_reload_and_abort(entry, data_updates=user_input)
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=self.add_suggested_values_to_schema(
-                CREDENTIALS_SCHEMA, {CONF_USERNAME: entry.data.get(CONF_USERNAME)}
+                schema,
+                {
+                    CONF_USERNAME: entry.data.get(CONF_USERNAME),
+                    CONF_SERIAL: entry.data.get(CONF_SERIAL),
+                },
             ),
             errors=errors,
             description_placeholders={
@@ -319,19 +558,24 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change host, port or devices file; the stored credentials are checked against them."""
+        """Change the address, devices file or installation type; checked with the stored login."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
+        data: dict[str, Any] = {**entry.data}
         if user_input is not None:
-            self._async_abort_entries_match(_address(user_input))
-            errors, placeholders = await self._async_try({**entry.data, **user_input})
+            data.update(_flatten(user_input))
+            self._async_abort_entries_match(_address(data))
+            errors, placeholders = await self._async_try(data, error_keys=SECTIONED_ERROR_KEYS)
             if not errors:
-                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+                updates = {key: data[key] for key in (CONF_HOST, CONF_PORT, CONF_DEVICES_FILE)}
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={**updates, **_installation(data)}
+                )
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                CONNECTION_SCHEMA, user_input or entry.data
+                _reconfigure_schema(_expanded(errors, data)), _nest(data)
             ),
             errors=errors,
             description_placeholders={**CREDENTIAL_LIMITS, **placeholders},

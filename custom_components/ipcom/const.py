@@ -12,6 +12,21 @@ PLATFORMS: Final = [Platform.BINARY_SENSOR, Platform.COVER, Platform.LIGHT, Plat
 
 DEFAULT_PORT: Final = 5000
 
+CONF_BUS_TYPE: Final = "bus_type"
+"""The type of bus 1 (`ipcom.BusType` value: minido, bibus, other); minido by default."""
+CONF_BUS_2_TYPE: Final = "bus_2_type"
+"""The type of bus 2, or `NO_SECOND_BUS` when the installation has one bus."""
+NO_SECOND_BUS: Final = "none"
+FIRST_BUS: Final = 1
+SECOND_BUS: Final = 2
+CONF_TRICOM: Final = "tricom"
+"""Whether the installation is a TriCom (PROTOCOL.md section 6); False by default."""
+CONF_REMOTE_HOST: Final = "remote_host"
+CONF_REMOTE_PORT: Final = "remote_port"
+"""The installation's address from outside the home, tried when the local one fails."""
+CONF_SERIAL: Final = "serial"
+"""A TriCom's serial number: its remote login sends it before the username."""
+
 CONF_DEVICES_FILE: Final = "devices_file"
 CONF_CLI_PATH: Final = "cli_path"
 """The other integration's folder of its command-line client, which also held devices.yaml."""
@@ -40,6 +55,7 @@ CONNECT_TIMEOUT: Final = 5.0
 """Seconds the config flow and the setup wait for the socket and for the first snapshot."""
 
 CONF_CONFIG_ENTRY_ID: Final = "config_entry_id"
+CONF_BUS: Final = "bus"
 CONF_MODULE: Final = "module"
 CONF_OUTPUT: Final = "output"
 CONF_VALUE: Final = "value"

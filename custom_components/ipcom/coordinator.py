@@ -4,22 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
+from ipcom import BusType
 from ipcom.client import IPComClient
 from ipcom.devices import DeviceMap, DeviceMapError, DeviceMapNotFoundError, load_device_map
 from ipcom.errors import IPComError
 from ipcom.installation import Installation
 from ipcom.models import ConnectionEvent, StateSnapshot
 
-from .const import CONF_DEVICES_FILE, CONNECT_TIMEOUT, DEFAULT_DEVICES_FILE, DOMAIN
+from .const import (
+    CONF_BUS_2_TYPE,
+    CONF_BUS_TYPE,
+    CONF_DEVICES_FILE,
+    CONF_REMOTE_HOST,
+    CONF_REMOTE_PORT,
+    CONF_SERIAL,
+    CONF_TRICOM,
+    CONNECT_TIMEOUT,
+    DEFAULT_DEVICES_FILE,
+    DEFAULT_PORT,
+    DOMAIN,
+    FIRST_BUS,
+    NO_SECOND_BUS,
+    SECOND_BUS,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -29,33 +46,94 @@ SHUTDOWN_TIMEOUT: Final = 10.0
 
 @dataclass
 class IPComRuntimeData:
-    """What a loaded config entry keeps: the client, its devices and the coordinator."""
+    """What a loaded config entry keeps: its devices and one coordinator per bus."""
 
-    client: IPComClient
     installation: Installation
-    coordinator: IPComCoordinator
+    coordinators: dict[int, IPComCoordinator]
 
     @property
     def device_map(self) -> DeviceMap:
         """The device map the devices were built from."""
         return self.installation.device_map
 
+    async def async_start(self) -> None:
+        """Connect every bus, wait for each one's first snapshot, and follow the installation.
+
+        Raises the first client error unchanged; the caller turns it into the
+        right config entry state. On failure every client is stopped again.
+        """
+        self.installation.start()
+        try:
+            await asyncio.gather(
+                *(coordinator.async_start() for coordinator in self.coordinators.values())
+            )
+        except BaseException:
+            await self.async_stop()
+            raise
+        self.installation.refresh()
+
+    async def async_stop(self) -> None:
+        """Stop the devices, then shut every client down, joining all of their threads.
+
+        A shutter running to a set position is stopped where it is first
+        (`Installation.close`): nothing would stop it once its client is gone.
+        """
+        running = [coordinator for coordinator in self.coordinators.values() if coordinator.running]
+        for coordinator in running:
+            coordinator.async_unsubscribe()
+        if running:
+            await self._async_close_installation()
+        await asyncio.gather(
+            *(coordinator.async_stop_client() for coordinator in self.coordinators.values())
+        )
+
+    async def _async_close_installation(self) -> None:
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                await asyncio.wrap_future(self.installation.close())
+        except (IPComError, TimeoutError) as err:
+            _LOGGER.warning(
+                "A shutter running to a set position could not be stopped before the entry "
+                "was unloaded; it runs on to its end stop: %s",
+                err or "the installation did not show the stop in time",
+            )
+
 
 type IPComConfigEntry = ConfigEntry[IPComRuntimeData]
 
 
-def create_client(
-    host: str, port: int, username: str, password: str, *, poll_interval: float
-) -> IPComClient:
-    """Build a client; the config flow and the setup share it so both talk alike."""
-    return IPComClient(
-        host,
-        port,
-        username,
-        password,
-        poll_interval=poll_interval,
-        socket_timeout=CONNECT_TIMEOUT,
-    )
+def configured_buses(data: Mapping[str, Any]) -> dict[int, BusType]:
+    """The installation's buses and their types, as the entry's data says: bus 1 always."""
+    buses = {FIRST_BUS: BusType(data.get(CONF_BUS_TYPE, BusType.MINIDO))}
+    second = data.get(CONF_BUS_2_TYPE, NO_SECOND_BUS)
+    if second != NO_SECOND_BUS:
+        buses[SECOND_BUS] = BusType(second)
+    return buses
+
+
+def create_clients(data: Mapping[str, Any], *, poll_interval: float) -> dict[int, IPComClient]:
+    """One client per configured bus; the config flow and the setup share it so both talk alike.
+
+    Every bus is its own connection to the same installation (PROTOCOL.md
+    section 1), at the same local and remote addresses and with the same login.
+    """
+    return {
+        bus: IPComClient(
+            data[CONF_HOST],
+            data[CONF_PORT],
+            data.get(CONF_USERNAME, ""),
+            data.get(CONF_PASSWORD, ""),
+            bus=bus,
+            bus_type=bus_type,
+            tricom=bool(data.get(CONF_TRICOM, False)),
+            remote_host=data.get(CONF_REMOTE_HOST) or None,
+            remote_port=int(data.get(CONF_REMOTE_PORT) or DEFAULT_PORT),
+            serial=data.get(CONF_SERIAL) or None,
+            poll_interval=poll_interval,
+            socket_timeout=CONNECT_TIMEOUT,
+        )
+        for bus, bus_type in configured_buses(data).items()
+    }
 
 
 LEGACY_DEVICES_FILE: Final = "custom_components/ipcom/cli/devices.yaml"
@@ -100,11 +178,11 @@ async def async_load_entry_device_map(hass: HomeAssistant, entry: IPComConfigEnt
 
 
 class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
-    """Starts and stops the client, and holds its newest snapshot and link state.
+    """Starts and stops one bus's client, and holds its newest snapshot and link state.
 
     The devices themselves (`runtime_data.installation`) tell their entities
-    of their own changes; this coordinator serves what concerns the whole
-    installation: the connectivity sensor, diagnostics and reauthentication.
+    of their own changes; a coordinator serves what concerns a whole bus
+    connection: its connectivity sensor, diagnostics and reauthentication.
     Nothing is polled from Home Assistant's side: the client calls back when
     a snapshot differs from the one before.
     """
@@ -116,84 +194,64 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         hass: HomeAssistant,
         config_entry: IPComConfigEntry,
         installation: Installation,
+        bus: int,
     ) -> None:
-        """Wire the coordinator to an installation whose client has not been started yet."""
-        client = installation.client
+        """Wire the coordinator to the installation's client of `bus`, not started yet."""
+        client = installation.clients[bus]
         super().__init__(
             hass,
             _LOGGER,
             config_entry=config_entry,
-            name=f"{DOMAIN} {client.host}:{client.port}",
+            name=f"{DOMAIN} {client.host}:{client.port} bus {bus}",
             always_update=False,
         )
+        self.bus = bus
         self.client = client
-        self.installation = installation
-        self._running = False
+        self.link = installation.links[bus]
+        self.running = False
         self._unsubscribe: list[Callable[[], None]] = []
 
     @property
     def link_up(self) -> bool:
-        """Whether the link is up right now, without the grace."""
-        return self.installation.link.link_up
+        """Whether the bus's link is up right now, without the grace."""
+        return self.link.link_up
 
     @property
     def available(self) -> bool:
-        """Whether the devices are available: the link is up or down for less than the grace."""
-        return self.installation.link.available
+        """Whether the bus's devices are available: link up, or down for less than the grace."""
+        return self.link.available
 
     async def async_start(self) -> None:
-        """Connect, wait for the first snapshot and start following the installation.
-
-        Raises the client's errors unchanged; the caller turns them into the
-        right config entry state. On failure the client is stopped again.
+        """Connect and wait for the first snapshot.
 
         Connection events count from the very start: a link lost, or
         credentials rejected on reconnect, while the first snapshot is awaited
         must still start the grace timer or the reauthentication.
         """
-        self._running = True
-        self.installation.start()
+        self.running = True
         self._unsubscribe = [
             self.client.on_state_snapshot(self._snapshot_from_client_thread),
             self.client.on_connection_state(self._connection_event_from_client_thread),
-            self.installation.link.subscribe(self.async_update_listeners),
+            self.link.subscribe(self.async_update_listeners),
         ]
-        try:
-            await self.hass.async_add_executor_job(self.client.start_persistent_connection)
-            snapshot = await self.hass.async_add_executor_job(
-                self.client.wait_for_snapshot, CONNECT_TIMEOUT
-            )
-        except BaseException:
-            await self.async_stop()
-            raise
-        self.installation.refresh()
+        await self.hass.async_add_executor_job(self.client.start_persistent_connection)
+        snapshot = await self.hass.async_add_executor_job(
+            self.client.wait_for_snapshot, CONNECT_TIMEOUT
+        )
         self.async_set_updated_data(snapshot)
 
-    async def async_stop(self) -> None:
-        """Stop the devices, then shut the client down, joining all of its threads.
+    @callback
+    def async_unsubscribe(self) -> None:
+        """Stop following the client; news still on its way to the loop is ignored."""
+        self.running = False
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
 
-        A shutter running to a set position is stopped where it is first
-        (`Installation.close`): nothing would stop it once the client is gone.
-        """
-        if self._running:
-            self._running = False
-            for unsubscribe in self._unsubscribe:
-                unsubscribe()
-            self._unsubscribe = []
-            await self._async_close_installation()
+    async def async_stop_client(self) -> None:
+        """Shut the client down, joining all of its threads."""
+        self.async_unsubscribe()
         await self.hass.async_add_executor_job(self.client.stop_persistent_connection)
-
-    async def _async_close_installation(self) -> None:
-        try:
-            async with asyncio.timeout(SHUTDOWN_TIMEOUT):
-                await asyncio.wrap_future(self.installation.close())
-        except (IPComError, TimeoutError) as err:
-            _LOGGER.warning(
-                "A shutter running to a set position could not be stopped before %s was "
-                "unloaded; it runs on to its end stop: %s",
-                self.name,
-                err or "the installation did not show the stop in time",
-            )
 
     async def _async_update_data(self) -> StateSnapshot:
         """Answer a manual refresh with what the client already knows."""
@@ -212,10 +270,10 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
     @callback
     def _async_handle_snapshot(self, snapshot: StateSnapshot) -> None:
         """Ignore a snapshot that was still on its way to the loop when the client stopped."""
-        if self._running:
+        if self.running:
             self.async_set_updated_data(snapshot)
 
     @callback
     def _async_authentication_failed(self) -> None:
-        if self._running:
+        if self.running:
             self.config_entry.async_start_reauth(self.hass)

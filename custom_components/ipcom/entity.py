@@ -33,7 +33,7 @@ class IPComEntity[DeviceT: Device](Entity):
     def __init__(self, entry_id: str, device: DeviceT) -> None:
         """Describe the entity of `device`; it is identified by its first output."""
         self._device = device
-        self._attr_unique_id = output_unique_id(entry_id, *device.outputs[0])
+        self._attr_unique_id = output_unique_id(entry_id, *device.outputs[0], device.entry.bus)
         self._attr_device_info = DeviceInfo(
             identifiers={device_identifier(entry_id, device.key)},
             name=device.name,

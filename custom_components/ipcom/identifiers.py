@@ -6,10 +6,7 @@ and explain itself, when that library cannot be imported.
 
 from __future__ import annotations
 
-from .const import DOMAIN
-
-FIRST_BUS = 1
-"""The bus every module of a device map is on until device maps name a second one."""
+from .const import DOMAIN, FIRST_BUS
 
 
 def hub_identifier(entry_id: str) -> tuple[str, str]:
@@ -36,9 +33,21 @@ def is_own_identifier(entry_id: str, value: str) -> bool:
     return value == entry_id or value.startswith(f"{entry_id}:")
 
 
-def output_unique_id(entry_id: str, module: int, output: int) -> str:
-    """Unique id of the entity driven by an output (a cover by its up relay)."""
-    return f"{entry_id}_{module}_{output}"
+def output_unique_id(entry_id: str, module: int, output: int, bus: int = FIRST_BUS) -> str:
+    """Unique id of the entity driven by an output (a cover by its up relay).
+
+    Bus 1's ids are those of the time before buses, so no existing entity changes.
+    """
+    if bus == FIRST_BUS:
+        return f"{entry_id}_{module}_{output}"
+    return f"{entry_id}_bus{bus}_{module}_{output}"
+
+
+def connection_unique_id(entry_id: str, bus: int = FIRST_BUS) -> str:
+    """Unique id of a bus connection's connectivity sensor; bus 1's is the one of old."""
+    if bus == FIRST_BUS:
+        return f"{entry_id}_connection"
+    return f"{entry_id}_connection_bus{bus}"
 
 
 def is_own_unique_id(entry_id: str, unique_id: str) -> bool:

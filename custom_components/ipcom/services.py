@@ -15,11 +15,14 @@ from ipcom.limits import MODULE_COUNT, OUTPUT_VALUE_MAX, OUTPUTS_PER_MODULE
 
 from .command import async_carry_out
 from .const import (
+    CONF_BUS,
     CONF_CONFIG_ENTRY_ID,
     CONF_MODULE,
     CONF_OUTPUT,
     CONF_VALUE,
     DOMAIN,
+    FIRST_BUS,
+    SECOND_BUS,
     SERVICE_RELOAD_DEVICES,
     SERVICE_SET_OUTPUT,
 )
@@ -28,6 +31,9 @@ from .coordinator import IPComConfigEntry, async_load_entry_device_map
 SET_OUTPUT_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional(CONF_BUS, default=FIRST_BUS): vol.All(
+            vol.Coerce(int), vol.In((FIRST_BUS, SECOND_BUS))
+        ),
         vol.Required(CONF_MODULE): vol.All(vol.Coerce(int), vol.Range(min=1, max=MODULE_COUNT)),
         vol.Required(CONF_OUTPUT): vol.All(
             vol.Coerce(int), vol.Range(min=1, max=OUTPUTS_PER_MODULE)
@@ -59,14 +65,23 @@ async def _async_set_output(call: ServiceCall) -> None:
             translation_key="entry_not_loaded",
             translation_placeholders={"title": entry.title},
         )
+    bus = call.data[CONF_BUS]
     module, output, value = call.data[CONF_MODULE], call.data[CONF_OUTPUT], call.data[CONF_VALUE]
     installation = entry.runtime_data.installation
-    device = installation.device_map.at(module, output)
+    if bus not in installation.clients:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="bus_not_configured",
+            translation_placeholders={"bus": str(bus)},
+        )
+    device = installation.device_map.at(module, output, bus=bus)
     name = device.name if device is not None else f"module {module} output {output}"
+    if device is None and bus != FIRST_BUS:
+        name = f"bus {bus} {name}"
     await async_carry_out(
-        partial(installation.client.set_value, module, output, value),
+        partial(installation.clients[bus].set_value, module, output, value),
         name,
-        installation.link.target,
+        installation.links[bus].target,
     )
 
 

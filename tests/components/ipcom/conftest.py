@@ -49,6 +49,7 @@ from custom_components.ipcom.coordinator import IPComCoordinator
 from custom_components.ipcom.migration import CONFIG_MINOR_VERSION, CONFIG_VERSION
 from ipcom.client import IPComClient
 from ipcom.devices import load_device_map
+from ipcom.installation import Installation
 from ipcom.simulator import Simulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -342,10 +343,17 @@ async def async_edit_devices_file(hass: HomeAssistant, path: Path, old: str, new
     await async_write_text(hass, path, text.replace(old, new))
 
 
-def get_coordinator(hass: HomeAssistant) -> IPComCoordinator:
-    """The coordinator of the (only) loaded ipcom entry."""
+def get_installation(hass: HomeAssistant) -> Installation:
+    """The library devices of the (only) loaded ipcom entry."""
     (entry,) = hass.config_entries.async_loaded_entries(DOMAIN)
-    coordinator: IPComCoordinator = entry.runtime_data.coordinator
+    installation: Installation = entry.runtime_data.installation
+    return installation
+
+
+def get_coordinator(hass: HomeAssistant, bus: int = 1) -> IPComCoordinator:
+    """The coordinator of `bus` of the (only) loaded ipcom entry."""
+    (entry,) = hass.config_entries.async_loaded_entries(DOMAIN)
+    coordinator: IPComCoordinator = entry.runtime_data.coordinators[bus]
     return coordinator
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -13,15 +13,21 @@ import pytest
 from homeassistant.config_entries import SOURCE_IMPORT, SOURCE_USER
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData, section
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ipcom.const import (
+    CONF_BUS_2_TYPE,
+    CONF_BUS_TYPE,
     CONF_DEVICES_FILE,
     CONF_POLL_INTERVAL,
+    CONF_REMOTE_HOST,
+    CONF_REMOTE_PORT,
     CONF_REVERSE_PAUSE,
+    CONF_SERIAL,
+    CONF_TRICOM,
     CONF_UNAVAILABLE_AFTER,
     DEFAULT_DEVICES_FILE,
     DEFAULT_POLL_INTERVAL,
@@ -29,6 +35,7 @@ from custom_components.ipcom.const import (
     DEFAULT_UNAVAILABLE_AFTER,
     DOMAIN,
 )
+from ipcom import BusType
 from ipcom.simulator import Simulator
 
 from .conftest import DEVICES_FIXTURE, PASSWORD, USERNAME, async_write_text
@@ -62,6 +69,75 @@ def user_input(simulator: Simulator, **changes: Any) -> dict[str, Any]:
     }
 
 
+INSTALLATION = "installation"
+REMOTE = "remote"
+SECTIONS = {
+    INSTALLATION: (CONF_BUS_TYPE, CONF_TRICOM, CONF_BUS_2_TYPE),
+    REMOTE: (CONF_REMOTE_HOST, CONF_REMOTE_PORT, CONF_SERIAL),
+}
+"""The form's collapsed sections and the fields in each."""
+
+STORED_DEFAULTS: dict[str, Any] = {
+    CONF_BUS_TYPE: "minido",
+    CONF_TRICOM: False,
+    CONF_BUS_2_TYPE: "none",
+    CONF_REMOTE_HOST: "",
+    CONF_REMOTE_PORT: 5000,
+    CONF_SERIAL: "",
+}
+"""What an entry stores, flat, when the sections were left alone: one Minido bus, no remote."""
+
+
+def sectioned(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat values as the form sends them: the section fields inside their sections.
+
+    Every section is sent, as the frontend does; fields left out of `flat` take
+    the form's defaults, and an empty optional field is left out, as the
+    frontend leaves it out.
+    """
+    nested = {
+        key: value for key, value in flat.items() if not any(key in f for f in SECTIONS.values())
+    }
+    for name, fields in SECTIONS.items():
+        nested[name] = {field: flat[field] for field in fields if flat.get(field, "") != ""}
+    return nested
+
+
+def form_input(simulator: Simulator, **changes: Any) -> dict[str, Any]:
+    """What a user types into the user step for the simulator, with `changes` applied."""
+    return sectioned(user_input(simulator, **changes))
+
+
+def reconfigure_input(host: str, port: int, **changes: Any) -> dict[str, Any]:
+    """What a user submits in the reconfigure step, with `changes` applied."""
+    return sectioned(
+        {CONF_HOST: host, CONF_PORT: port, CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE, **changes}
+    )
+
+
+def form_sections(result: FlowResult) -> dict[str, section]:
+    """The sections of a form, by name."""
+    return {
+        str(key): value
+        for key, value in result["data_schema"].schema.items()
+        if isinstance(value, section)
+    }
+
+
+def collapsed(result: FlowResult) -> dict[str, bool]:
+    """Whether each section of a form starts collapsed."""
+    return {name: value.options["collapsed"] for name, value in form_sections(result).items()}
+
+
+def suggested(result: FlowResult, name: str) -> dict[str, Any]:
+    """The values a form suggests in section `name`."""
+    return {
+        str(key): key.description["suggested_value"]
+        for key in form_sections(result)[name].schema.schema
+        if key.description and "suggested_value" in key.description
+    }
+
+
 DEFAULT_OPTIONS = {
     CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
     CONF_UNAVAILABLE_AFTER: DEFAULT_UNAVAILABLE_AFTER,
@@ -73,18 +149,23 @@ DEFAULT_OPTIONS = {
 async def test_user_flow(
     hass: HomeAssistant, simulator: Simulator, mock_setup_entry: AsyncMock
 ) -> None:
-    """A reachable installation with good credentials and a valid file becomes an entry."""
+    """A reachable installation with good credentials and a valid file becomes an entry.
+
+    The installation type and remote access stay collapsed and at their
+    defaults; the entry stores those defaults flat.
+    """
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
     assert result["errors"] == {}
+    assert collapsed(result) == {INSTALLATION: True, REMOTE: True}
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator)
+        result["flow_id"], form_input(simulator)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"IPCom {simulator.host}:{simulator.port}"
-    assert result["data"] == user_input(simulator)
+    assert result["data"] == {**user_input(simulator), **STORED_DEFAULTS}
     assert result["options"] == DEFAULT_OPTIONS
     assert result["result"].unique_id is None
     assert result["result"].minor_version == 2
@@ -98,7 +179,7 @@ async def test_user_flow_default_port_title(hass: HomeAssistant, simulator: Simu
     with patch("custom_components.ipcom.config_flow.DEFAULT_PORT", simulator.port):
         result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], user_input(simulator)
+            result["flow_id"], form_input(simulator)
         )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"IPCom {simulator.host}"
@@ -124,14 +205,14 @@ async def test_user_flow_errors(
     """Each problem shows in the form, and the user can correct it."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator, **changes)
+        result["flow_id"], form_input(simulator, **changes)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {error_field: error}
     assert PASSWORD not in str(result["description_placeholders"])
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator)
+        result["flow_id"], form_input(simulator)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
@@ -146,7 +227,7 @@ async def test_user_flow_invalid_devices_file_names_the_problem(
     )
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator, **{CONF_DEVICES_FILE: "broken.yaml"})
+        result["flow_id"], form_input(simulator, **{CONF_DEVICES_FILE: "broken.yaml"})
     )
     assert result["errors"] == {CONF_DEVICES_FILE: "invalid_devices_file"}
     assert "lights.hall.module" in result["description_placeholders"]["error"]
@@ -160,13 +241,13 @@ async def test_user_flow_cannot_connect(
     """Nothing listening on the port is a connection error."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator, **{CONF_PORT: closed_port})
+        result["flow_id"], form_input(simulator, **{CONF_PORT: closed_port})
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator)
+        result["flow_id"], form_input(simulator)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
@@ -177,7 +258,7 @@ async def test_user_flow_no_snapshot(hass: HomeAssistant, simulator: Simulator) 
     simulator.freeze()
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator)
+        result["flow_id"], form_input(simulator)
     )
     assert result["errors"] == {"base": "cannot_connect"}
     simulator.unfreeze()
@@ -191,12 +272,12 @@ async def test_user_flow_unknown_error(hass: HomeAssistant, simulator: Simulator
         "custom_components.ipcom.config_flow._check_connection", side_effect=RuntimeError("boom")
     ):
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], user_input(simulator)
+            result["flow_id"], form_input(simulator)
         )
     assert result["errors"] == {"base": "unknown"}
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator)
+        result["flow_id"], form_input(simulator)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
@@ -209,7 +290,7 @@ async def test_user_flow_already_configured(
     mock_config_entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator)
+        result["flow_id"], form_input(simulator)
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -226,6 +307,7 @@ async def test_reauth(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reauth_confirm"
     assert result["description_placeholders"][CONF_HOST] == simulator.host
+    assert [str(key) for key in result["data_schema"].schema] == [CONF_USERNAME, CONF_PASSWORD]
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "wrong"}
@@ -258,21 +340,15 @@ async def test_reconfigure(
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {
-            CONF_HOST: simulator.host,
-            CONF_PORT: simulator.port,
-            CONF_DEVICES_FILE: "bad.yaml",
-        },
+        reconfigure_input(simulator.host, simulator.port, **{CONF_DEVICES_FILE: "bad.yaml"}),
     )
     assert result["errors"] == {CONF_DEVICES_FILE: "invalid_devices_file"}
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {
-            CONF_HOST: simulator.host,
-            CONF_PORT: simulator.port,
-            CONF_DEVICES_FILE: str(config_dir / "other.yaml"),
-        },
+        reconfigure_input(
+            simulator.host, simulator.port, **{CONF_DEVICES_FILE: str(config_dir / "other.yaml")}
+        ),
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
@@ -292,12 +368,7 @@ async def test_reconfigure_to_another_installation(
         ).add_to_hass(hass)
         result = await mock_config_entry.start_reconfigure_flow(hass)
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"],
-            {
-                CONF_HOST: other.host,
-                CONF_PORT: other.port,
-                CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
-            },
+            result["flow_id"], reconfigure_input(other.host, other.port)
         )
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "already_configured"
@@ -305,12 +376,7 @@ async def test_reconfigure_to_another_installation(
     with Simulator(username=USERNAME, password=PASSWORD) as moved:
         result = await mock_config_entry.start_reconfigure_flow(hass)
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"],
-            {
-                CONF_HOST: moved.host,
-                CONF_PORT: moved.port,
-                CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
-            },
+            result["flow_id"], reconfigure_input(moved.host, moved.port)
         )
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "reconfigure_successful"
@@ -329,12 +395,7 @@ async def test_reconfigure_cannot_connect(
     mock_config_entry.add_to_hass(hass)
     result = await mock_config_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            CONF_HOST: simulator.host,
-            CONF_PORT: closed_port,
-            CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
-        },
+        result["flow_id"], reconfigure_input(simulator.host, closed_port)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
@@ -352,12 +413,7 @@ async def test_reconfigure_with_unusable_stored_credentials(
     )
     result = await mock_config_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            CONF_HOST: simulator.host,
-            CONF_PORT: simulator.port,
-            CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
-        },
+        result["flow_id"], reconfigure_input(simulator.host, simulator.port)
     )
     assert result["errors"] == {"base": "invalid_credentials_format"}
     assert result["description_placeholders"]["max_username"] == "21"
@@ -371,7 +427,7 @@ async def test_options_flow(hass: HomeAssistant, init_integration: MockConfigEnt
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
 
-    client_before = init_integration.runtime_data.client
+    client_before = init_integration.runtime_data.coordinators[1].client
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {CONF_POLL_INTERVAL: 500, CONF_UNAVAILABLE_AFTER: 30, CONF_REVERSE_PAUSE: 1.5},
@@ -383,7 +439,7 @@ async def test_options_flow(hass: HomeAssistant, init_integration: MockConfigEnt
         CONF_UNAVAILABLE_AFTER: 30,
         CONF_REVERSE_PAUSE: 1.5,
     }
-    assert init_integration.runtime_data.client is not client_before
+    assert init_integration.runtime_data.coordinators[1].client is not client_before
 
 
 @pytest.mark.parametrize(
@@ -427,7 +483,7 @@ async def test_import_with_credentials(
 
     (entry,) = hass.config_entries.async_entries(DOMAIN)
     assert entry.source == SOURCE_IMPORT
-    assert entry.data == user_input(simulator)
+    assert entry.data == {**user_input(simulator), **STORED_DEFAULTS}
     assert "cli_path" not in entry.data
     issue = issue_registry.async_get_issue(DOMAIN, "deprecated_yaml")
     assert issue is not None
@@ -474,7 +530,7 @@ async def test_import_without_credentials(
         flow["flow_id"], {CONF_USERNAME: USERNAME, CONF_PASSWORD: PASSWORD}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == user_input(simulator)
+    assert result["data"] == {**user_input(simulator), **STORED_DEFAULTS}
 
 
 @pytest.mark.usefixtures("devices_file", "mock_setup_entry")
@@ -536,3 +592,391 @@ async def test_import_invalid_devices_file(hass: HomeAssistant, simulator: Simul
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "invalid_devices_file"
     assert "file not found" in result["description_placeholders"]["error"]
+
+
+@pytest.mark.usefixtures("devices_file")
+async def test_user_flow_whole_installation_stored_flat(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock
+) -> None:
+    """A BiBus with a second bus, a remote address and a TriCom serial: all stored flat.
+
+    Every configured bus is logged in to once during the check, and nothing
+    stays connected after it. The local address answers, so the remote one
+    (which does not exist) is never tried.
+    """
+    with Simulator(
+        username=USERNAME,
+        password=PASSWORD,
+        buses={1: BusType.BIBUS, 2: BusType.MINIDO},
+        tricom=True,
+    ) as installation:
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            form_input(
+                installation,
+                **{
+                    CONF_BUS_TYPE: "bibus",
+                    CONF_TRICOM: True,
+                    CONF_BUS_2_TYPE: "minido",
+                    CONF_REMOTE_HOST: " remote.example.invalid ",
+                    CONF_REMOTE_PORT: 5001,
+                    CONF_SERIAL: " SN0042 ",
+                },
+            ),
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"] == {
+            **user_input(installation),
+            CONF_BUS_TYPE: "bibus",
+            CONF_TRICOM: True,
+            CONF_BUS_2_TYPE: "minido",
+            CONF_REMOTE_HOST: "remote.example.invalid",
+            CONF_REMOTE_PORT: 5001,
+            CONF_SERIAL: "SN0042",
+        }
+        assert installation.connections_accepted == 2
+        assert installation.active_connections == 0
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+@pytest.mark.usefixtures("devices_file", "mock_setup_entry")
+async def test_user_flow_sections_may_be_left_out(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A caller of the flow API that sends no sections gets the defaults."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {**user_input(simulator), **STORED_DEFAULTS}
+
+
+@pytest.mark.usefixtures("devices_file", "mock_setup_entry")
+async def test_user_flow_remote_port_without_remote_host_is_ignored(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A remote port alone has nothing to connect to: it is stored as the default."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], form_input(simulator, **{CONF_REMOTE_PORT: 6000})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_REMOTE_HOST] == ""
+    assert result["data"][CONF_REMOTE_PORT] == 5000
+
+
+@pytest.mark.parametrize(
+    ("changes", "error_key", "error"),
+    [
+        (
+            {CONF_TRICOM: True, CONF_REMOTE_HOST: "remote.example.invalid"},
+            REMOTE,
+            "serial_required",
+        ),
+        ({CONF_SERIAL: "SN0042"}, REMOTE, "serial_without_tricom"),
+        (
+            {CONF_TRICOM: True, CONF_REMOTE_HOST: "remote.example.invalid", CONF_SERIAL: "S" * 18},
+            REMOTE,
+            "serial_too_long",
+        ),
+        ({CONF_TRICOM: True, CONF_SERIAL: "SN\u00e90042"}, REMOTE, "invalid_serial"),
+    ],
+)
+@pytest.mark.usefixtures("devices_file", "mock_setup_entry")
+async def test_user_flow_installation_errors(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    changes: dict[str, Any],
+    error_key: str,
+    error: str,
+) -> None:
+    """Settings that do not fit together show at their section, before any connection.
+
+    Home Assistant shows the error of a field inside a section at the
+    section, which the form opens again.
+    """
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], form_input(simulator, **changes)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {error_key: error}
+    assert collapsed(result)[error_key] is False
+    assert suggested(result, error_key)
+    assert simulator.connections_accepted == 0
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], form_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.usefixtures("devices_file", "mock_setup_entry")
+async def test_user_flow_serial_too_long_names_the_limit(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """The serial number and the username share the 21 characters of the username field."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        form_input(simulator, **{CONF_TRICOM: True, CONF_SERIAL: "S" * (22 - len(USERNAME))}),
+    )
+    assert result["errors"] == {REMOTE: "serial_too_long"}
+    assert result["description_placeholders"]["max_username"] == "21"
+    assert result["description_placeholders"]["login_length"] == "22"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        form_input(simulator, **{CONF_TRICOM: True, CONF_SERIAL: "S" * (21 - len(USERNAME))}),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_SERIAL] == "S" * (21 - len(USERNAME))
+
+
+@pytest.mark.usefixtures("devices_file", "mock_setup_entry")
+async def test_user_flow_two_buses(hass: HomeAssistant) -> None:
+    """An installation with two buses is checked on both: one connection each."""
+    with Simulator(
+        username=USERNAME, password=PASSWORD, buses={1: BusType.MINIDO, 2: BusType.BIBUS}
+    ) as installation:
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], form_input(installation, **{CONF_BUS_2_TYPE: "bibus"})
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"][CONF_BUS_TYPE] == "minido"
+        assert result["data"][CONF_BUS_2_TYPE] == "bibus"
+        assert installation.connections_accepted == 2
+        assert installation.active_connections == 0
+
+
+@pytest.mark.usefixtures("devices_file", "mock_setup_entry")
+async def test_user_flow_second_bus_missing(hass: HomeAssistant, simulator: Simulator) -> None:
+    """A second bus the installation does not have is refused at the installation type."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], form_input(simulator, **{CONF_BUS_2_TYPE: "minido"})
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {INSTALLATION: "second_bus_rejected"}
+    assert collapsed(result) == {INSTALLATION: False, REMOTE: True}
+    assert simulator.active_connections == 0
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], form_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.usefixtures("devices_file", "mock_setup_entry")
+async def test_user_flow_remote_address_when_local_fails(hass: HomeAssistant) -> None:
+    """When the local address does not answer, the remote one is tried and accepted."""
+    with Simulator(username=USERNAME, password=PASSWORD, remote_port=0) as installation:
+        installation.local_reachable = False
+        remote_port = installation.remote_port
+        assert remote_port is not None
+        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], form_input(installation)
+        )
+        assert result["errors"] == {"base": "cannot_connect"}
+
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            form_input(
+                installation,
+                **{CONF_REMOTE_HOST: installation.host, CONF_REMOTE_PORT: remote_port},
+            ),
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"][CONF_PORT] == installation.port
+        assert result["data"][CONF_REMOTE_HOST] == installation.host
+        assert result["data"][CONF_REMOTE_PORT] == remote_port
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_reconfigure_installation_type_and_remote(
+    hass: HomeAssistant, simulator: Simulator, mock_config_entry: MockConfigEntry
+) -> None:
+    """An entry without the new keys gets them; the form shows what is stored.
+
+    The sections open when they hold more than the defaults, and clearing
+    the remote host clears the remote address.
+    """
+    mock_config_entry.add_to_hass(hass)
+    assert CONF_BUS_TYPE not in mock_config_entry.data
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    assert collapsed(result) == {INSTALLATION: True, REMOTE: True}
+    assert suggested(result, INSTALLATION) == {
+        CONF_BUS_TYPE: "minido",
+        CONF_TRICOM: False,
+        CONF_BUS_2_TYPE: "none",
+    }
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        reconfigure_input(
+            simulator.host,
+            simulator.port,
+            **{
+                CONF_BUS_TYPE: "other",
+                CONF_REMOTE_HOST: "remote.example.invalid",
+                CONF_REMOTE_PORT: 6000,
+            },
+        ),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert mock_config_entry.data == {
+        CONF_HOST: simulator.host,
+        CONF_PORT: simulator.port,
+        CONF_USERNAME: USERNAME,
+        CONF_PASSWORD: PASSWORD,
+        CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
+        **STORED_DEFAULTS,
+        CONF_BUS_TYPE: "other",
+        CONF_REMOTE_HOST: "remote.example.invalid",
+        CONF_REMOTE_PORT: 6000,
+    }
+
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    assert collapsed(result) == {INSTALLATION: False, REMOTE: False}
+    assert suggested(result, REMOTE) == {
+        CONF_REMOTE_HOST: "remote.example.invalid",
+        CONF_REMOTE_PORT: 6000,
+        CONF_SERIAL: "",
+    }
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        reconfigure_input(simulator.host, simulator.port, **{CONF_BUS_TYPE: "other"}),
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert mock_config_entry.data[CONF_BUS_TYPE] == "other"
+    assert mock_config_entry.data[CONF_REMOTE_HOST] == ""
+    assert mock_config_entry.data[CONF_REMOTE_PORT] == 5000
+
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    assert collapsed(result) == {INSTALLATION: False, REMOTE: True}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: simulator.host, CONF_PORT: simulator.port, CONF_DEVICES_FILE: "x.yaml"},
+    )
+    assert result["errors"] == {CONF_DEVICES_FILE: "invalid_devices_file"}
+    assert suggested(result, INSTALLATION)[CONF_BUS_TYPE] == "other"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_HOST: simulator.host,
+            CONF_PORT: simulator.port,
+            CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
+        },
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert mock_config_entry.data[CONF_BUS_TYPE] == "other", "left-out sections are kept"
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_reconfigure_second_bus(
+    hass: HomeAssistant, simulator: Simulator, mock_config_entry: MockConfigEntry
+) -> None:
+    """Adding a second bus is checked against the installation, with the stored login."""
+    mock_config_entry.add_to_hass(hass)
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        reconfigure_input(simulator.host, simulator.port, **{CONF_BUS_2_TYPE: "bibus"}),
+    )
+    assert result["errors"] == {INSTALLATION: "second_bus_rejected"}
+    assert CONF_BUS_2_TYPE not in mock_config_entry.data
+
+    with Simulator(
+        username=USERNAME, password=PASSWORD, buses={1: BusType.MINIDO, 2: BusType.BIBUS}
+    ) as installation:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            reconfigure_input(installation.host, installation.port, **{CONF_BUS_2_TYPE: "bibus"}),
+        )
+        assert result["reason"] == "reconfigure_successful"
+        assert installation.connections_accepted == 2
+    assert mock_config_entry.data[CONF_BUS_2_TYPE] == "bibus"
+    assert mock_config_entry.data[CONF_PORT] == installation.port
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_reconfigure_tricom_remote_needs_serial(
+    hass: HomeAssistant, simulator: Simulator, mock_config_entry: MockConfigEntry
+) -> None:
+    """Reconfigure checks the serial number against the stored username."""
+    mock_config_entry.add_to_hass(hass)
+    tricom_remote = {CONF_TRICOM: True, CONF_REMOTE_HOST: "remote.example.invalid"}
+    result = await mock_config_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], reconfigure_input(simulator.host, simulator.port, **tricom_remote)
+    )
+    assert result["errors"] == {REMOTE: "serial_required"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        reconfigure_input(simulator.host, simulator.port, **tricom_remote, serial="S" * 20),
+    )
+    assert result["errors"] == {REMOTE: "serial_too_long"}
+    assert result["description_placeholders"]["login_length"] == str(20 + len(USERNAME))
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        reconfigure_input(simulator.host, simulator.port, **tricom_remote, serial="SN0042"),
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert mock_config_entry.data[CONF_SERIAL] == "SN0042"
+    assert simulator.connections_accepted == 1
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_reauth_tricom_with_remote_asks_for_the_serial(
+    hass: HomeAssistant, simulator: Simulator, mock_config_entry: MockConfigEntry
+) -> None:
+    """A TriCom's remote login needs its serial number, so reauthentication asks for it too."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry,
+        data={
+            **mock_config_entry.data,
+            **STORED_DEFAULTS,
+            CONF_TRICOM: True,
+            CONF_REMOTE_HOST: "remote.example.invalid",
+            CONF_SERIAL: "SN0042",
+        },
+    )
+    simulator.set_credentials("admin", "s3cret")
+    result = await mock_config_entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    schema = result["data_schema"].schema
+    assert [str(key) for key in schema] == [CONF_USERNAME, CONF_PASSWORD, CONF_SERIAL]
+    serial_key = next(key for key in schema if str(key) == CONF_SERIAL)
+    assert serial_key.description == {"suggested_value": "SN0042"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_USERNAME: "admin", CONF_PASSWORD: "s3cret", CONF_SERIAL: "S" * 17},
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_SERIAL: "serial_too_long"}
+    assert result["description_placeholders"]["login_length"] == "22"
+    assert simulator.connections_accepted == 0
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_USERNAME: "admin", CONF_PASSWORD: "s3cret", CONF_SERIAL: " SN0043 "},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert mock_config_entry.data[CONF_USERNAME] == "admin"
+    assert mock_config_entry.data[CONF_PASSWORD] == "s3cret"
+    assert mock_config_entry.data[CONF_SERIAL] == "SN0043"
+    result = await mock_config_entry.start_reauth_flow(hass)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_USERNAME: "admin", CONF_PASSWORD: "s3cret"}
+        )

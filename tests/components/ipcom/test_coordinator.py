@@ -236,7 +236,7 @@ async def test_news_arriving_after_stop_is_ignored(
         ConnectionEvent(ConnectionState.DISCONNECTED, "rejected", authentication_failed=True)
     )
     coordinator._snapshot_from_client_thread(before.with_value(1, 1, 255))
-    await coordinator.async_stop()
+    await init_integration.runtime_data.async_stop()
     await hass.async_block_till_done()
 
     assert coordinator.link_up

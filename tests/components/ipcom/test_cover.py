@@ -71,6 +71,7 @@ from .conftest import (
     WAIT_TIMEOUT,
     entity_id_of,
     get_coordinator,
+    get_installation,
     snapshot_platform,
     wait_until,
 )
@@ -285,7 +286,7 @@ async def resting(hass: HomeAssistant, cover: str) -> None:
     The rest is counted from that moment, which comes from the client's
     threads in real time, while the test's clock only moves by `advance`.
     """
-    shutter = get_coordinator(hass).installation.get(PAIRS_KEYS[cover])
+    shutter = get_installation(hass).get(PAIRS_KEYS[cover])
     assert isinstance(shutter, Shutter)
     await wait_until(hass, lambda: shutter.waiting_to_start, f"{cover} to rest")
 

@@ -33,7 +33,7 @@ async def test_diagnostics(
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
 
     assert diagnostics == snapshot(exclude=props("statistics", "received", "port"))
-    statistics = diagnostics["statistics"]
+    statistics = diagnostics["buses"]["1"]["statistics"]
     assert statistics["snapshots_received"] >= 1
     assert statistics["polls_sent"] >= 1
     assert PASSWORD not in str({key: value for key, value in diagnostics.items() if key != "entry"})
@@ -63,4 +63,4 @@ async def test_diagnostics_redact_the_host_everywhere(
     assert host not in json.dumps(diagnostics)
     assert diagnostics["entry"]["data"][CONF_HOST] == REDACTED
     assert diagnostics["entry"]["title"] == f"IPCom ({REDACTED})"
-    assert REDACTED in diagnostics["statistics"]["last_error"]
+    assert REDACTED in diagnostics["buses"]["1"]["statistics"]["last_error"]

@@ -35,6 +35,7 @@ from .conftest import (
     async_edit_devices_file,
     async_write_text,
     get_coordinator,
+    get_installation,
     wait_until,
 )
 from .registries import find_device
@@ -57,10 +58,9 @@ async def test_setup_and_unload(
     entry = init_integration
     assert entry.state is ConfigEntryState.LOADED
     runtime = entry.runtime_data
-    assert runtime.client.connected
-    assert runtime.coordinator.data is not None
-    assert runtime.coordinator.installation is runtime.installation
-    assert runtime.installation.client is runtime.client
+    assert runtime.coordinators[1].client.connected
+    assert runtime.coordinators[1].data is not None
+    assert runtime.installation.clients == {1: runtime.coordinators[1].client}
     assert len(client_loop_threads()) == 3
     assert simulator.active_connections == 1
 
@@ -68,7 +68,7 @@ async def test_setup_and_unload(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
     assert client_loop_threads() == []
-    assert runtime.client.connection_state is ConnectionState.DISCONNECTED
+    assert runtime.coordinators[1].client.connection_state is ConnectionState.DISCONNECTED
     simulator.wait_until(lambda sim: sim.active_connections == 0, description="disconnect")
 
 
@@ -76,11 +76,11 @@ async def test_reload(
     hass: HomeAssistant, init_integration: MockConfigEntry, simulator: Simulator
 ) -> None:
     """A reload replaces the client with a new one and leaves one connection."""
-    first = init_integration.runtime_data.client
+    first = init_integration.runtime_data.coordinators[1].client
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
-    assert init_integration.runtime_data.client is not first
+    assert init_integration.runtime_data.coordinators[1].client is not first
     assert len(client_loop_threads()) == 3
     simulator.wait_until(lambda sim: sim.active_connections == 1, description="one connection")
 
@@ -149,7 +149,7 @@ async def test_rejected_on_reconnect_starts_reauth(
     simulator.set_credentials("admin", "changed")
     simulator.drop_connections()
     simulator.wait_until(lambda sim: sim.auth_failures >= 1, description="a rejected login")
-    client = init_integration.runtime_data.client
+    client = init_integration.runtime_data.coordinators[1].client
     await wait_until(
         hass,
         lambda: bool(hass.config_entries.flow.async_progress_by_handler(DOMAIN)),
@@ -262,7 +262,7 @@ async def test_homeassistant_stop_stops_the_client(
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
     assert client_loop_threads() == []
-    assert not init_integration.runtime_data.client.connected
+    assert not init_integration.runtime_data.coordinators[1].client.connected
     simulator.wait_until(lambda sim: sim.disconnects_received == 1, description="a goodbye")
 
 
@@ -364,7 +364,7 @@ async def test_entities_of_moved_outputs_are_removed(
     await hass.async_block_till_done()
     assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2") is None
     assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_7") is not None
-    assert get_coordinator(hass).installation.get("hall") is not None
+    assert get_installation(hass).get("hall") is not None
 
 
 async def test_absolute_devices_file(

@@ -84,7 +84,7 @@ async def test_a_whole_session_never_shows_the_password(
     entry = result["result"]
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    client = entry.runtime_data.client
+    client = entry.runtime_data.coordinators[1].client
 
     simulator.drop_connections()
     simulator.wait_until(lambda sim: sim.connections_accepted >= 2, description="a reconnect")

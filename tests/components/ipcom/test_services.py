@@ -154,7 +154,7 @@ async def test_reload_devices_with_broken_file_keeps_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry, devices_file: Path
 ) -> None:
     """A broken file is reported and changes nothing."""
-    client = init_integration.runtime_data.client
+    client = init_integration.runtime_data.coordinators[1].client
     await async_write_text(
         hass, devices_file, "switches:\n  pump:\n    module: 99\n    output: 1\n"
     )
@@ -165,7 +165,7 @@ async def test_reload_devices_with_broken_file_keeps_entities(
     assert err.value.translation_key == "invalid_devices_file"
     assert "switches.pump.module" in err.value.translation_placeholders["error"]
     assert init_integration.state is ConfigEntryState.LOADED
-    assert init_integration.runtime_data.client is client
+    assert init_integration.runtime_data.coordinators[1].client is client
     pond_pump = entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 2, 2))
     assert hass.states.get(pond_pump) is not None
 
