@@ -81,6 +81,7 @@ The only client setting that differs from the vendor timing: the library's
 5 s default would merely make each frozen-device outage two seconds longer.
 """
 
+
 class ClientTiming(TypedDict):
     """The client's intervals, by the names of its keyword arguments."""
 
