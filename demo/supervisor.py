@@ -44,6 +44,8 @@ OWNER_USERNAME = "demo"
 ENV_USERNAME = "IPCOM_USERNAME"
 ENV_PASSWORD = "IPCOM_PASSWORD"
 DEFAULT_CREDENTIAL = "demo"
+SECOND_BUS_TYPE = "bibus"
+"""The demo house's bus 2 (the garden house in devices.yaml) is a BiBus: its modules start at 30."""
 
 _LISTENING = re.compile(r"listening on (?P<host>[^\s:]+):(?P<port>\d+)")
 _SIMULATOR_START_TIMEOUT = 20
@@ -213,6 +215,8 @@ class Demo:
             # Its log then tells every wall-switch press and every write it receives.
             "--verbose",
         ]
+        if 2 in self.device_map.buses():
+            argv += ["--buses", "2", "--bus-2-type", SECOND_BUS_TYPE]
         if self.options.activity:
             argv.append("--activity")
         env = {**os.environ, ENV_USERNAME: self.username, ENV_PASSWORD: self.password}
@@ -295,6 +299,11 @@ class Demo:
             "Home Assistant did not finish starting",
         )
 
+    def _installation_settings(self) -> dict[str, Any]:
+        """The config flow's installation section for the simulated house: as simulate is told."""
+        second = SECOND_BUS_TYPE if 2 in self.device_map.buses() else "none"
+        return {"bus_type": "minido", "tricom": False, "bus_2_type": second}
+
     async def _ensure_entry(self, api: HassApi, ws: HassWebSocket) -> None:
         """Exactly one ipcom entry, pointing at this run's simulator, loaded."""
         started = time.monotonic()
@@ -314,6 +323,7 @@ class Demo:
                     "username": self.username,
                     "password": self.password,
                     "devices_file": devices_file,
+                    "installation": self._installation_settings(),
                 },
             )
             if result.get("type") != "create_entry":
@@ -327,7 +337,12 @@ class Demo:
                 result = await _run_flow(
                     api,
                     {"handler": "ipcom", "entry_id": self.entry_id},
-                    {"host": HOST, "port": self.simulator_port, "devices_file": devices_file},
+                    {
+                        "host": HOST,
+                        "port": self.simulator_port,
+                        "devices_file": devices_file,
+                        "installation": self._installation_settings(),
+                    },
                 )
                 if result.get("reason") != "reconfigure_successful":
                     raise DemoError(f"reconfiguring ipcom to the new port failed: {result}")
