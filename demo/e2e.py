@@ -45,7 +45,7 @@ from ipcom.devices import DeviceMap, LightEntry, load_device_map
 from .dashboard import Registry, place_devices
 from .hass_api import HassApi
 from .processes import group_alive, parent_death_signal, port_is_free
-from .supervisor import ENV_PASSWORD, ENV_USERNAME, HOST, ROOT
+from .supervisor import ENV_PASSWORD, ENV_USERNAME, HOST, ROOT, SECOND_BUS_TYPE
 
 ARTIFACTS = ROOT / "artifacts"
 WORK = ARTIFACTS / "e2e"
@@ -98,6 +98,7 @@ class Change:
     """One output change seen on the installation by the observing client."""
 
     seen_at: float
+    bus: int
     module: int
     output: int
     old: int
@@ -150,6 +151,7 @@ class Observer:
             str(devices),
             "--poll-interval",
             str(OBSERVER_POLL),
+            *_bus_options(devices),
             "watch",
             "--json",
         ]
@@ -190,6 +192,7 @@ class Observer:
             event = json.loads(line)
             change = Change(
                 seen_at=datetime.fromisoformat(event["timestamp"]).timestamp(),
+                bus=event.get("bus", 1),
                 module=event["module"],
                 output=event["output"],
                 old=event["old"],
@@ -200,14 +203,15 @@ class Observer:
                 self._changed.notify_all()
 
     async def wait_for(self, module: int, output: int, value: int, since: float) -> Change:
-        """The first change of module.output to `value` seen at or after `since` (epoch s)."""
+        """The first change of bus 1's module.output to `value` at or after `since` (epoch s)."""
 
         def match() -> Change | None:
             return next(
                 (
                     change
                     for change in self.changes
-                    if (change.module, change.output, change.new) == (module, output, value)
+                    if (change.bus, change.module, change.output, change.new)
+                    == (1, module, output, value)
                     and change.seen_at >= since - OBSERVER_POLL
                 ),
                 None,
@@ -559,8 +563,9 @@ class EndToEnd:
 
     def _pick_lights(self) -> tuple[LightEntry, LightEntry, LightEntry, LightEntry]:
         """Relay light for REST, dimmer, relay light for the wall switch, one for the browser."""
-        relays = [light for light in self.device_map.lights if not light.dimmable]
-        dimmers = [light for light in self.device_map.lights if light.dimmable]
+        lights = [light for light in self.device_map.lights if light.bus == 1]
+        relays = [light for light in lights if not light.dimmable]
+        dimmers = [light for light in lights if light.dimmable]
         if len(relays) < 3 or not dimmers or not self.device_map.covers:
             raise CheckError("the device map needs 3 relay lights, a dimmer and a shutter")
         # The browser finds its tile by the device's name, so that name must be the only one.
@@ -624,11 +629,18 @@ class EndToEnd:
             raise CheckError("errors in Home Assistant's log:\n" + "\n".join(problems[:20]))
 
 
+def _bus_options(devices: Path) -> list[str]:
+    """The command line's bus options for the demo installation (as the demo simulates it)."""
+    return ["--bus-2-type", SECOND_BUS_TYPE] if 2 in load_device_map(devices).buses() else []
+
+
 async def _installation_values(port: int, devices: Path) -> dict[tuple[int, int], int]:
-    """Every mapped output's value, read by `ipcom status --json` as a separate client."""
+    """Bus 1's mapped outputs and their values, read by `ipcom status --json` as another client."""
     document = json.loads(await _ipcom(port, devices, "status", "--json"))
     values: dict[tuple[int, int], int] = {}
     for device in document["devices"]:
+        if device.get("bus", 1) != 1:
+            continue
         relays = [device["up"], device["down"]] if "up" in device else [device]
         for relay in relays:
             values[(relay["module"], relay["output"])] = relay["value"]
@@ -645,6 +657,7 @@ async def _ipcom(port: int, devices: Path, *arguments: str) -> str:
         str(port),
         "--devices",
         str(devices),
+        *_bus_options(devices),
         *arguments,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

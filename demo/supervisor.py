@@ -430,6 +430,8 @@ class Demo:
         light = next((light for light in self.device_map.lights if not light.dimmable), None)
         dimmer = next((light for light in self.device_map.lights if light.dimmable), None)
         cli = f".venvs/demo/bin/ipcom --host {HOST} --port {port}"
+        if 2 in self.device_map.buses():
+            cli += f" --bus-2-type {SECOND_BUS_TYPE}"
         lines = [
             "",
             f"  Home Assistant with ipcom is running: open {self.base_url}",
