@@ -6,15 +6,23 @@ from functools import partial
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
 from ipcom.devices import DeviceMapError
+from ipcom.devices_export import dump_device_map
 from ipcom.limits import MODULE_COUNT, OUTPUT_VALUE_MAX, OUTPUTS_PER_MODULE
 
 from .command import async_carry_out
 from .const import (
+    ATTR_DEVICES_YAML,
     CONF_BUS,
     CONF_CONFIG_ENTRY_ID,
     CONF_MODULE,
@@ -23,6 +31,7 @@ from .const import (
     DOMAIN,
     FIRST_BUS,
     SECOND_BUS,
+    SERVICE_EXPORT_DEVICES,
     SERVICE_RELOAD_DEVICES,
     SERVICE_SET_OUTPUT,
 )
@@ -42,6 +51,7 @@ SET_OUTPUT_SCHEMA = vol.Schema(
     }
 )
 RELOAD_DEVICES_SCHEMA = vol.Schema({vol.Required(CONF_CONFIG_ENTRY_ID): cv.string})
+EXPORT_DEVICES_SCHEMA = RELOAD_DEVICES_SCHEMA
 
 
 def _get_entry(hass: HomeAssistant, call: ServiceCall) -> IPComConfigEntry:
@@ -56,15 +66,20 @@ def _get_entry(hass: HomeAssistant, call: ServiceCall) -> IPComConfigEntry:
     return entry
 
 
-async def _async_set_output(call: ServiceCall) -> None:
-    """Write one output, also one that the device map does not name."""
-    entry = _get_entry(call.hass, call)
+def _get_loaded_entry(hass: HomeAssistant, call: ServiceCall) -> IPComConfigEntry:
+    entry = _get_entry(hass, call)
     if entry.state is not ConfigEntryState.LOADED:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="entry_not_loaded",
             translation_placeholders={"title": entry.title},
         )
+    return entry
+
+
+async def _async_set_output(call: ServiceCall) -> None:
+    """Write one output, also one that the device map does not name."""
+    entry = _get_loaded_entry(call.hass, call)
     bus = call.data[CONF_BUS]
     module, output, value = call.data[CONF_MODULE], call.data[CONF_OUTPUT], call.data[CONF_VALUE]
     installation = entry.runtime_data.installation
@@ -105,6 +120,12 @@ async def _async_reload_devices(call: ServiceCall) -> None:
     await hass.config_entries.async_reload(entry.entry_id)
 
 
+async def _async_export_devices(call: ServiceCall) -> ServiceResponse:
+    """The loaded device map as devices.yaml text, for the command line and the simulator."""
+    entry = _get_loaded_entry(call.hass, call)
+    return {ATTR_DEVICES_YAML: dump_device_map(entry.runtime_data.device_map)}
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions once for all entries."""
@@ -113,4 +134,11 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
     hass.services.async_register(
         DOMAIN, SERVICE_RELOAD_DEVICES, _async_reload_devices, schema=RELOAD_DEVICES_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_EXPORT_DEVICES,
+        _async_export_devices,
+        schema=EXPORT_DEVICES_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
     )

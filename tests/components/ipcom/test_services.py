@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import voluptuous as vol
+import yaml
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
@@ -15,6 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ipcom.const import DOMAIN
 from custom_components.ipcom.identifiers import output_unique_id
+from ipcom.devices import load_device_map, parse_device_map
 from ipcom.simulator import ReceivedWrite, Simulator
 
 from .conftest import (
@@ -190,3 +192,39 @@ async def test_reload_devices_recovers_a_failed_entry(
     )
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.LOADED
+
+
+async def test_export_devices_answers_the_loaded_map_as_devices_yaml(
+    hass: HomeAssistant, init_integration: MockConfigEntry, devices_file: Path
+) -> None:
+    """The answer reads back into the same map the entry runs on, for the CLI or the simulator."""
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export_devices",
+        {"config_entry_id": ENTRY_ID},
+        blocking=True,
+        return_response=True,
+    )
+
+    assert response is not None
+    text = response["devices_yaml"]
+    assert isinstance(text, str)
+    exported = parse_device_map(yaml.safe_load(text), "exported")
+    assert exported == init_integration.runtime_data.device_map
+    assert exported == load_device_map(devices_file)
+
+
+async def test_export_devices_needs_a_loaded_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An unloaded entry has no device map to export."""
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "export_devices",
+            {"config_entry_id": ENTRY_ID},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "entry_not_loaded"
