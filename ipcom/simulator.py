@@ -693,6 +693,13 @@ class Simulator:
         """The firmware version its connect response names (4 ASCII characters)."""
         return self._firmware_version
 
+    @firmware_version.setter
+    def firmware_version(self, firmware: str) -> None:
+        """Take a firmware update: connections from now on are told the new version."""
+        codec.check_firmware(firmware)
+        with self._lock:
+            self._firmware_version = firmware
+
     @property
     def public_key(self) -> bytes:
         """The installation's key; each connection's own with `new_key_per_connection`."""

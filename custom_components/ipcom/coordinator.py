@@ -12,6 +12,7 @@ from typing import Any, Final
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from ipcom import BusType
@@ -19,7 +20,7 @@ from ipcom.client import IPComClient
 from ipcom.devices import DeviceMap, DeviceMapError, DeviceMapNotFoundError, load_device_map
 from ipcom.errors import IPComError
 from ipcom.installation import Installation
-from ipcom.models import ConnectionEvent, StateSnapshot
+from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
 
 from .const import (
     CONF_BUS_2_TYPE,
@@ -37,6 +38,7 @@ from .const import (
     NO_SECOND_BUS,
     SECOND_BUS,
 )
+from .identifiers import hub_identifier
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -266,6 +268,19 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
     def _connection_event_from_client_thread(self, event: ConnectionEvent) -> None:
         if event.authentication_failed:
             self.hass.loop.call_soon_threadsafe(self._async_authentication_failed)
+        elif event.state is ConnectionState.CONNECTED:
+            self.hass.loop.call_soon_threadsafe(self._async_connected)
+
+    @callback
+    def _async_connected(self) -> None:
+        """Show the firmware the installation names on each connect: it may have been updated."""
+        firmware = self.client.firmware_version
+        if self.running and firmware:
+            dr.async_get(self.hass).async_get_or_create(
+                config_entry_id=self.config_entry.entry_id,
+                identifiers={hub_identifier(self.config_entry.entry_id)},
+                sw_version=firmware,
+            )
 
     @callback
     def _async_handle_snapshot(self, snapshot: StateSnapshot) -> None:

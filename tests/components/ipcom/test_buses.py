@@ -221,3 +221,18 @@ async def test_a_map_with_bus_2_devices_needs_the_second_bus_configured(
     assert entry.reason is not None
     assert "bus 2" in entry.reason
     assert simulator.connections_accepted == 0
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_firmware_update_shows_on_the_hub_after_the_next_connect(
+    hass: HomeAssistant, simulator: Simulator, device_registry: dr.DeviceRegistry
+) -> None:
+    """The connect response names the firmware every time; the hub follows it without a reload."""
+    simulator.firmware_version = "2.40"
+    simulator.drop_connections()
+
+    def hub_firmware() -> str | None:
+        hub = find_device(device_registry, hub_identifier(ENTRY_ID)[1])
+        return None if hub is None else hub.sw_version
+
+    await wait_until(hass, lambda: hub_firmware() == "2.40", "the hub showing 2.40")
