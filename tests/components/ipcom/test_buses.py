@@ -95,15 +95,19 @@ def entry_options(entry_options: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def mock_config_entry(mock_config_entry: MockConfigEntry) -> MockConfigEntry:
     """The test entry, for an installation whose second bus is a BiBus."""
-    data = dict(mock_config_entry.data) | {CONF_BUS_2_TYPE: BusType.BIBUS.value}
+    return with_data(mock_config_entry, {**mock_config_entry.data, CONF_BUS_2_TYPE: "bibus"})
+
+
+def with_data(entry: MockConfigEntry, data: dict[str, Any]) -> MockConfigEntry:
+    """A copy of a test entry (not added yet) with other data."""
     return MockConfigEntry(
         domain=DOMAIN,
-        title=mock_config_entry.title,
-        entry_id=mock_config_entry.entry_id,
-        version=mock_config_entry.version,
-        minor_version=mock_config_entry.minor_version,
+        title=entry.title,
+        entry_id=entry.entry_id,
+        version=entry.version,
+        minor_version=entry.minor_version,
         data=data,
-        options=dict(mock_config_entry.options),
+        options=dict(entry.options),
     )
 
 
@@ -206,15 +210,7 @@ async def test_a_map_with_bus_2_devices_needs_the_second_bus_configured(
     """Without a bus 2 type the frames cannot be addressed: setup stops and says why."""
     data = dict(mock_config_entry.data)
     del data[CONF_BUS_2_TYPE]
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=mock_config_entry.title,
-        entry_id=mock_config_entry.entry_id,
-        version=mock_config_entry.version,
-        minor_version=mock_config_entry.minor_version,
-        data=data,
-        options=dict(mock_config_entry.options),
-    )
+    entry = with_data(mock_config_entry, data)
     entry.add_to_hass(hass)
 
     assert not await hass.config_entries.async_setup(entry.entry_id)
