@@ -25,6 +25,8 @@ DASHBOARD_URL = "ipcom-demo"
 DASHBOARD_TITLE = "IPCom demo"
 DASHBOARD_FILE = "dashboards/ipcom-demo.yaml"
 DEVICES_FILE = "ipcom/devices.yaml"
+SECOND_BUS_TYPE = "bibus"
+"""The demo house's bus 2 (the garden house in devices.yaml) is a BiBus: its modules start at 30."""
 
 # Onboarding steps that need no account. `core_config` is deliberately not finished through the
 # API: doing so sets up integrations that want the internet.

@@ -42,10 +42,11 @@ from typing import Any
 
 from ipcom.devices import DeviceMap, LightEntry, load_device_map
 
+from .config_dir import SECOND_BUS_TYPE
 from .dashboard import Registry, place_devices
 from .hass_api import HassApi
 from .processes import group_alive, parent_death_signal, port_is_free
-from .supervisor import ENV_PASSWORD, ENV_USERNAME, HOST, ROOT, SECOND_BUS_TYPE
+from .supervisor import ENV_PASSWORD, ENV_USERNAME, HOST, ROOT
 
 ARTIFACTS = ROOT / "artifacts"
 WORK = ARTIFACTS / "e2e"

@@ -27,7 +27,14 @@ from homeassistant.const import REQUIRED_PYTHON_VER, RESTART_EXIT_CODE
 
 from ipcom.devices import DeviceMap, DeviceMapError, load_device_map
 
-from .config_dir import DASHBOARD_TITLE, DASHBOARD_URL, DEVICES_FILE, ConfigDir, DemoState
+from .config_dir import (
+    DASHBOARD_TITLE,
+    DASHBOARD_URL,
+    DEVICES_FILE,
+    SECOND_BUS_TYPE,
+    ConfigDir,
+    DemoState,
+)
 from .dashboard import Registry, build_dashboard, place_devices
 from .hass_api import HassApi, HassApiError, HassWebSocket
 from .processes import ChildProcess, free_port, port_is_free
@@ -44,8 +51,6 @@ OWNER_USERNAME = "demo"
 ENV_USERNAME = "IPCOM_USERNAME"
 ENV_PASSWORD = "IPCOM_PASSWORD"
 DEFAULT_CREDENTIAL = "demo"
-SECOND_BUS_TYPE = "bibus"
-"""The demo house's bus 2 (the garden house in devices.yaml) is a BiBus: its modules start at 30."""
 
 _LISTENING = re.compile(r"listening on (?P<host>[^\s:]+):(?P<port>\d+)")
 _SIMULATOR_START_TIMEOUT = 20

@@ -43,7 +43,7 @@ from typing import Any
 
 import aiohttp
 
-from demo.config_dir import DEVICES_FILE, ConfigDir
+from demo.config_dir import DEVICES_FILE, SECOND_BUS_TYPE, ConfigDir
 from demo.hass_api import HassApi, HassApiError
 from demo.processes import ChildProcess, free_port
 
@@ -52,6 +52,8 @@ from .version import DISTRIBUTION, ROOT, read_versions
 
 HOST = "127.0.0.1"
 CREDENTIAL = "installer"
+BUS_OPTIONS = ("--bus-2-type", SECOND_BUS_TYPE)
+"""The demo devices.yaml has a second bus: the simulator and the command line get its type."""
 OWNER = "owner"
 STEP_TIMEOUT = 90.0
 _LISTENING = re.compile(r"listening on [^\s:]+:(?P<port>\d+)")
@@ -228,6 +230,7 @@ class UserInstall:
                 "0",
                 "--devices",
                 str(self.config.devices_file),
+                *BUS_OPTIONS,
                 # Its log then shows each write it receives, with the values.
                 "--verbose",
             ],
@@ -308,6 +311,7 @@ class UserInstall:
                     "username": CREDENTIAL,
                     "password": CREDENTIAL,
                     "devices_file": DEVICES_FILE,
+                    "installation": {"bus_2_type": SECOND_BUS_TYPE},
                 },
             )
             if result.get("type") != "create_entry":
@@ -343,7 +347,7 @@ class UserInstall:
         module, output, light = await self._pick_off_light(by_output)
         log = self.work / "simulator.log"
         offset = log.stat().st_size
-        wrote = re.compile(rf"wrote module {module}: \((?P<values>[\d, ]+)\)")
+        wrote = re.compile(rf"wrote module {module} on bus 1: \((?P<values>[\d, ]+)\)")
 
         async def written() -> bool:
             found = wrote.search(await asyncio.to_thread(_log_since, log, offset))
@@ -377,7 +381,8 @@ class UserInstall:
     async def _pick_off_light(self, by_output: dict[str, Any]) -> tuple[int, int, str]:
         values = await self._simulator_values()
         for key, entity in sorted(by_output.items()):
-            if not entity["entity_id"].startswith("light.") or "_" not in key:
+            bus_1_output = key.count("_") == 1 and key.replace("_", "").isdigit()
+            if not entity["entity_id"].startswith("light.") or not bus_1_output:
                 continue
             module, output = (int(part) for part in key.split("_"))
             if values.get((module, output), 0) == 0:
@@ -385,7 +390,7 @@ class UserInstall:
         raise InstallTestError("every light is on already")
 
     async def _simulator_values(self) -> dict[tuple[int, int], int]:
-        """Every mapped output's value, read by the wheel's `ipcom status --json`."""
+        """Bus 1's mapped outputs and their values, read by the wheel's `ipcom status --json`."""
         process = await asyncio.create_subprocess_exec(
             str(self.python),
             "-P",
@@ -397,6 +402,7 @@ class UserInstall:
             str(self.simulator_port),
             "--devices",
             str(self.config.devices_file),
+            *BUS_OPTIONS,
             "status",
             "--json",
             stdin=asyncio.subprocess.DEVNULL,
@@ -409,6 +415,8 @@ class UserInstall:
             raise InstallTestError(f"ipcom status failed ({process.returncode}): {err.decode()}")
         values: dict[tuple[int, int], int] = {}
         for device in json.loads(out)["devices"]:
+            if device.get("bus", 1) != 1:
+                continue
             for relay in [device["up"], device["down"]] if "up" in device else [device]:
                 values[(relay["module"], relay["output"])] = relay["value"]
         return values
