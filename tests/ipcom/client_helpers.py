@@ -68,3 +68,19 @@ def write_bus_1_map(source: Path, target: Path) -> None:
         for section, entries in document.items()
     }
     target.write_text(yaml.safe_dump(kept, sort_keys=False), encoding="utf-8")
+
+
+FAST_CLI = ["--poll-interval", "0.05"]
+"""Command-line options that make a command's client poll fast."""
+
+
+class Result:
+    """What one in-process run of the command line printed, and its exit code."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code = code
+        self.out = out
+        self.err = err
+
+    def __repr__(self) -> str:
+        return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-from client_helpers import WAIT, make_client
+from client_helpers import FAST_CLI, WAIT, Result, make_client
 
+from ipcom.cli import main
 from ipcom.client import IPComClient
 from ipcom.simulator import Simulator
 
@@ -37,3 +38,16 @@ def client(simulator: Simulator) -> Iterator[IPComClient]:
         yield connection
     finally:
         connection.stop_persistent_connection()
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run the command line in this process with fast polling; what it printed and its code."""
+
+    def invoke(*argv: str) -> Result:
+        code = main([*FAST_CLI, *argv])
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err
+        return Result(code, captured.out, captured.err)
+
+    return invoke

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from client_helpers import write_bus_1_map
+from client_helpers import FAST_CLI, write_bus_1_map
 
 from ipcom import StateSnapshot, cli
 from ipcom.cli import main
@@ -38,7 +38,6 @@ DEMO_DEVICES = Path("demo-bus-1.yaml")
 """The demo map's bus 1 devices, written into each test's working directory: the
 one-bus installation these tests drive, whose output must stay what it always was
 (tests/ipcom/test_cli_buses.py drives both buses)."""
-FAST = ["--poll-interval", "0.05"]
 TIMEOUT = 10.0
 
 # Outputs of the demo devices.yaml that the tests drive.
@@ -47,29 +46,6 @@ LIVING_SPOTS = (6, 1)
 POND_PUMP = (5, 2)
 LIVING_UP, LIVING_DOWN = (3, 1), (3, 2)
 KITCHEN_UP, KITCHEN_DOWN = (3, 5), (4, 1)
-
-
-class Result:
-    """What one in-process run printed, and its exit code."""
-
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code = code
-        self.out = out
-        self.err = err
-
-    def __repr__(self) -> str:
-        return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Any:
-    def invoke(*argv: str) -> Result:
-        code = main([*FAST, *argv])
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err
-        return Result(code, captured.out, captured.err)
-
-    return invoke
 
 
 @pytest.fixture(autouse=True)
@@ -944,7 +920,7 @@ def test_watch_prints_one_line_per_change_and_stops_on_ctrl_c(
     simulator: Simulator, spawn: Any
 ) -> None:
     simulator.set_output(*LIVING_SPOTS, 40)
-    watch = spawn("watch", *FAST, **watch_environment(simulator))
+    watch = spawn("watch", *FAST_CLI, **watch_environment(simulator))
     assert watch.read_line(watch.err_fd) == (
         f"ipcom: watching 127.0.0.1:{simulator.port}; press Ctrl-C to stop"
     )
@@ -972,7 +948,7 @@ def test_watch_prints_one_line_per_change_and_stops_on_ctrl_c(
 
 
 def test_watch_json_lines(simulator: Simulator, spawn: Any) -> None:
-    watch = spawn("watch", "--json", *FAST, **watch_environment(simulator))
+    watch = spawn("watch", "--json", *FAST_CLI, **watch_environment(simulator))
     watch.read_line(watch.err_fd)
 
     simulator.press(*POND_PUMP)
@@ -1015,7 +991,7 @@ def test_watch_that_cannot_connect(spawn: Any) -> None:
 def test_watch_reports_an_outage_during_its_start(simulator: Simulator, spawn: Any) -> None:
     """The link drops after the handshake, before the first snapshot: watch says so."""
     simulator.reply_delay = 3.0
-    watch = spawn("watch", *FAST, **watch_environment(simulator))
+    watch = spawn("watch", *FAST_CLI, **watch_environment(simulator))
     simulator.wait_until(lambda device: device.connections_accepted == 1, TIMEOUT)
     simulator.drop_connections()
     simulator.reply_delay = 0.0
@@ -1035,7 +1011,7 @@ def test_watch_reports_an_outage_during_its_start(simulator: Simulator, spawn: A
 
 def test_watch_ends_when_a_reconnect_is_refused(simulator: Simulator, spawn: Any) -> None:
     """The password changed while watching: the client stops retrying, so watch must not idle on."""
-    watch = spawn("watch", *FAST, **watch_environment(simulator))
+    watch = spawn("watch", *FAST_CLI, **watch_environment(simulator))
     watch.read_line(watch.err_fd)
 
     simulator.set_credentials("demo", "changed")
@@ -1107,7 +1083,7 @@ def test_simulate_activity_presses_lights_and_switches(run: Any, spawn: Any) -> 
         "IPCOM_PASSWORD": "demo",
         "IPCOM_DEVICES": str(DEMO_DEVICES),
     }
-    watch = spawn("watch", "--json", *FAST, **environment)
+    watch = spawn("watch", "--json", *FAST_CLI, **environment)
     watch.read_line(watch.err_fd)
 
     changes = [json.loads(watch.read_line(watch.out_fd)) for _ in range(3)]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from client_helpers import FAST_CLI
 from test_cli import Process
 
 from ipcom import cli
@@ -25,7 +26,6 @@ from ipcom.cli import main
 from ipcom.protocol import BusType
 from ipcom.simulator import Simulator
 
-FAST = ["--poll-interval", "0.05"]
 TIMEOUT = 10.0
 MINIDO, BIBUS = BusType.MINIDO, BusType.BIBUS
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00"
@@ -59,29 +59,6 @@ shutters:
 Each bus has a light at module 1, output 4: the same address, two devices."""
 
 HALL, BARN = (1, 4), (1, 4)
-
-
-class Result:
-    """What one in-process run printed, and its exit code."""
-
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code = code
-        self.out = out
-        self.err = err
-
-    def __repr__(self) -> str:
-        return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Any:
-    def invoke(*argv: str) -> Result:
-        code = main([*FAST, *argv])
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err
-        return Result(code, captured.out, captured.err)
-
-    return invoke
 
 
 @pytest.fixture(autouse=True)
@@ -458,8 +435,8 @@ def test_list_names_the_bus_of_every_output(run: Any, devices: Path) -> None:
 
 def test_watch_names_the_bus_of_each_change(two_buses: Simulator, devices: Path) -> None:
     environment = dict(os.environ)
-    text = Process("watch", *FAST, *BUS_2, env=environment)
-    lines = Process("watch", "--json", *FAST, *BUS_2, env=environment)
+    text = Process("watch", *FAST_CLI, *BUS_2, env=environment)
+    lines = Process("watch", "--json", *FAST_CLI, *BUS_2, env=environment)
     try:
         for process in (text, lines):
             assert process.read_line(process.err_fd) == (
