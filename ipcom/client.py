@@ -54,6 +54,7 @@ from .protocol import (
     KEEPALIVE_COMMAND,
     KEEPALIVE_INTERVAL,
     LOCAL_RETRY_INTERVAL,
+    LOCAL_RETRY_MAX,
     POLL_INTERVAL,
     RECONNECT_BASE,
     RECONNECT_HEALTHY_AFTER,
@@ -233,6 +234,10 @@ class IPComClient:
         self._firmware_version: str | None = None
         """What the newest session's connect response named (under `_lock`)."""
         self._local_retry_at = 0.0
+        self._local_retry_delay = local_retry_interval
+        """Seconds between tries of the local address: doubled each time it took a TCP
+        connection but the login there failed and the client came back to the remote one."""
+        self._returning_to_local = False
         """When the next check whether the local address answers is due (under `_lock`)."""
         self._local_retry_running = False
         """A check of the local address is under way on its own short-lived thread."""
@@ -331,6 +336,7 @@ class IPComClient:
                 firmware_version=self._firmware_version,
                 via_remote=session is not None and session.remote,
                 address=self._local.address if session is None else session.address,
+                local_retry_delay=None if self._remote is None else self._local_retry_delay,
             )
 
     # Lifecycle
@@ -668,7 +674,14 @@ class IPComClient:
         self._session = session
         self._firmware_version = session.firmware_version
         self._local_answered = None
-        self._local_retry_at = monotonic() + self._local_retry_interval
+        if not session.remote:
+            self._local_retry_delay = self._local_retry_interval
+        elif self._returning_to_local:
+            self._local_retry_delay = min(
+                2 * self._local_retry_delay, max(LOCAL_RETRY_MAX, self._local_retry_interval)
+            )
+        self._returning_to_local = False
+        self._local_retry_at = monotonic() + self._local_retry_delay
         self._writes.expire(monotonic(), session.number)
         self._post_reports()
         self._changed.notify_all()
@@ -1107,7 +1120,7 @@ class IPComClient:
         with self._lock:
             self._local_retry_socket = None
             self._local_retry_running = False
-            self._local_retry_at = monotonic() + self._local_retry_interval
+            self._local_retry_at = monotonic() + self._local_retry_delay
             if answered and self._session is session and self._lifecycle.is_current(run):
                 _LOGGER.debug(
                     "The local address %s answers again; leaving the remote address %s",
@@ -1115,6 +1128,7 @@ class IPComClient:
                     session.address,
                 )
                 self._local_answered = session
+                self._returning_to_local = True
             self._changed.notify_all()
 
     def _register_local_retry(self, run: Run, sock: socket.socket) -> bool:

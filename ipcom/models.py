@@ -211,3 +211,5 @@ class ClientStatistics:
     """Whether the session in use runs on the installation's remote address."""
     address: str = ""
     """The "host:port" in use, or the local one while not connected ("": not told)."""
+    local_retry_delay: float | None = None
+    """Seconds between tries of the local address while on the remote one; None without one."""

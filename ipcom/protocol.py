@@ -18,6 +18,10 @@ LOCAL_RETRY_INTERVAL: Final = 60.0
 The vendor application prefers the local address whenever it answers; how
 often it looks again is not known.
 """
+LOCAL_RETRY_MAX: Final = 1800.0
+"""Longest wait between two tries of the local address (assumed): one that takes a TCP
+connection but fails the login doubles the wait each time, so the remote session is not
+interrupted every minute for nothing."""
 
 # Section 2: the cipher's key table K (observed) and its rotation K2.
 KEY_TABLE: Final = bytes.fromhex(

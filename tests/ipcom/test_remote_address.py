@@ -397,3 +397,33 @@ def test_stop_joins_a_local_retry_in_progress(
         client.stop_persistent_connection()
 
     assert not client_threads(), "a thread outlived stop"
+
+
+def test_a_local_address_that_takes_connections_but_no_login_is_tried_ever_less_often(
+    remote: Simulator,
+    started: Callable[[IPComClient], IPComClient],
+    local_later: Callable[..., Simulator],
+) -> None:
+    """Each return that ends back on the remote address doubles the wait; a local login resets it.
+
+    A frozen device takes TCP connections and never answers the login: the
+    check of the local address succeeds, the login there times out, and the
+    client goes back to the remote address, which it should not leave every
+    interval for nothing.
+    """
+    port = reserved_port()
+    client = started(make_remote_client(port, remote))
+    assert client.wait_for_snapshot(WAIT) is not None
+    assert client.statistics.local_retry_delay == RETRY
+
+    local = local_later(port)
+    local.freeze()
+    for doubled in (2 * RETRY, 4 * RETRY):
+        assert wait_until(lambda d=doubled: client.statistics.local_retry_delay == d, WAIT), (
+            client.statistics
+        )
+    assert client.via_remote
+
+    local.unfreeze()
+    assert wait_until(lambda: not client.via_remote and client.connected, WAIT)
+    assert client.statistics.local_retry_delay == RETRY
