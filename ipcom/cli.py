@@ -1,9 +1,11 @@
 """The `ipcom` command: check wiring and control outputs without Home Assistant.
 
 Every command that talks to an installation connects, does one job and
-disconnects again; `watch` and `simulate` run until Ctrl-C or SIGTERM. A write
-only counts as done once a status snapshot shows it, so the exit code tells
-an installer whether the output really changed.
+disconnects again; `watch` runs until Ctrl-C or SIGTERM. A write only counts
+as done once a status snapshot shows it, so the exit code tells an installer
+whether the output really changed. The commands that need no installation
+come from their own modules (`cli_simulate`, `cli_account`); what every
+module shares is in `cli_common`.
 """
 
 from __future__ import annotations
@@ -14,25 +16,48 @@ import difflib
 import getpass
 import json
 import logging
-import math
 import os
 import queue
-import signal
 import sys
 import threading
-import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import FrameType
-from typing import Any, Final, NoReturn, TextIO
+from typing import Final, NoReturn, TextIO
 
-import yaml
-
-from . import account, messages, presentation
+from . import messages, presentation
+from .cli_account import add_account_command
+from .cli_common import (
+    DEFAULT_DEVICES,
+    ENV_DEVICES,
+    ENV_HOST,
+    ENV_PASSWORD,
+    ENV_PORT,
+    ENV_REMOTE_HOST,
+    ENV_REMOTE_PORT,
+    ENV_SERIAL,
+    ENV_USERNAME,
+    EXIT_AUTHENTICATION,
+    EXIT_CONNECTION,
+    EXIT_DEVICES,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNCONFIRMED,
+    EXIT_UNKNOWN_DEVICE,
+    EXIT_USAGE,
+    CommandError,
+    Handler,
+    positive_seconds,
+    print_json,
+    print_line,
+    print_lines,
+    ranged,
+    read_device_map,
+    stop_on_signals,
+)
+from .cli_simulate import add_simulate_command
 from .client import IPComClient
-from .devices import CoverEntry, DeviceEntry, DeviceMap, DeviceMapError, LightEntry, load_device_map
+from .devices import CoverEntry, DeviceEntry, DeviceMap, DeviceMapError, LightEntry
 from .errors import IPComAuthenticationError, IPComConnectionError
 from .installation import Installation
 from .models import ConnectionEvent, ConnectionState, StateSnapshot
@@ -54,50 +79,17 @@ from .protocol import (
 )
 from .scheduling import ThreadScheduler
 from .shutter import RelayNotReleasedError, Shutter
-from .simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
-from .simulator_codec import check_firmware
 from .writes import AbandonReason, WriteAbandonedError, WriteOutcome
 
-EXIT_OK: Final = 0
-EXIT_USAGE: Final = 2
-EXIT_CONNECTION: Final = 3
-EXIT_AUTHENTICATION: Final = 4
-EXIT_DEVICES: Final = 5
-EXIT_UNKNOWN_DEVICE: Final = 6
-EXIT_UNCONFIRMED: Final = 7
-"""The write went out but no snapshot showed it in time: the output may not have changed."""
-EXIT_INTERRUPTED: Final = 130
+__all__ = ["EXIT_INTERRUPTED", "main", "positive_seconds"]
+"""The entry point, and what the soak (tools/soak.py) takes from the command."""
 
-ENV_HOST: Final = "IPCOM_HOST"
-ENV_PORT: Final = "IPCOM_PORT"
-ENV_USERNAME: Final = "IPCOM_USERNAME"
-ENV_PASSWORD: Final = "IPCOM_PASSWORD"
-ENV_DEVICES: Final = "IPCOM_DEVICES"
-ENV_REMOTE_HOST: Final = "IPCOM_REMOTE_HOST"
-ENV_REMOTE_PORT: Final = "IPCOM_REMOTE_PORT"
-ENV_SERIAL: Final = "IPCOM_SERIAL"
-DEFAULT_DEVICES: Final = "devices.yaml"
 DEFAULT_TIMEOUT: Final = 10.0
-SIMULATOR_HOST: Final = "127.0.0.1"
-ACTIVITY_INTERVAL: Final = 8.0
-MAX_SECONDS: Final = 86_400.0
-"""The longest duration an option takes, a day: nobody waits longer on purpose, and
-far longer ones overflow the operating system's timers (`--timeout 1e10` did)."""
 _WATCH_TICK: Final = 0.25
 _LINK_LOST: Final = frozenset(
     {AbandonReason.LINK_DROPPED, AbandonReason.LINK_ENDED, AbandonReason.OUTAGE}
 )
 """Why a write given up on means the connection failed (exit 3), not the write (exit 7)."""
-
-_LOGGER = logging.getLogger(__name__)
-
-
-class CommandError(Exception):
-    """A failure the command reports as one sentence on stderr, with its exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    handler: Handler = args.handler
     try:
         return handler(args)
     except (
@@ -180,7 +172,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_common_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> Any:
+    def command(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
         _add_common_options(sub)
         sub.set_defaults(handler=handler)
@@ -202,7 +194,7 @@ def _build_parser() -> argparse.ArgumentParser:
     dim = command("dim", _cmd_dim, "Set a dimmable light to a level in percent.")
     dim.add_argument("device", help="device key of a dimmable light")
     dim.add_argument(
-        "percent", type=_ranged(DIMMER_MIN, DIMMER_MAX), help=f"{DIMMER_MIN}..{DIMMER_MAX}"
+        "percent", type=ranged(DIMMER_MIN, DIMMER_MAX), help=f"{DIMMER_MIN}..{DIMMER_MAX}"
     )
     for name, text in (
         ("open", "Open a shutter (the down relay is switched off first)."),
@@ -221,111 +213,18 @@ def _build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_BUS,
         help="the bus of the module; 2 needs --bus-2-type (default %(default)s)",
     )
-    raw_set.add_argument("module", type=_ranged(1, MODULE_COUNT), help=f"1..{MODULE_COUNT}")
+    raw_set.add_argument("module", type=ranged(1, MODULE_COUNT), help=f"1..{MODULE_COUNT}")
     raw_set.add_argument(
-        "output", type=_ranged(1, OUTPUTS_PER_MODULE), help=f"1..{OUTPUTS_PER_MODULE}"
+        "output", type=ranged(1, OUTPUTS_PER_MODULE), help=f"1..{OUTPUTS_PER_MODULE}"
     )
     raw_set.add_argument(
         "value",
-        type=_ranged(RELAY_OFF, OUTPUT_VALUE_MAX),
+        type=ranged(RELAY_OFF, OUTPUT_VALUE_MAX),
         help=f"{RELAY_OFF}..{OUTPUT_VALUE_MAX} (relay: {RELAY_OFF}/{RELAY_ON}, "
         f"dimmer: {DIMMER_MIN}..{DIMMER_MAX})",
     )
-    import_account = command(
-        "import-account",
-        _cmd_import_account,
-        "Print a devices.yaml imported from a Home Anywhere account, with the connection "
-        "settings as comments.",
-    )
-    import_account.add_argument(
-        "--account-user",
-        default=argparse.SUPPRESS,
-        metavar="NAME",
-        help=f"the Home Anywhere account's user name (env {ENV_ACCOUNT_USERNAME}; "
-        f"the password: env {ENV_ACCOUNT_PASSWORD} or asked for)",
-    )
-    import_account.add_argument(
-        "--site",
-        default=argparse.SUPPRESS,
-        metavar="NAME",
-        help="the site to import, by name or ID; needed when the account has several",
-    )
-    import_account.add_argument(
-        "--ipcom",
-        default=argparse.SUPPRESS,
-        metavar="NAME",
-        help="the site's IPCom to import, by name or ID; needed when the site has several",
-    )
-    import_account.add_argument(
-        "--show-credentials",
-        action="store_true",
-        help="also print the IPCom's password (from the account) in the comments",
-    )
-    simulate = command("simulate", _cmd_simulate, "Run a simulated installation until Ctrl-C.")
-    simulate.add_argument(
-        "--activity",
-        action="store_true",
-        help="press a random light or switch now and then, like a household",
-    )
-    simulate.add_argument(
-        "--activity-interval",
-        type=positive_seconds,
-        default=argparse.SUPPRESS,
-        metavar="SECONDS",
-        help=f"mean pause between presses (default {ACTIVITY_INTERVAL:g})",
-    )
-    installation = simulate.add_argument_group(
-        "the installation (default: the captured one, one Minido bus, on --port only; "
-        "--bus-type, --bus-2-type, --tricom and --remote-port shape it too)"
-    )
-    installation.add_argument(
-        "--buses",
-        type=int,
-        choices=BUSES,
-        default=argparse.SUPPRESS,
-        help="how many buses: 2 also serves bus 2, on the same port, of --bus-2-type or "
-        f"else {BusType.MINIDO.value} (default 1; 2 with --bus-2-type)",
-    )
-    installation.add_argument(
-        "--plaintext",
-        choices=["short", "nonsecure"],
-        default=argparse.SUPPRESS,
-        help="talk without the cipher: answer with the short connect response, or ask "
-        "for a plain connection again with NonSecure",
-    )
-    installation.add_argument(
-        "--firmware",
-        type=_firmware,
-        default=argparse.SUPPRESS,
-        metavar="XXXX",
-        help="firmware version the connect response names, 4 ASCII characters (default 0000)",
-    )
-    device = simulate.add_argument_group(
-        "a device a client must survive (each off by default; see the README)"
-    )
-    device.add_argument(
-        "--no-frame-answers",
-        dest="answer_frames",
-        action="store_false",
-        default=argparse.SUPPRESS,
-        help="apply set-outputs frames without answering them",
-    )
-    for flag, text in (
-        ("--reply-delay", "send each reply this long after making it: late, and as old"),
-        ("--request-time", "take this long over each request, one at a time (a serial device)"),
-        ("--report-interval", "also send every client a status snapshot this often, unasked"),
-        ("--connect-dribble", "send the connect response one byte at a time, this far apart"),
-    ):
-        device.add_argument(
-            flag, type=positive_seconds, default=argparse.SUPPRESS, metavar="SECONDS", help=text
-        )
-    device.add_argument(
-        "--connect-status",
-        type=_ranged(0, 255),
-        default=argparse.SUPPRESS,
-        metavar="N",
-        help="answer each connect request with this status byte; any but 1 refuses and closes",
-    )
+    add_account_command(command)
+    add_simulate_command(command)
     return parser
 
 
@@ -341,7 +240,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--port",
-        type=_ranged(0, 65535),
+        type=ranged(0, 65535),
         default=suppress,
         help=f"TCP port (env {ENV_PORT}, default {DEFAULT_PORT})",
     )
@@ -400,7 +299,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--remote-port",
-        type=_ranged(0, 65535),
+        type=ranged(0, 65535),
         default=suppress,
         metavar="N",
         help=f"the remote address's TCP port (env {ENV_REMOTE_PORT}, default {DEFAULT_PORT}; "
@@ -412,34 +311,6 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
         help="a TriCom's serial number, sent with the username on its remote address "
         f"(env {ENV_SERIAL}; not for simulate)",
     )
-
-
-def _ranged(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be {low}..{high}, got {value}")
-        return value
-
-    return parse
-
-
-def positive_seconds(text: str) -> float:
-    """Parse a duration argument: a number of seconds above zero, at most `MAX_SECONDS`."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, got {text}")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    if value > MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS:g} (a day), got {text}")
-    return value
 
 
 def _poll_interval(text: str) -> float:
@@ -611,19 +482,9 @@ def _env_port(variable: str = ENV_PORT) -> int:
     if not text:
         return DEFAULT_PORT
     try:
-        return _ranged(1, 65535)(text)
+        return ranged(1, 65535)(text)
     except argparse.ArgumentTypeError as err:
         raise CommandError(f"{variable} {err}", EXIT_USAGE) from None
-
-
-def _device_map(args: argparse.Namespace, *, required: bool) -> DeviceMap:
-    """Load the device map; a missing default file is fine where a map is optional."""
-    given = getattr(args, "devices", None) or os.environ.get(ENV_DEVICES)
-    path = Path(given or DEFAULT_DEVICES)
-    if not given and not required and not path.exists():
-        _LOGGER.debug("No %s here; continuing without a device map", DEFAULT_DEVICES)
-        return DeviceMap()
-    return load_device_map(path)
 
 
 def _find(device_map: DeviceMap, key: str) -> DeviceEntry:
@@ -794,16 +655,16 @@ def _output_name(module: int, output: int, bus: int) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    device_map = _device_map(args, required=True)
+    device_map = read_device_map(args, required=True)
     if args.json:
-        _print_json(presentation.map_json(device_map))
+        print_json(presentation.map_json(device_map))
     else:
-        _print_lines(presentation.map_table(device_map))
+        print_lines(presentation.map_table(device_map))
     return EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    device_map = _device_map(args, required=False)
+    device_map = read_device_map(args, required=False)
     settings = _connection(args, device_map)
     with _connected(settings) as clients:
         snapshots = _first_snapshots(clients, settings.timeout)
@@ -822,14 +683,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
         document = presentation.status_json(
             device_map, buses, settings.host, settings.port, firmware_version
         )
-        _print_json(document)
+        print_json(document)
     else:
-        _print_lines(presentation.status_table(device_map, buses, firmware_version))
+        print_lines(presentation.status_table(device_map, buses, firmware_version))
     return EXIT_OK
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:
-    device_map = _device_map(args, required=False)
+    device_map = read_device_map(args, required=False)
     settings = _connection(args, device_map)
     with_bus = len(settings.bus_types) > 1
     lines: queue.SimpleQueue[tuple[TextIO, str]] = queue.SimpleQueue()
@@ -880,7 +741,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         client.on_state_snapshot(on_snapshot)
         client.on_connection_state(on_connection)
 
-    with _stop_on_signals() as stop:
+    with stop_on_signals() as stop:
         clients = _clients(settings)
         for bus, client in clients.items():
             follow(bus, client, stop)
@@ -908,7 +769,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _cmd_switch(args: argparse.Namespace) -> int:
-    device_map = _device_map(args, required=True)
+    device_map = read_device_map(args, required=True)
     entry = _find(device_map, args.device)
     if isinstance(entry, CoverEntry):
         raise CommandError(f"{entry.key} is a shutter: use ipcom open, close or stop", EXIT_USAGE)
@@ -925,12 +786,12 @@ def _cmd_switch(args: argparse.Namespace) -> int:
             handle, value = device.turn_on(), RELAY_ON
         _confirm(handle, settings, _describe_write(entry.module, entry.output, value, entry.bus))
         snapshot = _latest(installation.clients[entry.bus])
-    _print(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
+    print_line(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
     return EXIT_OK
 
 
 def _cmd_dim(args: argparse.Namespace) -> int:
-    device_map = _device_map(args, required=True)
+    device_map = read_device_map(args, required=True)
     entry = _find(device_map, args.device)
     if not (isinstance(entry, LightEntry) and entry.dimmable):
         raise CommandError(
@@ -945,13 +806,13 @@ def _cmd_dim(args: argparse.Namespace) -> int:
         what = _describe_write(entry.module, entry.output, args.percent, entry.bus)
         _confirm(dimmer.turn_on(args.percent), settings, what)
         snapshot = _latest(installation.clients[entry.bus])
-    _print(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
+    print_line(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
     return EXIT_OK
 
 
 def _cmd_cover(args: argparse.Namespace) -> int:
     """Open, close or stop a shutter with the library's rules: never both relays on, rest first."""
-    device_map = _device_map(args, required=True)
+    device_map = read_device_map(args, required=True)
     entry = _find(device_map, args.device)
     if not isinstance(entry, CoverEntry):
         raise CommandError(f"{entry.key} is not a shutter: use ipcom on, off or toggle", EXIT_USAGE)
@@ -966,7 +827,7 @@ def _cmd_cover(args: argparse.Namespace) -> int:
         }[args.command]
         _confirm(command(), settings, f"{what} {entry.key}")
         snapshot = _latest(installation.clients[entry.bus])
-    _print(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
+    print_line(f"{entry.key}: {presentation.state_text(entry, snapshot)}")
     return EXIT_OK
 
 
@@ -987,281 +848,5 @@ def _cmd_raw(args: argparse.Namespace) -> int:
         _confirm(client.set_value(args.module, args.output, args.value), settings, what)
         snapshot = _latest(client)
     value = snapshot.get_value(args.module, args.output)
-    _print(f"{_output_name(args.module, args.output, bus)}: {value}")
+    print_line(f"{_output_name(args.module, args.output, bus)}: {value}")
     return EXIT_OK
-
-
-def _firmware(text: str) -> str:
-    """Parse --firmware: what a connect response can carry, 4 ASCII characters."""
-    try:
-        check_firmware(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected 4 ASCII characters such as 0000, got {text!r}"
-        ) from None
-    return text
-
-
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    bus_2_type: str | None = getattr(args, "bus_2_type", None)
-    bus_count: int = getattr(args, "buses", 1 if bus_2_type is None else 2)
-    if bus_2_type is not None and bus_count != 2:
-        raise CommandError(
-            f"argument --bus-2-type: gives the installation a second bus; "
-            f"it contradicts --buses {bus_count}",
-            EXIT_USAGE,
-        )
-    for flag, why in (
-        ("--remote-host", "it listens (--remote-port N also listens as the remote address)"),
-        ("--serial", "it is part of a TriCom's remote login, which the simulator does not check"),
-    ):
-        if hasattr(args, flag[2:].replace("-", "_")):
-            raise CommandError(f"argument {flag}: not for simulate: {why}", EXIT_USAGE)
-    device_map = _device_map(args, required=False)
-    username = getattr(args, "username", None) or os.environ.get(ENV_USERNAME) or DEFAULT_USERNAME
-    password = os.environ.get(ENV_PASSWORD) or DEFAULT_PASSWORD
-    try:
-        messages.validate_credentials(username, password)
-    except ValueError as err:
-        raise CommandError(f"invalid credentials for the simulator: {err}", EXIT_USAGE) from None
-    pressable = [light.address for light in device_map.lights if light.bus == 1]
-    pressable += [switch.address for switch in device_map.switches if switch.bus == 1]
-    if args.activity and not pressable:
-        raise CommandError(
-            "--activity needs lights or switches on bus 1 in the device map to press", EXIT_USAGE
-        )
-    host = getattr(args, "host", SIMULATOR_HOST)
-    port = getattr(args, "port", DEFAULT_PORT)
-    remote_port: int | None = getattr(args, "remote_port", None)
-    if remote_port and remote_port == port:
-        raise CommandError(
-            f"argument --remote-port: must differ from --port, got {remote_port} for both",
-            EXIT_USAGE,
-        )
-    addresses = f"{host}:{port}" + ("" if remote_port is None else f" and {host}:{remote_port}")
-    device_options: dict[str, Any] = {
-        option: getattr(args, option)
-        for option in (
-            "answer_frames",
-            "reply_delay",
-            "request_time",
-            "report_interval",
-            "connect_dribble",
-            "connect_status",
-            "plaintext",
-            "remote_port",
-        )
-        if hasattr(args, option)
-    }
-    if hasattr(args, "firmware"):
-        device_options["firmware_version"] = args.firmware
-    buses = {DEFAULT_BUS: BusType(getattr(args, "bus_type", BusType.MINIDO.value))}
-    if bus_count == 2:
-        buses[2] = BusType(bus_2_type or BusType.MINIDO.value)
-        device_options["dimmer_modules_by_bus"] = {2: device_map.dimmer_modules(2)}
-    simulator = Simulator(
-        host,
-        port,
-        username,
-        password,
-        dimmer_modules=device_map.dimmer_modules(),
-        buses=buses,
-        tricom=getattr(args, "tricom", False),
-        **device_options,
-    )
-    with _stop_on_signals() as stop:
-        try:
-            simulator.start()
-        except OSError as err:
-            raise CommandError(
-                f"cannot listen on {addresses}: {err.strerror or err}", EXIT_CONNECTION
-            ) from None
-        try:
-            if args.activity:
-                simulator.start_activity(
-                    pressable, getattr(args, "activity_interval", ACTIVITY_INTERVAL)
-                )
-            _print(
-                f"ipcom simulator listening on {simulator.host}:{simulator.port} (user {username})"
-            )
-            if simulator.remote_port is not None:
-                _print(
-                    f"ipcom simulator listening on {simulator.host}:{simulator.remote_port} "
-                    f"(user {username}, remote address)"
-                )
-            for number, kind in simulator.buses.items():
-                addressing = simulator.addressing(bus=number)
-                print(
-                    f"ipcom: simulated bus {number}: {kind.value}, bus byte "
-                    f"{addressing.bus_byte}, module addresses {addressing.base}.."
-                    f"{addressing.base + MODULE_COUNT - 1}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            stop.wait()
-        finally:
-            simulator.stop()
-    return EXIT_OK
-
-
-# import-account
-
-ENV_ACCOUNT_USERNAME: Final = "IPCOM_ACCOUNT_USERNAME"
-ENV_ACCOUNT_PASSWORD: Final = "IPCOM_ACCOUNT_PASSWORD"
-ENV_ACCOUNT_URL: Final = "IPCOM_ACCOUNT_URL"
-"""The account service's address; the vendor's by default (another one: a test service)."""
-
-
-def _cmd_import_account(args: argparse.Namespace) -> int:
-    """Log in to the Home Anywhere account, fetch the site and print its devices.yaml.
-
-    Only the document goes to stdout (`ipcom import-account > devices.yaml`);
-    prompts and warnings go to stderr. The account's password is never
-    printed; the IPCom's only with --show-credentials.
-    """
-    username = _account_username(args)
-    password = os.environ.get(ENV_ACCOUNT_PASSWORD)
-    if password is None:
-        if not sys.stdin.isatty():
-            raise CommandError(
-                f"no account password: set {ENV_ACCOUNT_PASSWORD} or run ipcom in a terminal "
-                "to be asked for it",
-                EXIT_USAGE,
-            )
-        password = getpass.getpass(f"Home Anywhere password for {username}: ")
-    url = os.environ.get(ENV_ACCOUNT_URL) or account.SERVICE_URL
-    timeout: float = getattr(args, "timeout", account.REQUEST_TIMEOUT)
-    try:
-        service = account.AccountClient(url=url, timeout=timeout)
-        sites = service.login(username, password)
-        site = account.select_site(sites, getattr(args, "site", None))
-        installations = account.import_installations(site, service.site_configuration(site))
-        installation = account.select_installation(installations, getattr(args, "ipcom", None))
-    except account.AccountError as err:
-        raise _account_failure(err) from None
-    for warning in installation.warnings:
-        print(f"ipcom: warning: {_one_line(warning)}", file=sys.stderr, flush=True)
-    _print_lines(_account_header(installation, show_credentials=args.show_credentials))
-    document = yaml.safe_dump(
-        installation.devices, sort_keys=False, allow_unicode=True, default_flow_style=False
-    )
-    print(document if installation.devices else "lights: {}\n", end="", flush=True)
-    return EXIT_OK
-
-
-def _account_username(args: argparse.Namespace) -> str:
-    username: str | None = getattr(args, "account_user", None) or os.environ.get(
-        ENV_ACCOUNT_USERNAME
-    )
-    if not username and sys.stdin.isatty():
-        print("Home Anywhere account user name: ", end="", file=sys.stderr, flush=True)
-        username = sys.stdin.readline().strip()
-    if not username:
-        raise CommandError(
-            f"no account user name: give --account-user or set {ENV_ACCOUNT_USERNAME}", EXIT_USAGE
-        )
-    return username
-
-
-def _account_failure(err: account.AccountError) -> CommandError:
-    """The exit code of each account failure; the message is the error's own."""
-    if isinstance(err, account.AccountChoiceError):
-        flag = "--site" if err.what == "site" else "--ipcom"
-        return CommandError(f"{err}; give {flag} NAME", EXIT_USAGE)
-    if isinstance(err, account.AccountAuthenticationError):
-        return CommandError(str(err), EXIT_AUTHENTICATION)
-    if isinstance(err, account.AccountNoSiteError | account.AccountNoIPComError):
-        return CommandError(f"nothing to import: {err}", EXIT_USAGE)
-    if isinstance(err, account.AccountRequestError):
-        return CommandError(str(err), EXIT_USAGE)
-    return CommandError(str(err), EXIT_CONNECTION)
-
-
-def _account_header(
-    installation: account.ImportedInstallation, *, show_credentials: bool
-) -> list[str]:
-    """The connection settings as YAML comments, one value per line, each made one line."""
-    it = installation
-    lines = [
-        f"imported from the Home Anywhere account: site {it.site_name!r} (ID {it.site_id}), "
-        f"IPCom {it.name!r} (ID {it.ipcom_id})",
-        "The connection settings the account gives (ipcom options; this file does not hold them):",
-        f"  --host {it.host or '(none given)'} --port {it.port}",
-    ]
-    if it.remote_host:
-        lines.append(f"  --remote-host {it.remote_host} --remote-port {it.remote_port}")
-    buses = f"  --bus-type {it.bus_types.get(DEFAULT_BUS, BusType.MINIDO).value}"
-    if 2 in it.bus_types:
-        buses += f" --bus-2-type {it.bus_types[2].value}"
-    lines.append(buses)
-    lines.append(
-        "  TriCom: the account does not say; add --tricom if the installation is one "
-        "(and --serial for its remote address)"
-    )
-    if it.registration_id:
-        lines.append(f"  registration ID: {it.registration_id}")
-    lines.append(f"  --username {it.username}" if it.username else "  username: none given")
-    if it.password is None:
-        lines.append("  password: none given")
-    elif show_credentials:
-        lines.append(f"  password ({ENV_PASSWORD}): {it.password}")
-    else:
-        lines.append(
-            f"  password ({ENV_PASSWORD}): not shown; run import-account with "
-            "--show-credentials to print it"
-        )
-    if it.warnings:
-        lines.append("Warnings:")
-        lines.extend(f"  {warning}" for warning in it.warnings)
-    return [f"# {_one_line(line)}".rstrip() for line in lines] + [""]
-
-
-def _one_line(text: str) -> str:
-    """`text` with every line break and control character escaped, so it stays one comment line.
-
-    YAML ends a comment at a line feed, a carriage return, U+0085, U+2028 and
-    U+2029: a name from the account must not start a line of the document.
-    """
-    return "".join(
-        char if char.isprintable() or unicodedata.category(char) == "Zs" else f"\\u{ord(char):04x}"
-        for char in text
-    )
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by SIGINT or SIGTERM, so long-running commands end cleanly.
-
-    Handlers can only be installed from the main thread; elsewhere (embedding,
-    tests) the event is simply never set by a signal.
-    """
-    stop = threading.Event()
-
-    def handle(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, handle)
-    try:
-        yield stop
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-# Output
-
-
-def _print(line: str) -> None:
-    print(line, flush=True)
-
-
-def _print_json(document: object) -> None:
-    print(json.dumps(document, indent=2), flush=True)
-
-
-def _print_lines(lines: Sequence[str]) -> None:
-    for line in lines:
-        _print(line)

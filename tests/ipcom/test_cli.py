@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from client_helpers import FAST_CLI, write_bus_1_map
 
-from ipcom import StateSnapshot, cli
+from ipcom import StateSnapshot, cli, cli_simulate
 from ipcom.cli import main
 from ipcom.shutter import DEFAULT_REVERSE_PAUSE
 from ipcom.simulator import ReceivedWrite, Simulator
@@ -678,7 +678,8 @@ def test_every_bad_option_value_is_one_usage_line(
         stop.set()
         yield stop
 
-    monkeypatch.setattr(cli, "_stop_on_signals", stopped)
+    monkeypatch.setattr(cli, "stop_on_signals", stopped)
+    monkeypatch.setattr(cli_simulate, "stop_on_signals", stopped)
 
     code = main(list(argv))
 

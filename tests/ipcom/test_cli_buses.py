@@ -21,7 +21,7 @@ import pytest
 from client_helpers import FAST_CLI
 from test_cli import Process
 
-from ipcom import cli
+from ipcom import cli_simulate
 from ipcom.cli import main
 from ipcom.protocol import BusType
 from ipcom.simulator import Simulator
@@ -489,8 +489,8 @@ def simulate(monkeypatch: pytest.MonkeyPatch) -> list[Simulator]:
         stop.set()
         yield stop
 
-    monkeypatch.setattr(cli, "Simulator", Recorded)
-    monkeypatch.setattr(cli, "_stop_on_signals", stopped)
+    monkeypatch.setattr(cli_simulate, "Simulator", Recorded)
+    monkeypatch.setattr(cli_simulate, "stop_on_signals", stopped)
     return started
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from client_helpers import WAIT, make_client, wait_until
 
-from ipcom import cipher, cli, messages
+from ipcom import cipher, cli, cli_simulate, messages
 from ipcom.errors import IPComAuthenticationError
 from ipcom.models import StateSnapshot
 from ipcom.protocol import (
@@ -1213,8 +1213,8 @@ def test_ipcom_simulate_takes_every_device_option(
         stop.set()
         yield stop
 
-    monkeypatch.setattr(cli, "Simulator", Recorded)
-    monkeypatch.setattr(cli, "_stop_on_signals", stopped)
+    monkeypatch.setattr(cli_simulate, "Simulator", Recorded)
+    monkeypatch.setattr(cli_simulate, "stop_on_signals", stopped)
     monkeypatch.chdir(tmp_path)
     for variable in ("IPCOM_DEVICES", "IPCOM_USERNAME", "IPCOM_PASSWORD"):
         monkeypatch.delenv(variable, raising=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from client_helpers import wait_until
 
-from ipcom import cipher, cli
+from ipcom import cipher, cli, cli_simulate
 from ipcom.protocol import BusType
 from ipcom.simulator import ReceivedWrite, SentSnapshot, Simulator
 from ipcom.simulator_codec import Addressing
@@ -385,8 +385,8 @@ def simulate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Simulator]
         stop.set()
         yield stop
 
-    monkeypatch.setattr(cli, "Simulator", Recorded)
-    monkeypatch.setattr(cli, "_stop_on_signals", stopped)
+    monkeypatch.setattr(cli_simulate, "Simulator", Recorded)
+    monkeypatch.setattr(cli_simulate, "stop_on_signals", stopped)
     monkeypatch.chdir(tmp_path)
     for variable in ("IPCOM_DEVICES", "IPCOM_USERNAME", "IPCOM_PASSWORD"):
         monkeypatch.delenv(variable, raising=False)
