@@ -203,8 +203,10 @@ class Observer:
                 self.changes.append(change)
                 self._changed.notify_all()
 
-    async def wait_for(self, module: int, output: int, value: int, since: float) -> Change:
-        """The first change of bus 1's module.output to `value` at or after `since` (epoch s)."""
+    async def wait_for(
+        self, module: int, output: int, value: int, since: float, bus: int = 1
+    ) -> Change:
+        """The first change of module.output of `bus` to `value` at or after `since` (epoch s)."""
 
         def match() -> Change | None:
             return next(
@@ -212,7 +214,7 @@ class Observer:
                     change
                     for change in self.changes
                     if (change.bus, change.module, change.output, change.new)
-                    == (1, module, output, value)
+                    == (bus, module, output, value)
                     and change.seen_at >= since - OBSERVER_POLL
                 ),
                 None,
@@ -223,7 +225,7 @@ class Observer:
                 await self._changed.wait_for(lambda: match() is not None)
         except TimeoutError:
             raise CheckError(
-                f"the simulator's output {module}.{output} did not become {value} "
+                f"the simulator's output {module}.{output} of bus {bus} did not become {value} "
                 f"within {STEP_TIMEOUT:.0f} s"
             ) from None
         found = match()
@@ -454,6 +456,17 @@ class EndToEnd:
                 {"entity_id": self.entity_of[shutter.key]},
                 [(shutter.up.module, shutter.up.output, RELAY_ON)],
             )
+        second_bus = next((light for light in self.device_map.lights if light.bus == 2), None)
+        if second_bus is not None:
+            async with self.steps.step(f"REST: turn on {second_bus.name!r}, on bus 2"):
+                await self._command_reaches_simulator(
+                    "bus 2 light on",
+                    "light",
+                    "turn_on",
+                    {"entity_id": self.entity_of[second_bus.key]},
+                    [(second_bus.module, second_bus.output, RELAY_ON)],
+                    bus=2,
+                )
         async with self.steps.step("the simulator holds all three (ipcom status --json)"):
             values = await _installation_values(self._simulator_port, self.devices)
             expected = {
@@ -501,12 +514,14 @@ class EndToEnd:
         service: str,
         data: dict[str, Any],
         outputs: list[tuple[int, int, int]],
+        *,
+        bus: int = 1,
     ) -> None:
         assert self.api is not None
         assert self.observer is not None
         sent = time.time()
         await self.api.rest("POST", f"/api/services/{domain}/{service}", data)
-        changes = [await self.observer.wait_for(m, o, v, sent) for m, o, v in outputs]
+        changes = [await self.observer.wait_for(m, o, v, sent, bus) for m, o, v in outputs]
         latest = max(change.seen_at for change in changes)
         self.steps.figure(f"{label}: REST call to simulator", f"{(latest - sent) * 1000:.0f} ms")
 
