@@ -81,9 +81,6 @@ from .scheduling import ThreadScheduler
 from .shutter import RelayNotReleasedError, Shutter
 from .writes import AbandonReason, WriteAbandonedError, WriteOutcome
 
-__all__ = ["EXIT_INTERRUPTED", "main", "positive_seconds"]
-"""The entry point, and what the soak (tools/soak.py) takes from the command."""
-
 DEFAULT_TIMEOUT: Final = 10.0
 _WATCH_TICK: Final = 0.25
 _LINK_LOST: Final = frozenset(

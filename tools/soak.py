@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TypedDict
 
-from ipcom.cli import EXIT_INTERRUPTED, positive_seconds
+from ipcom.cli_common import EXIT_INTERRUPTED, positive_seconds
 from ipcom.client import IPComClient
 from ipcom.errors import IPComConnectionError
 from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
