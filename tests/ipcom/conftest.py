@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from client_helpers import FAST_CLI, WAIT, Result, make_client
 
+from ipcom import cli_simulate
 from ipcom.cli import main
 from ipcom.client import IPComClient
 from ipcom.simulator import Simulator
@@ -51,3 +55,27 @@ def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
         return Result(code, captured.out, captured.err)
 
     return invoke
+
+
+@pytest.fixture
+def simulate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Simulator]:
+    """Run `ipcom simulate` as already stopped; the list collects the simulators it started."""
+    started: list[Simulator] = []
+
+    class Recorded(Simulator):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
+
+    @contextlib.contextmanager
+    def stopped() -> Iterator[threading.Event]:
+        stop = threading.Event()
+        stop.set()
+        yield stop
+
+    monkeypatch.setattr(cli_simulate, "Simulator", Recorded)
+    monkeypatch.setattr(cli_simulate, "stop_on_signals", stopped)
+    monkeypatch.chdir(tmp_path)
+    for variable in ("IPCOM_DEVICES", "IPCOM_USERNAME", "IPCOM_PASSWORD"):
+        monkeypatch.delenv(variable, raising=False)
+    return started

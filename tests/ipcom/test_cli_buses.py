@@ -7,12 +7,10 @@ subprocess that the test interrupts.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,6 @@ import pytest
 from client_helpers import FAST_CLI
 from test_cli import Process
 
-from ipcom import cli_simulate
 from ipcom.cli import main
 from ipcom.protocol import BusType
 from ipcom.simulator import Simulator
@@ -471,27 +468,6 @@ def test_watch_names_the_bus_of_each_change(two_buses: Simulator, devices: Path)
 
 
 # simulate shares the options
-
-
-@pytest.fixture
-def simulate(monkeypatch: pytest.MonkeyPatch) -> list[Simulator]:
-    """Run `ipcom simulate` as already stopped; the list collects the simulators it started."""
-    started: list[Simulator] = []
-
-    class Recorded(Simulator):
-        def start(self) -> None:
-            started.append(self)
-            super().start()
-
-    @contextlib.contextmanager
-    def stopped() -> Iterator[threading.Event]:
-        stop = threading.Event()
-        stop.set()
-        yield stop
-
-    monkeypatch.setattr(cli_simulate, "Simulator", Recorded)
-    monkeypatch.setattr(cli_simulate, "stop_on_signals", stopped)
-    return started
 
 
 def test_simulate_takes_the_connection_options_before_or_after_its_name(

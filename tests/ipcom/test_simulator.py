@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from client_helpers import WAIT, make_client, wait_until
 
-from ipcom import cipher, cli, cli_simulate, messages
+from ipcom import cipher, cli, messages
 from ipcom.errors import IPComAuthenticationError
 from ipcom.models import StateSnapshot
 from ipcom.protocol import (
@@ -1196,28 +1194,9 @@ def test_the_request_reader_reassembles_and_resynchronises() -> None:
 # ipcom simulate
 
 
-def test_ipcom_simulate_takes_every_device_option(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_ipcom_simulate_takes_every_device_option(simulate: list[Simulator]) -> None:
     """The flags reach the simulator; the command returns at once when already stopped."""
-    started: list[Simulator] = []
-
-    class Recorded(Simulator):
-        def start(self) -> None:
-            started.append(self)
-            super().start()
-
-    @contextlib.contextmanager
-    def stopped() -> Iterator[threading.Event]:
-        stop = threading.Event()
-        stop.set()
-        yield stop
-
-    monkeypatch.setattr(cli_simulate, "Simulator", Recorded)
-    monkeypatch.setattr(cli_simulate, "stop_on_signals", stopped)
-    monkeypatch.chdir(tmp_path)
-    for variable in ("IPCOM_DEVICES", "IPCOM_USERNAME", "IPCOM_PASSWORD"):
-        monkeypatch.delenv(variable, raising=False)
+    started = simulate
     flags = ["simulate", "--port", "0"]
     assert cli.main(flags) == 0
     (plain,) = started

@@ -8,16 +8,14 @@ reading of the protocol, nor the library client's.
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from client_helpers import wait_until
 
-from ipcom import cipher, cli, cli_simulate
+from ipcom import cipher, cli
 from ipcom.protocol import BusType
 from ipcom.simulator import ReceivedWrite, SentSnapshot, Simulator
 from ipcom.simulator_codec import Addressing
@@ -367,30 +365,6 @@ def test_a_simulator_can_start_with_its_local_address_unreachable(connect: Conne
 
 
 # ipcom simulate
-
-
-@pytest.fixture
-def simulate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Simulator]:
-    """Run `ipcom simulate` as already stopped; the list collects the simulators it started."""
-    started: list[Simulator] = []
-
-    class Recorded(Simulator):
-        def start(self) -> None:
-            started.append(self)
-            super().start()
-
-    @contextlib.contextmanager
-    def stopped() -> Iterator[threading.Event]:
-        stop = threading.Event()
-        stop.set()
-        yield stop
-
-    monkeypatch.setattr(cli_simulate, "Simulator", Recorded)
-    monkeypatch.setattr(cli_simulate, "stop_on_signals", stopped)
-    monkeypatch.chdir(tmp_path)
-    for variable in ("IPCOM_DEVICES", "IPCOM_USERNAME", "IPCOM_PASSWORD"):
-        monkeypatch.delenv(variable, raising=False)
-    return started
 
 
 def test_ipcom_simulate_defaults_to_the_captured_installation(
