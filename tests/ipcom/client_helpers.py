@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ import yaml
 
 from ipcom.client import IPComClient
 from ipcom.protocol import MESSAGE_VERSION, STATUS_COMMAND
+from ipcom.scheduling import Scheduler
 from ipcom.simulator import Simulator
 
 WAIT = 10.0
@@ -84,3 +86,16 @@ class Result:
 
     def __repr__(self) -> str:
         return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
+
+
+def expect(condition: Callable[[], bool], what: str = "the condition") -> None:
+    """Wait (generously) for `condition`; fail the test, saying `what`, when it never holds."""
+    if not wait_until(condition, WAIT):
+        raise AssertionError(f"{what} did not happen within {WAIT} s")
+
+
+def drain(scheduler: Scheduler) -> None:
+    """Return once every job handed to `scheduler` before this call has run."""
+    done = threading.Event()
+    scheduler.call_soon(done.set)
+    assert done.wait(WAIT), "the scheduler did not run a job"

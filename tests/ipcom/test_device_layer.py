@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import pytest
-from client_helpers import FAST_TIMING, WAIT, make_client, wait_until as wait_for
+from client_helpers import FAST_TIMING, WAIT, drain, expect, make_client
 
 from ipcom.client import IPComClient
 from ipcom.devices import DeviceMap, parse_device_map
@@ -49,19 +49,6 @@ class Connect(Protocol):
 
 
 # Helpers
-
-
-def wait_until(condition: Callable[[], bool], what: str = "the condition") -> None:
-    """Wait (generously) for `condition`; fail the test when it never holds."""
-    if not wait_for(condition, WAIT):
-        raise AssertionError(f"{what} did not happen within {WAIT} s")
-
-
-def drain(scheduler: Scheduler) -> None:
-    """Return once every job handed to `scheduler` before this call has run."""
-    done = threading.Event()
-    scheduler.call_soon(done.set)
-    assert done.wait(WAIT), "the scheduler did not run a job"
 
 
 class Seen:
@@ -246,7 +233,7 @@ def test_on_outputs_changed_reports_exactly_the_outputs_whose_expected_value_cha
         return [what for kind, what in list(events) if kind == "outputs"]
 
     simulator.set_output(1, 3, 255)
-    wait_until(lambda: len(reports()) >= 1, "the report of the wall switch")
+    expect(lambda: len(reports()) >= 1, "the report of the wall switch")
 
     handle = client.turn_on(2, 5)
     assert client.get_expected_value(2, 5) == 255
@@ -255,7 +242,7 @@ def test_on_outputs_changed_reports_exactly_the_outputs_whose_expected_value_cha
     # A change after the confirmation: its report comes after any the confirming
     # snapshot would have caused, since the client tells its listeners in order.
     simulator.set_output(1, 4, 255)
-    wait_until(lambda: len(reports()) >= 3, "the report of the last wall switch")
+    expect(lambda: len(reports()) >= 3, "the report of the last wall switch")
     log = list(events)
     assert reports() == [
         frozenset({OutputAddress(1, 3)}),
@@ -276,7 +263,7 @@ def test_on_outputs_changed_reports_a_write_before_the_installation_handles_it(
     simulator.freeze()
     try:
         client.turn_on(2, 6)
-        wait_until(lambda: len(reports) >= 1, "the report of the queued write")
+        expect(lambda: len(reports) >= 1, "the report of the queued write")
         assert reports == [frozenset({OutputAddress(2, 6)})]
         assert frames_of(simulator, 2) == []
     finally:
@@ -310,7 +297,7 @@ def test_light_and_switch_follow_the_installation_and_hear_only_their_own_output
     hall = device(installation, "hall", Light)
     socket = device(installation, "socket", Switch)
     assert socket.device_class == "outlet"
-    wait_until(lambda: ceiling.available and socket.available, "the devices' availability")
+    expect(lambda: ceiling.available and socket.available, "the devices' availability")
     assert ceiling.is_on is False
     assert socket.is_on is False
 
@@ -325,17 +312,17 @@ def test_light_and_switch_follow_the_installation_and_hear_only_their_own_output
 
     # Everything from the start is told before this change on another module.
     simulator.set_output(2, 1, 255)
-    wait_until(lambda: True in socket_seen.values, "the socket's listener")
+    expect(lambda: True in socket_seen.values, "the socket's listener")
     assert socket.is_on is True
     ceiling_seen.values.clear()
 
     simulator.set_output(1, 2, 255)
-    wait_until(lambda: True in hall_seen.values, "the hall light's listener")
+    expect(lambda: True in hall_seen.values, "the hall light's listener")
     assert ceiling_seen.values == [], "the ceiling light was told of the hall light's output"
     assert ceiling.is_on is False
 
     simulator.set_output(1, 1, 255)
-    wait_until(lambda: ceiling_seen.values == [True], "the ceiling light's listener")
+    expect(lambda: ceiling_seen.values == [True], "the ceiling light's listener")
     assert ceiling.is_on is True
     assert all(thread.name == "test-ipcom-devices" for thread in ceiling_seen.threads)
 
@@ -371,7 +358,7 @@ def test_relay_commands_confirm_and_an_undone_write_fails_not_confirmed(
     assert (failure.value.write.module, failure.value.write.output) == (2, 1)
     assert socket.is_on is False
     assert simulator.get_value(2, 1) == 0
-    wait_until(lambda: seen.values[-1:] == [False], "the socket's listener showing it off")
+    expect(lambda: seen.values[-1:] == [False], "the socket's listener showing it off")
 
 
 # Dimmer
@@ -433,7 +420,7 @@ def test_dimmer_remembers_its_own_confirmed_level_after_a_wall_switch_turned_it_
     assert table.last_level == 40
 
     simulator.set_output(6, 1, 0)
-    wait_until(lambda: table.level == 0, "the wall switch turning the dimmer off")
+    expect(lambda: table.level == 0, "the wall switch turning the dimmer off")
     drain(scheduler)
     assert table.turn_on().result(WAIT) is WriteOutcome.CONFIRMED
     assert simulator.get_value(6, 1) == 40
@@ -475,18 +462,18 @@ def test_a_device_becomes_unavailable_when_the_link_drops_without_a_grace(
     client = connect(stale_after=0.5)
     installation = follow(client, scheduler, installations, unavailable_after=0)
     ceiling = device(installation, "ceiling", Light)
-    wait_until(lambda: ceiling.available, "the device becoming available")
+    expect(lambda: ceiling.available, "the device becoming available")
     seen = Seen(lambda: (ceiling.available, installation.links[1].link_up))
     ceiling.subscribe(seen)
 
     simulator.freeze()
     try:
-        wait_until(lambda: (False, False) in seen.values, "the device becoming unavailable")
+        expect(lambda: (False, False) in seen.values, "the device becoming unavailable")
         assert not ceiling.available
         assert not installation.links[1].link_up
     finally:
         simulator.unfreeze()
-    wait_until(lambda: seen.values[-1:] == [(True, True)], "the device becoming available again")
+    expect(lambda: seen.values[-1:] == [(True, True)], "the device becoming available again")
     assert ceiling.available
 
 
@@ -500,7 +487,7 @@ def test_a_short_outage_within_the_grace_leaves_the_device_available(
     client = connect(stale_after=0.5)
     installation = follow(client, scheduler, installations, unavailable_after=30.0)
     ceiling = device(installation, "ceiling", Light)
-    wait_until(lambda: ceiling.available, "the device becoming available")
+    expect(lambda: ceiling.available, "the device becoming available")
     seen = Seen(lambda: ceiling.available)
     ceiling.subscribe(seen)
     link_seen = Seen(lambda: (installation.links[1].link_up, installation.links[1].available))
@@ -508,12 +495,12 @@ def test_a_short_outage_within_the_grace_leaves_the_device_available(
 
     simulator.freeze()
     try:
-        wait_until(lambda: not installation.links[1].link_up, "the link going down")
+        expect(lambda: not installation.links[1].link_up, "the link going down")
         assert installation.links[1].available
         assert ceiling.available
     finally:
         simulator.unfreeze()
-    wait_until(lambda: link_seen.values[-1:] == [(True, True)], "the link coming back")
+    expect(lambda: link_seen.values[-1:] == [(True, True)], "the link coming back")
     assert (False, True) in link_seen.values
     assert all(available for _, available in link_seen.values)
     assert False not in seen.values
@@ -619,12 +606,12 @@ def test_a_handle_completes_in_the_context_after_the_device_heard_of_the_change(
 
     handle = ceiling.turn_on()
     handle.add_done_callback(lambda _: events.append("done"))
-    wait_until(lambda: simulator.get_value(1, 1) == 255, "the write to arrive")
+    expect(lambda: simulator.get_value(1, 1) == 255, "the write to arrive")
     # The client ends handles in order: once this later one has, ours has on its side.
     assert client.turn_on(3, 8).result(WAIT) is WriteOutcome.CONFIRMED
     assert not handle.done(), "the handle completed outside the device's context"
 
-    wait_until(lambda: (context.run_held(), handle.done())[1], "the handle to complete")
+    expect(lambda: (context.run_held(), handle.done())[1], "the handle to complete")
     assert handle.result() is WriteOutcome.CONFIRMED
     assert events.index(True) < events.index("done"), events
 
@@ -725,7 +712,7 @@ def test_each_bus_has_its_client_and_an_outage_of_one_leaves_the_other_available
         barn.subscribe(barn_seen)
         hall.subscribe(hall_seen)
         second.stop()
-        wait_until(lambda: not barn.available, "bus 2's lamp becoming unavailable")
+        expect(lambda: not barn.available, "bus 2's lamp becoming unavailable")
         assert hall.available
         assert hall.turn_on().result(WAIT) is WriteOutcome.CONFIRMED
         drain(scheduler)

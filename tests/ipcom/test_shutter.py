@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import pytest
-from client_helpers import WAIT, make_client, wait_until as wait_for
+from client_helpers import WAIT, drain, expect, make_client
 
 from ipcom.client import IPComClient
 from ipcom.devices import DeviceMap, parse_device_map
@@ -64,19 +64,6 @@ def shutter_map(travel_time: float) -> DeviceMap:
 
 
 # Helpers
-
-
-def wait_until(condition: Callable[[], bool], what: str = "the condition") -> None:
-    """Wait (generously) for `condition`; fail the test when it never holds."""
-    if not wait_for(condition, WAIT):
-        raise AssertionError(f"{what} did not happen within {WAIT} s")
-
-
-def drain(scheduler: Scheduler) -> None:
-    """Return once every job handed to `scheduler` before this call has run."""
-    done = threading.Event()
-    scheduler.call_soon(done.set)
-    assert done.wait(WAIT), "the scheduler did not run a job"
 
 
 def frames_of(simulator: Simulator, module: int) -> list[ReceivedWrite]:
@@ -439,7 +426,7 @@ def test_close_from_an_unknown_position_runs_to_the_end_stop(
     confirmed(living.close())
     assert simulator.get_value(*down) == 255
     simulator.wait_for_value(*down, 0, timeout=WAIT)
-    wait_until(lambda: living.direction is None, "the shutter stopping")
+    expect(lambda: living.direction is None, "the shutter stopping")
     assert living.position == 0
     assert living.is_closed is True
     assert simulator.get_value(*up) == 0
@@ -451,7 +438,7 @@ def test_close_from_an_unknown_position_runs_to_the_end_stop(
 
     confirmed(living.set_position(50))
     simulator.wait_for_value(*up, 0, timeout=WAIT)
-    wait_until(lambda: living.direction is None, "the shutter stopping at 50")
+    expect(lambda: living.direction is None, "the shutter stopping at 50")
     assert writes_on(simulator, up), "the shutter never ran up"
     assert living.position == 50
     assert living.is_closed is False
@@ -479,7 +466,7 @@ def test_a_position_between_the_ends_needs_a_known_position(
 
     confirmed(living.set_position(50))
     simulator.wait_for_value(*LIVING[1], 0, timeout=WAIT)
-    wait_until(lambda: living.direction is None, "the shutter stopping at 50")
+    expect(lambda: living.direction is None, "the shutter stopping at 50")
     assert living.position == 50
 
 
@@ -491,10 +478,10 @@ def test_a_run_started_at_the_wall_is_followed_and_ended_at_its_end_stop(
     living = rig.shutter("living")
     up, _ = LIVING
     simulator.set_output(*up, 255)
-    wait_until(lambda: living.is_opening, "the shutter following the wall switch")
+    expect(lambda: living.is_opening, "the shutter following the wall switch")
     simulator.wait_for_value(*up, 0, timeout=WAIT)
     assert any(write.values[up.output - 1] == 0 for write in frames_of(simulator, up.module))
-    wait_until(lambda: living.direction is None, "the shutter stopping")
+    expect(lambda: living.direction is None, "the shutter stopping")
     assert living.position == 100
     assert living.is_closed is False
 
@@ -515,7 +502,7 @@ def test_a_shutter_without_travel_times_assumes_closed_after_a_full_run_down(
     confirmed(garage.close())
     assert garage.is_closing
     simulator.set_output(*down, 0)
-    wait_until(lambda: garage.direction is None, "the shutter following its end stop")
+    expect(lambda: garage.direction is None, "the shutter following its end stop")
     assert garage.is_closed is True
 
     confirmed(garage.close())
