@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -99,3 +101,39 @@ def drain(scheduler: Scheduler) -> None:
     done = threading.Event()
     scheduler.call_soon(done.set)
     assert done.wait(WAIT), "the scheduler did not run a job"
+
+
+class RawDevice:
+    """A device written by hand: accepts connections one after another; `behave(conn, index)`
+    runs each (the connections are numbered from 1), an `OSError` in it ends that one."""
+
+    def __init__(self, behave: Callable[[socket.socket, int], None]) -> None:
+        self.connections = 0
+        self._behave = behave
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port: int = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="raw-device", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(WAIT)
+        self._listener.close()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(WAIT)
+                self.connections += 1
+                with contextlib.suppress(OSError):
+                    self._behave(conn, self.connections)

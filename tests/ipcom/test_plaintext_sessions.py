@@ -11,10 +11,10 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from client_helpers import FAST_TIMING, WAIT, make_client, wait_until
+from client_helpers import FAST_TIMING, WAIT, RawDevice, make_client, wait_until
 
 from ipcom import cipher, messages
 from ipcom.client import IPComClient
@@ -188,41 +188,6 @@ def test_a_plain_request_to_an_encrypted_simulator_is_not_understood(simulator: 
 
 
 # The client's side, against raw devices written from the text
-
-
-class RawDevice:
-    """Accepts connections one after another; `behave(conn, index)` runs each."""
-
-    def __init__(self, behave: Callable[[socket.socket, int], None]) -> None:
-        self.connections = 0
-        self._behave = behave
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.port: int = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="raw-device", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(WAIT)
-        self._listener.close()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(WAIT)
-                self.connections += 1
-                with contextlib.suppress(OSError):
-                    self._behave(conn, self.connections)
 
 
 def read_to_end(conn: socket.socket) -> bytes:

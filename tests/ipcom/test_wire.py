@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from client_helpers import FAST_TIMING, WAIT
+from client_helpers import FAST_TIMING, WAIT, RawDevice
 
 from ipcom import cipher, messages, simulator_codec
 from ipcom.client import IPComClient
@@ -103,32 +103,16 @@ class ScriptedDevice:
         self.snapshot = snapshot
         self.frames: list[bytes] = []
         self.frame_arrived = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port: int = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="wire-device", daemon=True)
-        self._thread.start()
+        self._device = RawDevice(lambda conn, _: self._converse(conn))
+        self.port: int = self._device.port
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(WAIT)
-        self._listener.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(0.2)
-                self._converse(conn)
+        self._device.close()
 
     def _read(self, conn: socket.socket, count: int) -> bytes | None:
         data = b""
         while len(data) < count:
-            if self._stop.is_set():
+            if self._device.stopping:
                 return None
             try:
                 chunk = conn.recv(count - len(data))
@@ -140,6 +124,7 @@ class ScriptedDevice:
         return data
 
     def _converse(self, conn: socket.socket) -> None:
+        conn.settimeout(0.2)
         if self._read(conn, 56) is None:
             return
         response = bytes([0x01, 0x02]) + b"0000" + b"\x00" + DEFAULT_PUBLIC_KEY
