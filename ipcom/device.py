@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
-from typing import Final
+from typing import Final, Generic, ParamSpec
 
 from .client import IPComClient
 from .devices import DeviceEntry
@@ -27,6 +27,7 @@ from .writes import WriteHandle, WriteOutcome
 _LOGGER = logging.getLogger(__name__)
 
 Listener = Callable[[], None]
+_P = ParamSpec("_P")
 
 NO_GRACE: Final = 0.0
 
@@ -50,7 +51,7 @@ class Link:
         self.client = client
         self.scheduler = scheduler
         self._unavailable_after = unavailable_after
-        self._listeners = Listeners()
+        self._listeners = Listeners[[]]()
         self._cancel_grace: Cancel | None = None
         self.link_up = client.connection_state is ConnectionState.CONNECTED
         self.available = self.link_up
@@ -105,30 +106,30 @@ class Link:
             self._cancel_grace = None
 
 
-class Listeners:
+class Listeners(Generic[_P]):  # noqa: UP046 - the library still runs on Python 3.11
     """Callbacks to call on a change; one that raises is logged and the rest still run."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._listeners: list[Listener] = []
+        self._listeners: list[Callable[_P, None]] = []
 
-    def add(self, listener: Listener) -> Callable[[], None]:
+    def add(self, listener: Callable[_P, None]) -> Callable[[], None]:
         """Add `listener`; returns the function that removes it again."""
         with self._lock:
             self._listeners.append(listener)
         return partial(self._remove, listener)
 
-    def call(self) -> None:
+    def call(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
         """Call every listener, in the order they were added."""
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
             try:
-                listener()
+                listener(*args, **kwargs)
             except Exception:
                 _LOGGER.exception("Error in an ipcom device listener")
 
-    def _remove(self, listener: Listener) -> None:
+    def _remove(self, listener: Callable[_P, None]) -> None:
         with self._lock:
             if listener in self._listeners:
                 self._listeners.remove(listener)
@@ -143,7 +144,8 @@ class Device:
         self._link = link
         self._client = link.client
         self._scheduler = link.scheduler
-        self._listeners = Listeners()
+        self._listeners = Listeners[[]]()
+        self.removed = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.key!r})"
@@ -160,8 +162,8 @@ class Device:
 
     @property
     def available(self) -> bool:
-        """Whether the bus link is up, or down for less than the grace."""
-        return self._link.available
+        """Whether the bus link is up, or down for less than the grace; never once removed."""
+        return self._link.available and not self.removed
 
     @property
     def link(self) -> Link:
@@ -184,6 +186,18 @@ class Device:
     def availability_changed(self) -> None:
         """The bus link went up or down (in the context)."""
         self._listeners.call()
+
+    def remove(self) -> None:
+        """The device left the installation's map (in the context): tell its listeners, once.
+
+        Its listeners find `removed` set and the device unavailable; nothing
+        tells them of this device again.
+        """
+        if self.removed:
+            return
+        self.removed = True
+        listeners, self._listeners = self._listeners, Listeners[[]]()
+        listeners.call()
 
     def _in_context(
         self, handle: WriteHandle, confirmed: Callable[[], None] | None = None

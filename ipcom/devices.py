@@ -14,6 +14,7 @@ setup. Only what would drive the wrong hardware is refused.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import reprlib
@@ -31,6 +32,9 @@ from .protocol import BUSES, DEFAULT_BUS, MODULE_COUNT, OUTPUTS_PER_MODULE
 
 MAX_TRAVEL_TIME: Final = 300.0
 """Seconds; no shutter takes five minutes, so a larger value is a typo."""
+MIN_REVERSE_PAUSE: Final = 0.0
+MAX_REVERSE_PAUSE: Final = 5.0
+"""Seconds a shutter motor may be given to rest before it turns the other way."""
 
 LIGHTS: Final = "lights"
 SHUTTERS: Final = "shutters"
@@ -150,6 +154,8 @@ class CoverEntry:
     """One of `COVER_DEVICE_CLASSES`."""
     bus: int = DEFAULT_BUS
     """Both relays are on this bus: one connection switches them, in order."""
+    reverse_pause: float | None = None
+    """Seconds this motor rests before it turns the other way; None: the installation's default."""
 
     @property
     def same_module(self) -> bool:
@@ -362,6 +368,19 @@ def _travel_time(value: object) -> float:
     return float(value)
 
 
+def _reverse_pause(value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not MIN_REVERSE_PAUSE <= value <= MAX_REVERSE_PAUSE
+    ):
+        raise vol.Invalid(
+            f"must be {MIN_REVERSE_PAUSE:g} to {MAX_REVERSE_PAUSE:g} seconds, got {_show(value)}"
+        )
+    return float(value)
+
+
 def _either(choices: tuple[str, ...]) -> str:
     if len(choices) == 1:
         return choices[0]
@@ -413,6 +432,7 @@ _SCHEMAS: Final = {
             vol.Optional("travel_time_up"): _travel_time,
             vol.Optional("travel_time_down"): _travel_time,
             vol.Optional("cover_name"): _text,
+            vol.Optional("reverse_pause"): _reverse_pause,
             vol.Optional("device_class"): _one_of(*COVER_DEVICE_CLASSES, what="device_class"),
             **_LABELS,
         }
@@ -785,6 +805,9 @@ class _Parser:
                 "device class", [(up, "device_class"), (down, "device_class")]
             )
             or DEFAULT_COVER_DEVICE_CLASS,
+            reverse_pause=self._agreed(
+                "reversal pause", [(up, "reverse_pause"), (down, "reverse_pause")]
+            ),
             description=up.data.get("description") or down.data.get("description"),
             icon=up.data.get("icon") or down.data.get("icon"),
         )

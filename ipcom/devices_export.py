@@ -101,4 +101,6 @@ def _relay(cover: CoverEntry, relay: OutputAddress, role: str, partner: str) -> 
         entry["travel_time_down"] = cover.travel_time_down
     if cover.device_class != DEFAULT_COVER_DEVICE_CLASS:
         entry["device_class"] = cover.device_class
+    if cover.reverse_pause is not None:
+        entry["reverse_pause"] = cover.reverse_pause
     return entry | _labels(cover.name, cover.description, cover.area, cover.icon)

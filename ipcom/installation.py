@@ -11,17 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
+from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
+from typing import cast
 
 from .client import IPComClient
-from .device import NO_GRACE, Device, Link
-from .devices import DeviceMap
+from .device import NO_GRACE, Device, Link, Listeners
+from .devices import DeviceEntry, DeviceMap, LightEntry, SwitchEntry
 from .models import ConnectionEvent, OutputAddress
 from .outputs import Dimmer, Light, Switch
 from .protocol import DEFAULT_BUS
 from .scheduling import Scheduler
 from .shutter import DEFAULT_REVERSE_PAUSE, Shutter
+
+UnmappedListener = Callable[[int, OutputAddress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class MapChange:
+    """What `Installation.update` did: the devices it built and the devices it let go."""
+
+    added: tuple[Device, ...]
+    removed: tuple[Device, ...]
 
 
 class Installation:
@@ -43,43 +55,104 @@ class Installation:
         """
         if isinstance(clients, IPComClient):
             clients = {DEFAULT_BUS: clients}
-        missing = [bus for bus in device_map.buses() if bus not in clients]
-        if missing:
-            raise ValueError(
-                f"the device map has devices on bus {', '.join(map(str, missing))}, "
-                f"but no client is connected to it"
-            )
-        self.device_map = device_map
         self.clients: Mapping[int, IPComClient] = MappingProxyType(dict(sorted(clients.items())))
         self._scheduler = scheduler
+        self._reverse_pause = reverse_pause
         self.links: Mapping[int, Link] = MappingProxyType(
             {
                 bus: Link(client, scheduler, unavailable_after)
                 for bus, client in self.clients.items()
             }
         )
-        self.lights: tuple[Light, ...] = tuple(
-            (Dimmer if entry.dimmable else Light)(entry, self.links[entry.bus])
-            for entry in device_map.lights
-        )
-        self.switches = tuple(Switch(entry, self.links[entry.bus]) for entry in device_map.switches)
-        self.shutters = tuple(
-            Shutter(entry, self.links[entry.bus], scheduler, reverse_pause=reverse_pause)
-            for entry in device_map.covers
-        )
+        self.device_map = DeviceMap()
+        self.lights: tuple[Light, ...] = ()
+        self.switches: tuple[Switch, ...] = ()
+        self.shutters: tuple[Shutter, ...] = ()
         self._by_key: dict[str, Device] = {}
         self._by_address: dict[tuple[int, OutputAddress], Device] = {}
-        for device in self:
-            self._by_key[device.key] = device
-            for address in device.outputs:
-                self._by_address[device.entry.bus, address] = device
-        for shutter in self.shutters:
-            self._by_key[shutter.entry.up_key] = shutter
-            self._by_key[shutter.entry.down_key] = shutter
+        self._unmapped_values: dict[tuple[int, OutputAddress], int | None] = {}
+        self._unmapped_listeners = Listeners[[int, OutputAddress]]()
+        self._use(device_map, {})
         self._available = {bus: link.available for bus, link in self.links.items()}
         for bus, link in self.links.items():
             link.subscribe(partial(self._link_changed, bus))
         self._unsubscribe: list[Callable[[], None]] = []
+
+    def _use(self, device_map: DeviceMap, kept: Mapping[str, Device]) -> None:
+        """Make `device_map` the installation's: keep the devices of `kept`, build the others."""
+        self._check_buses(device_map)
+
+        def device(entry: DeviceEntry) -> Device:
+            if entry.key in kept:
+                return kept[entry.key]
+            link = self.links[entry.bus]
+            if isinstance(entry, LightEntry):
+                return (Dimmer if entry.dimmable else Light)(entry, link)
+            if isinstance(entry, SwitchEntry):
+                return Switch(entry, link)
+            pause = self._reverse_pause if entry.reverse_pause is None else entry.reverse_pause
+            return Shutter(entry, link, self._scheduler, reverse_pause=pause)
+
+        self.device_map = device_map
+        self.lights = tuple(cast(Light, device(entry)) for entry in device_map.lights)
+        self.switches = tuple(cast(Switch, device(entry)) for entry in device_map.switches)
+        self.shutters = tuple(cast(Shutter, device(entry)) for entry in device_map.covers)
+        self._by_key = {}
+        self._by_address = {}
+        for each in self:
+            self._by_key[each.key] = each
+            for address in each.outputs:
+                self._by_address[each.entry.bus, address] = each
+        for shutter in self.shutters:
+            self._by_key[shutter.entry.up_key] = shutter
+            self._by_key[shutter.entry.down_key] = shutter
+        self._unmapped_values = {
+            where: value
+            for where, value in self._unmapped_values.items()
+            if where not in self._by_address
+        }
+
+    def _check_buses(self, device_map: DeviceMap) -> None:
+        missing = [bus for bus in device_map.buses() if bus not in self.clients]
+        if missing:
+            raise ValueError(
+                f"the device map has devices on bus {', '.join(map(str, missing))}, "
+                f"but no client is connected to it"
+            )
+
+    def update(self, device_map: DeviceMap) -> MapChange:
+        """Follow a new device map while the connections stay up (in the context).
+
+        A device whose entry is unchanged is kept as it is, with its listeners
+        and its writes under way; one whose entry changed is replaced by a new
+        device, so it is in both `removed` and `added`. A removed device tells
+        its listeners once (`Device.remove`); a removed shutter is shut down
+        first (`Shutter.shutdown`): a run to a set position stops where it is. Raises `ValueError`, changing nothing, when the new map has
+        devices on a bus without a client.
+        """
+        self._check_buses(device_map)
+        new_entries = {entry.key: entry for entry in device_map}
+        kept = {
+            device.key: device for device in self if new_entries.get(device.key) == device.entry
+        }
+        removed = tuple(device for device in self if device.key not in kept)
+        self._use(device_map, kept)
+        added = tuple(device for device in self if device.key not in kept)
+        for device in removed:
+            if isinstance(device, Shutter):
+                device.shutdown()
+            device.remove()
+        return MapChange(added=added, removed=removed)
+
+    def on_unmapped_output(self, listener: UnmappedListener) -> Callable[[], None]:
+        """Call `listener(bus, address)` when an output no device uses changes (in the context).
+
+        Only a change from one value the installation showed to another
+        counts, so the first snapshot after a connect, which shows every
+        output, offers nothing; a wall switch wired to an output nobody
+        mapped does.
+        """
+        return self._unmapped_listeners.add(listener)
 
     def __iter__(self) -> Iterator[Device]:
         """Every device: lights, then switches, then shutters, in the map's order."""
@@ -130,6 +203,16 @@ class Installation:
         for device in self:
             if device in changed:
                 device.outputs_changed()
+        client = self.clients[bus]
+        for address in sorted(addresses):
+            where = (bus, address)
+            if where in self._by_address:
+                continue
+            value = client.get_expected_value(*address)
+            before = self._unmapped_values.get(where)
+            self._unmapped_values[where] = value
+            if None not in (before, value) and before != value:
+                self._unmapped_listeners.call(bus, address)
 
     def _link_changed(self, bus: int) -> None:
         """Tell the devices of `bus` when its link's availability changed (in the context)."""
