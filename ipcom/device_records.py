@@ -159,6 +159,15 @@ def entry_of(record: DeviceRecord) -> DeviceEntry:
     the wrong type, naming the record and the setting.
     """
     data = record.data
+
+    def whole(setting: str, default: int | None = None) -> int:
+        value = data.get(setting, default)
+        if value is None:
+            raise KeyError(setting)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise ValueError(f"{setting} must be a whole number, got {value!r}")
+        return int(value)
+
     try:
         labels: dict[str, Any] = {
             "key": str(data[KEY]),
@@ -166,26 +175,26 @@ def entry_of(record: DeviceRecord) -> DeviceEntry:
             "area": data.get(AREA),
             "icon": data.get(ICON),
             "description": data.get(DESCRIPTION),
-            "bus": int(data.get(BUS, DEFAULT_BUS)),
+            "bus": whole(BUS, DEFAULT_BUS),
         }
         if record.kind == KIND_LIGHT:
             return LightEntry(
-                module=int(data[MODULE]),
-                output=int(data[OUTPUT]),
+                module=whole(MODULE),
+                output=whole(OUTPUT),
                 dimmable=bool(data.get(DIMMABLE, False)),
                 **labels,
             )
         if record.kind == KIND_SWITCH:
             return SwitchEntry(
-                module=int(data[MODULE]),
-                output=int(data[OUTPUT]),
+                module=whole(MODULE),
+                output=whole(OUTPUT),
                 device_class=data.get(DEVICE_CLASS),
                 **labels,
             )
         if record.kind == KIND_SHUTTER:
             return CoverEntry(
-                up=OutputAddress(int(data[UP_MODULE]), int(data[UP_OUTPUT])),
-                down=OutputAddress(int(data[DOWN_MODULE]), int(data[DOWN_OUTPUT])),
+                up=OutputAddress(whole(UP_MODULE), whole(UP_OUTPUT)),
+                down=OutputAddress(whole(DOWN_MODULE), whole(DOWN_OUTPUT)),
                 up_key=str(data[UP_KEY]),
                 down_key=str(data[DOWN_KEY]),
                 travel_time_up=_optional_float(data.get(TRAVEL_TIME_UP)),
@@ -210,6 +219,7 @@ def device_map_of(records: Iterable[DeviceRecord], source: str = "the devices") 
     otherwise name a shutter differently, and with it its device.
     """
     entries = [entry_of(record) for record in records]
+    _check_keys(entries, source)
     device_map = DeviceMap(
         tuple(entry for entry in entries if isinstance(entry, LightEntry)),
         tuple(entry for entry in entries if isinstance(entry, SwitchEntry)),
@@ -219,6 +229,21 @@ def device_map_of(records: Iterable[DeviceRecord], source: str = "the devices") 
     return DeviceMap(
         device_map.lights, device_map.switches, device_map.covers, warnings=checked.warnings
     )
+
+
+def _check_keys(entries: list[DeviceEntry], source: str) -> None:
+    """Every key names one device: a shutter's own key and its relays' keys count too."""
+    owners: dict[str, str] = {}
+    problems: list[str] = []
+    for entry in entries:
+        keys = [entry.key]
+        if isinstance(entry, CoverEntry):
+            keys += [key for key in (entry.up_key, entry.down_key) if key != entry.key]
+        for key in keys:
+            if (owner := owners.setdefault(key, entry.name)) is not entry.name:
+                problems.append(f"{source}: the key {key} of {entry.name} is already {owner}'s")
+    if problems:
+        raise DeviceMapError(problems)
 
 
 def check_record(
@@ -232,6 +257,10 @@ def check_record(
     validation refuses (`INVALID_SETTING` at `base`, with its reason).
     """
     others = [other for other in records if other.key != replacing]
+    try:
+        entry_of(record)
+    except DeviceMapError as err:
+        return [RecordProblem("base", INVALID_SETTING, {"reason": "; ".join(err.problems)})]
     problems = _placement_problems(others, record)
     if problems:
         return problems

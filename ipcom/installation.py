@@ -21,7 +21,7 @@ from .device import NO_GRACE, Device, Link, Listeners
 from .devices import DeviceEntry, DeviceMap, LightEntry, SwitchEntry
 from .models import ConnectionEvent, OutputAddress
 from .outputs import Dimmer, Light, Switch
-from .protocol import DEFAULT_BUS
+from .protocol import DEFAULT_BUS, MODULE_COUNT, OUTPUTS_PER_MODULE
 from .scheduling import Scheduler
 from .shutter import DEFAULT_REVERSE_PAUSE, Shutter
 
@@ -127,7 +127,8 @@ class Installation:
         and its writes under way; one whose entry changed is replaced by a new
         device, so it is in both `removed` and `added`. A removed device tells
         its listeners once (`Device.remove`); a removed shutter is shut down
-        first (`Shutter.shutdown`): a run to a set position stops where it is. Raises `ValueError`, changing nothing, when the new map has
+        first (`Shutter.shutdown`): a run to a set position stops where it
+        is. Raises `ValueError`, changing nothing, when the new map has
         devices on a bus without a client.
         """
         self._check_buses(device_map)
@@ -137,6 +138,7 @@ class Installation:
         }
         removed = tuple(device for device in self if device.key not in kept)
         self._use(device_map, kept)
+        self._note_unmapped_values()
         added = tuple(device for device in self if device.key not in kept)
         for device in removed:
             if isinstance(device, Shutter):
@@ -236,6 +238,16 @@ class Installation:
             link.connection_changed(ConnectionEvent(link.client.connection_state, "following"))
         for device in self:
             device.outputs_changed()
+        self._note_unmapped_values()
+
+    def _note_unmapped_values(self) -> None:
+        """Remember what every unmapped output shows now, so its next change is news."""
+        for bus, client in self.clients.items():
+            for module in range(1, MODULE_COUNT + 1):
+                for output in range(1, OUTPUTS_PER_MODULE + 1):
+                    where = (bus, OutputAddress(module, output))
+                    if where not in self._by_address and self._unmapped_values.get(where) is None:
+                        self._unmapped_values[where] = client.get_expected_value(module, output)
 
 
 def _all(futures: list[Future[None]]) -> Future[None]:
