@@ -11,11 +11,10 @@ preloading the config flow, so these imports cost nothing in the event loop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import voluptuous as vol
-from homeassistant.config_entries import SOURCE_IMPORT, ConfigEntryState
+from homeassistant.config_entries import SOURCE_IMPORT
 from homeassistant.const import (
     CONF_HOST,
     CONF_PASSWORD,
@@ -23,7 +22,6 @@ from homeassistant.const import (
     CONF_SCAN_INTERVAL,
     CONF_USERNAME,
     EVENT_HOMEASSISTANT_STOP,
-    Platform,
 )
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -35,7 +33,6 @@ from homeassistant.exceptions import (
 from homeassistant.helpers import (
     config_validation as cv,
     device_registry as dr,
-    entity_registry as er,
     issue_registry as ir,
 )
 from homeassistant.helpers.typing import ConfigType
@@ -51,34 +48,19 @@ from .const import (
     DEFAULT_PORT,
     DEFAULT_REVERSE_PAUSE,
     DEFAULT_UNAVAILABLE_AFTER,
-    DIMMER_MODULE_MODEL,
     DOMAIN,
-    FIRST_BUS,
-    HUB_MODEL,
     ISSUE_ADOPTION_CONFLICTS,
     ISSUE_DEPRECATED_YAML,
+    ISSUE_DEVICES_FILE_IMPORTED,
     ISSUE_DEVICES_FILE_WARNINGS,
     ISSUE_INVALID_DEVICES_FILE,
-    MANUFACTURER,
     PLATFORMS,
-    RELAY_MODULE_MODEL,
-)
-from .identifiers import (
-    connection_unique_id,
-    device_identifier,
-    hub_identifier,
-    is_own_identifier,
-    is_own_unique_id,
-    module_identifier,
-    output_unique_id,
 )
 from .migration import async_migrate_entry as async_migrate_entry
 from .shadowing import async_check_library
 
 if TYPE_CHECKING:
-    from ipcom.devices import DeviceEntry, DeviceMap
-
-    from .coordinator import IPComConfigEntry, IPComRuntimeData
+    from .coordinator import IPComConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -154,7 +136,7 @@ async def _async_import_yaml(hass: HomeAssistant, imported: dict[str, Any]) -> N
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bool:
-    """Load the device map, connect to the installation and set up the platforms."""
+    """Read the devices, connect to the installation and set up the platforms."""
     # See the module docstring.
     from ipcom.devices import DeviceMapError  # noqa: PLC0415
     from ipcom.errors import (  # noqa: PLC0415
@@ -173,14 +155,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
     from .coordinator import (  # noqa: PLC0415
         IPComCoordinator,
         IPComRuntimeData,
-        async_load_entry_device_map,
         create_clients,
     )
-    from .device_map_warnings import async_report_device_map_warnings  # noqa: PLC0415
+    from .devices_file import async_import_devices_file  # noqa: PLC0415
+    from .registry import async_register_devices, async_remove_stale_entries  # noqa: PLC0415
+    from .subentries import entry_device_map, subentry_ids_by_key  # noqa: PLC0415
+    from .unmapped import async_follow_unmapped_outputs  # noqa: PLC0415
 
     issue_id = f"{ISSUE_INVALID_DEVICES_FILE}_{entry.entry_id}"
     try:
-        device_map = await async_load_entry_device_map(hass, entry)
+        if entry.data.get(CONF_DEVICES_FILE):
+            await async_import_devices_file(hass, entry)
+        device_map = entry_device_map(entry)
     except DeviceMapError as err:
         ir.async_create_issue(
             hass,
@@ -197,7 +183,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
             translation_placeholders={"error": str(err)},
         ) from err
     ir.async_delete_issue(hass, DOMAIN, issue_id)
-    async_report_device_map_warnings(hass, entry, device_map)
 
     target = f"{entry.data[CONF_HOST]}:{entry.data[CONF_PORT]}"
     if not entry.data.get(CONF_USERNAME) or not entry.data.get(CONF_PASSWORD):
@@ -238,6 +223,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
     runtime = IPComRuntimeData(
         installation,
         {bus: IPComCoordinator(hass, entry, installation, bus) for bus in clients},
+        settings=(dict(entry.data), dict(entry.options)),
+        subentry_ids=subentry_ids_by_key(entry),
     )
     try:
         await runtime.async_start()
@@ -269,11 +256,49 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_stop_clients))
 
     async_report_conflicts(hass, entry, async_adopt_other_integration(hass, entry, device_map))
-    _async_register_devices(hass, entry, runtime)
-    _async_remove_stale_entries(hass, entry, device_map, runtime.coordinators)
+    async_register_devices(hass, entry, runtime)
+    async_remove_stale_entries(hass, entry, device_map, runtime.coordinators)
+    entry.async_on_unload(async_follow_unmapped_outputs(hass, entry, runtime.installation))
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True
+
+
+async def _async_entry_updated(hass: HomeAssistant, entry: IPComConfigEntry) -> None:
+    """Reload for new connection settings or options; follow a device change live.
+
+    Devices are subentries: adding, changing or deleting one changes only
+    that device, while every bus connection stays up (no reconnect, no write
+    lost). Anything else the entry holds is how it connects, so it reloads.
+    """
+    # See the module docstring.
+    from ipcom.devices import DeviceMapError  # noqa: PLC0415
+
+    from .registry import (  # noqa: PLC0415
+        async_register_devices,
+        async_remove_stale_entries,
+        async_update_areas,
+    )
+    from .subentries import entry_device_map, subentry_ids_by_key  # noqa: PLC0415
+
+    runtime = entry.runtime_data
+    if (dict(entry.data), dict(entry.options)) != runtime.settings:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
+    try:
+        device_map = entry_device_map(entry)
+        before = runtime.device_map
+        change = runtime.installation.update(device_map)
+    except (DeviceMapError, ValueError) as err:
+        _LOGGER.error("The devices of %s cannot be used, reloading: %s", entry.title, err)
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
+    runtime.subentry_ids = subentry_ids_by_key(entry)
+    async_register_devices(hass, entry, runtime)
+    async_update_areas(hass, entry, before, device_map)
+    async_remove_stale_entries(hass, entry, device_map, runtime.coordinators)
+    runtime.async_devices_added(change.added)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bool:
@@ -287,146 +312,13 @@ async def async_unload_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bo
 
 async def async_remove_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> None:
     """A deleted entry leaves no repair issue behind."""
+    from .unmapped import async_remove_unmapped_output_issues  # noqa: PLC0415
+
+    async_remove_unmapped_output_issues(hass, entry.entry_id)
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_INVALID_DEVICES_FILE}_{entry.entry_id}")
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_DEVICES_FILE_WARNINGS}_{entry.entry_id}")
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_ADOPTION_CONFLICTS}_{entry.entry_id}")
-
-
-def _async_register_devices(
-    hass: HomeAssistant, entry: IPComConfigEntry, runtime: IPComRuntimeData
-) -> None:
-    """Register the hub, the modules and the mapped devices, each linked to its parent.
-
-    The hub shows the firmware the installation named when it connected.
-    Links are set by registry id with `async_update_device`, the one way every
-    supported Home Assistant release accepts; entities then only name their device.
-    """
-    device_registry = dr.async_get(hass)
-    entry_id = entry.entry_id
-    device_map = runtime.device_map
-    hub = device_registry.async_get_or_create(
-        config_entry_id=entry_id,
-        identifiers={hub_identifier(entry_id)},
-        manufacturer=MANUFACTURER,
-        model=HUB_MODEL,
-        name=entry.title,
-        sw_version=next(
-            (
-                client.firmware_version
-                for client in runtime.installation.clients.values()
-                if client.firmware_version
-            ),
-            None,
-        ),
-    )
-    module_ids: dict[tuple[int, int], str] = {}
-    for bus in device_map.buses():
-        dimmer_modules = device_map.dimmer_modules(bus)
-        for module in device_map.modules(bus):
-            device = device_registry.async_get_or_create(
-                config_entry_id=entry_id,
-                identifiers={module_identifier(entry_id, module, bus)},
-                manufacturer=MANUFACTURER,
-                model=DIMMER_MODULE_MODEL if module in dimmer_modules else RELAY_MODULE_MODEL,
-                translation_key="module" if bus == FIRST_BUS else "module_on_bus",
-                translation_placeholders={"module": str(module), "bus": str(bus)},
-            )
-            _async_link(device_registry, device, hub.id)
-            module_ids[bus, module] = device.id
-    mapped: list[tuple[DeviceEntry, int]] = [(light, light.module) for light in device_map.lights]
-    mapped += [(switch, switch.module) for switch in device_map.switches]
-    mapped += [(cover, cover.up.module) for cover in device_map.covers]
-    for device_of_map, module in mapped:
-        device = device_registry.async_get_or_create(
-            config_entry_id=entry_id,
-            identifiers={device_identifier(entry_id, device_of_map.key)},
-            name=device_of_map.name,
-            suggested_area=device_of_map.area,
-        )
-        _async_link(device_registry, device, module_ids[device_of_map.bus, module])
-
-
-def _async_link(device_registry: dr.DeviceRegistry, device: dr.DeviceEntry, via_id: str) -> None:
-    if device.via_device_id != via_id:
-        device_registry.async_update_device(device.id, via_device_id=via_id)
-
-
-def _expected_device_identifiers(entry_id: str, device_map: DeviceMap) -> set[tuple[str, str]]:
-    """The device registry identifiers the current device map accounts for."""
-    identifiers = {hub_identifier(entry_id)}
-    identifiers.update(
-        module_identifier(entry_id, module, bus)
-        for bus in device_map.buses()
-        for module in device_map.modules(bus)
-    )
-    identifiers.update(device_identifier(entry_id, device.key) for device in device_map)
-    return identifiers
-
-
-def _expected_entities(
-    entry_id: str, device_map: DeviceMap, buses: Iterable[int]
-) -> set[tuple[str, str]]:
-    """The (entity domain, unique id) pairs the current device map accounts for.
-
-    The domain counts: an output moved from `lights:` to `switches:` keeps its
-    unique id but is a different entity.
-    """
-    expected = {
-        (Platform.BINARY_SENSOR.value, connection_unique_id(entry_id, bus)) for bus in buses
-    }
-    expected.update(
-        (Platform.LIGHT.value, output_unique_id(entry_id, light.module, light.output, light.bus))
-        for light in device_map.lights
-    )
-    expected.update(
-        (
-            Platform.SWITCH.value,
-            output_unique_id(entry_id, switch.module, switch.output, switch.bus),
-        )
-        for switch in device_map.switches
-    )
-    expected.update(
-        (
-            Platform.COVER.value,
-            output_unique_id(entry_id, cover.up.module, cover.up.output, cover.bus),
-        )
-        for cover in device_map.covers
-    )
-    return expected
-
-
-def _async_remove_stale_entries(
-    hass: HomeAssistant, entry: IPComConfigEntry, device_map: DeviceMap, buses: Iterable[int]
-) -> None:
-    """Forget this integration's devices and entities of outputs that left the device map.
-
-    Only rows of this entry with this integration's id shapes are looked at:
-    rows of the other `ipcom` integration that could not be adopted stay for
-    the user to inspect.
-    """
-    entry_id = entry.entry_id
-    entity_registry = er.async_get(hass)
-    expected = _expected_entities(entry_id, device_map, buses)
-    for entity_entry in er.async_entries_for_config_entry(entity_registry, entry_id):
-        if (
-            entity_entry.platform == DOMAIN
-            and is_own_unique_id(entry_id, entity_entry.unique_id)
-            and (entity_entry.domain, entity_entry.unique_id) not in expected
-        ):
-            _LOGGER.debug("Removing %s: its output left the device map", entity_entry.entity_id)
-            entity_registry.async_remove(entity_entry.entity_id)
-
-    device_registry = dr.async_get(hass)
-    identifiers = _expected_device_identifiers(entry_id, device_map)
-    for device in dr.async_entries_for_config_entry(device_registry, entry_id):
-        own = {
-            identifier
-            for identifier in device.identifiers
-            if identifier[0] == DOMAIN and is_own_identifier(entry_id, identifier[1])
-        }
-        if own and not own & identifiers:
-            _LOGGER.debug("Removing device %s: it left the device map", device.name)
-            device_registry.async_remove_device(device.id)
+    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_DEVICES_FILE_IMPORTED}_{entry.entry_id}")
 
 
 async def async_remove_config_entry_device(
@@ -434,19 +326,17 @@ async def async_remove_config_entry_device(
 ) -> bool:
     """Let the user delete a device only once the device map no longer has it.
 
-    An entry that is not loaded has no device map in memory, so its file is
-    read instead; while that file cannot be read, every device is kept.
+    A mapped device goes with its subentry; while the subentries do not make
+    a valid map, every device is kept.
     """
     # See the module docstring.
     from ipcom.devices import DeviceMapError  # noqa: PLC0415
 
-    from .coordinator import async_load_entry_device_map  # noqa: PLC0415
+    from .registry import expected_device_identifiers  # noqa: PLC0415
+    from .subentries import entry_device_map  # noqa: PLC0415
 
-    if entry.state is ConfigEntryState.LOADED:
-        device_map = entry.runtime_data.device_map
-    else:
-        try:
-            device_map = await async_load_entry_device_map(hass, entry)
-        except DeviceMapError:
-            return False
-    return not device.identifiers & _expected_device_identifiers(entry.entry_id, device_map)
+    try:
+        device_map = entry_device_map(entry)
+    except DeviceMapError:
+        return False
+    return not device.identifiers & expected_device_identifiers(entry.entry_id, device_map)

@@ -1,16 +1,24 @@
-"""Config flow: set up, import, reauthenticate and reconfigure an installation; options."""
+"""Config flow: set up (by hand or from the Home Anywhere account), import, reauthenticate
+and reconfigure an installation; options.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 import voluptuous as vol
 from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlowWithReload,
+    ConfigSubentryData,
+    ConfigSubentryFlow,
+    OptionsFlow,
 )
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
@@ -29,11 +37,13 @@ from homeassistant.helpers.selector import (
 )
 
 from ipcom import BusType
+from ipcom.account import ImportedInstallation
 from ipcom.devices import DeviceMapError
 from ipcom.errors import IPComAuthenticationError, IPComConnectionError
 from ipcom.limits import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
 from ipcom.messages import tricom_remote_username, validate_credentials
 
+from .account_flow import AccountImportSteps, AccountStepIds
 from .const import (
     CONF_BUS_2_TYPE,
     CONF_BUS_TYPE,
@@ -60,9 +70,12 @@ from .const import (
     MIN_REVERSE_PAUSE,
     MIN_UNAVAILABLE_AFTER,
     NO_SECOND_BUS,
+    SECOND_BUS,
 )
 from .coordinator import IPComConfigEntry, async_load_device_map, create_clients
 from .migration import CONFIG_MINOR_VERSION, CONFIG_VERSION
+from .subentries import subentry_data
+from .subentry_flow import SUBENTRY_FLOWS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,10 +96,9 @@ CONNECTION_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_HOST): TextSelector(),
         vol.Required(CONF_PORT, default=DEFAULT_PORT): _port_box(),
-        vol.Required(CONF_DEVICES_FILE, default=DEFAULT_DEVICES_FILE): TextSelector(),
     }
 )
-"""Where the installation is and which devices it has; the reconfigure step adds the sections."""
+"""Where the installation is; its devices are subentries, added once the entry exists."""
 
 SECTION_INSTALLATION: Final = "installation"
 SECTION_REMOTE: Final = "remote"
@@ -172,7 +184,7 @@ def _with_sections(schema: vol.Schema, expanded: Collection[str] = ()) -> vol.Sc
     )
 
 
-def _user_schema(expanded: Collection[str] = ()) -> vol.Schema:
+def _manual_schema(expanded: Collection[str] = ()) -> vol.Schema:
     return _with_sections(CONNECTION_SCHEMA.extend(CREDENTIALS_SCHEMA.schema), expanded)
 
 
@@ -209,7 +221,6 @@ CREDENTIAL_LIMITS = {
 
 
 ERROR_FIELDS: Final = {
-    "invalid_devices_file": CONF_DEVICES_FILE,
     "serial_required": CONF_SERIAL,
     "serial_without_tricom": CONF_SERIAL,
     "serial_too_long": CONF_SERIAL,
@@ -219,8 +230,7 @@ ERROR_FIELDS: Final = {
 """The field each error is about; every other error concerns the whole form ("base")."""
 
 SECTIONED_ERROR_KEYS: Final = {
-    CONF_DEVICES_FILE: CONF_DEVICES_FILE,
-    **{field: name for name, fields in SECTION_FIELDS.items() for field in fields},
+    field: name for name, fields in SECTION_FIELDS.items() for field in fields
 }
 """Where the forms with sections show a field's error: Home Assistant shows the error of
 a field inside a section at the section, so it is keyed by the section's name."""
@@ -330,7 +340,10 @@ async def async_validate_input(
     """Raise `ValidationError` unless `data` describes a reachable, usable installation.
 
     `data` is flat; section fields it lacks take their defaults. Cheap checks
-    go first, so that a typo does not cost a connection attempt.
+    go first, so that a typo does not cost a connection attempt. The devices
+    file is read only when `data` names one: an entry's devices are
+    subentries, and only a YAML import or a file at the default place
+    brings a file to import.
     """
     try:
         validate_credentials(data[CONF_USERNAME], data[CONF_PASSWORD])
@@ -338,7 +351,7 @@ async def async_validate_input(
         raise ValidationError("invalid_credentials_format", CREDENTIAL_LIMITS) from err
     data = {**data, **_installation(data)}
     _check_installation(data)
-    if check_devices_file:
+    if check_devices_file and CONF_DEVICES_FILE in data:
         try:
             await async_load_device_map(hass, data[CONF_DEVICES_FILE])
         except DeviceMapError as err:
@@ -357,8 +370,8 @@ async def async_validate_input(
         raise ValidationError("unknown") from err
 
 
-DEFAULT_ERROR_KEYS: Final = {CONF_DEVICES_FILE: CONF_DEVICES_FILE}
-"""Where the forms without sections show a field's error: at the field itself."""
+NO_ERROR_KEYS: Final[Mapping[str, str]] = MappingProxyType({})
+"""For a form that shows none of the fields errors are about: every error at the form."""
 
 
 def _error_key(error: str, error_keys: Mapping[str, str]) -> str:
@@ -389,33 +402,84 @@ def _entry_title(host: str, port: int) -> str:
     return f"IPCom {host}" if port == DEFAULT_PORT else f"IPCom {host}:{port}"
 
 
-class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Set up an IPCom installation: one entry per host and port.
+CREDENTIAL_ERRORS: Final = frozenset({"invalid_auth", "invalid_credentials_format"})
+"""Errors that only other credentials can mend."""
 
-    Entries have no unique id: the installation reports no serial number or
-    MAC address, and Home Assistant does not accept a host or IP address as
-    one. Duplicates are refused on host and port instead.
+
+def _account_data(installation: ImportedInstallation) -> dict[str, Any]:
+    """The connection settings the account gives, flat as an entry stores them.
+
+    The host, username and password are None where the account gives none.
+    The account does not say whether the installation is a TriCom, so it is
+    set up as none (the defaults); Reconfigure changes that.
+    """
+    bus_2 = installation.bus_types.get(SECOND_BUS)
+    return {
+        CONF_HOST: installation.host,
+        CONF_PORT: installation.port,
+        CONF_USERNAME: installation.username,
+        CONF_PASSWORD: installation.password,
+        CONF_BUS_TYPE: installation.bus_types.get(FIRST_BUS, BusType.MINIDO).value,
+        CONF_BUS_2_TYPE: bus_2.value if bus_2 is not None else NO_SECOND_BUS,
+        CONF_REMOTE_HOST: installation.remote_host or "",
+        CONF_REMOTE_PORT: installation.remote_port,
+    }
+
+
+class IPComConfigFlow(AccountImportSteps[ConfigFlowResult], ConfigFlow, domain=DOMAIN):
+    """Set up an IPCom installation, by hand or from the Home Anywhere account.
+
+    One entry per host and port. Entries have no unique id: the
+    installation reports no serial number or MAC address, and Home
+    Assistant does not accept a host or IP address as one. Duplicates are
+    refused on host and port instead.
     """
 
     VERSION = CONFIG_VERSION
     MINOR_VERSION = CONFIG_MINOR_VERSION
+    account_steps = AccountStepIds(
+        login="account", site="account_site", ipcom="account_ipcom", confirm="account_confirm"
+    )
 
     def __init__(self) -> None:
         """Start without imported data."""
         self._import_data: dict[str, Any] = {}
+        self._account_data: dict[str, Any] = {}
+        self._ask_credentials = False
 
     @staticmethod
     @callback
     def async_get_options_flow(config_entry: IPComConfigEntry) -> IPComOptionsFlow:
-        """Options change how the entry runs; saving them reloads it."""
+        """Options change how the entry runs; saving them reloads it (the update listener)."""
         return IPComOptionsFlow()
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """The devices of an installation: each light, switch and shutter is a subentry."""
+        return dict(SUBENTRY_FLOWS)
+
+    def _async_update_and_abort(
+        self, entry: IPComConfigEntry, updates: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Store the new settings; the entry then reloads to use them.
+
+        A loaded entry reloads through its update listener; one that is not
+        loaded (its credentials were refused, its installation was not
+        found) has no listener, so the reload is asked for here.
+        """
+        if entry.state is not ConfigEntryState.LOADED:
+            return self.async_update_reload_and_abort(entry, data_updates=updates)
+        return self.async_update_and_abort(entry, data_updates=updates)
 
     async def _async_try(
         self,
         data: Mapping[str, Any],
         *,
         check_devices_file: bool = True,
-        error_keys: Mapping[str, str] = DEFAULT_ERROR_KEYS,
+        error_keys: Mapping[str, str] = NO_ERROR_KEYS,
     ) -> tuple[dict[str, str], dict[str, str]]:
         """Validate flat `data`; return the form errors and their placeholders (empty if fine).
 
@@ -427,22 +491,29 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
             return {_error_key(err.error, error_keys): err.error}, err.placeholders
         return {}, {}
 
-    def _async_create(self, data: Mapping[str, Any]) -> ConfigFlowResult:
+    def _async_create(
+        self, data: Mapping[str, Any], subentries: Iterable[ConfigSubentryData] = ()
+    ) -> ConfigFlowResult:
+        """Create the entry; the devices file is kept only when `data` names one.
+
+        The setup imports a named file into subentries, once.
+        """
+        stored = {key: data[key] for key in (CONF_HOST, CONF_PORT, CONF_USERNAME, CONF_PASSWORD)}
+        if CONF_DEVICES_FILE in data:
+            stored[CONF_DEVICES_FILE] = data[CONF_DEVICES_FILE]
         return self.async_create_entry(
             title=_entry_title(data[CONF_HOST], data[CONF_PORT]),
-            data={
-                CONF_HOST: data[CONF_HOST],
-                CONF_PORT: data[CONF_PORT],
-                CONF_USERNAME: data[CONF_USERNAME],
-                CONF_PASSWORD: data[CONF_PASSWORD],
-                CONF_DEVICES_FILE: data[CONF_DEVICES_FILE],
-                **_installation(data),
-            },
+            data={**stored, **_installation(data)},
             options=DEFAULT_OPTIONS,
+            subentries=subentries,
         )
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask where the installation is, how to log in and where its device map lives.
+        """Enter the installation by hand, or import it from the Home Anywhere account."""
+        return self.async_show_menu(step_id="user", menu_options=["manual", "account"])
+
+    async def async_step_manual(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask where the installation is and how to log in.
 
         The installation type and the remote address sit in collapsed sections:
         most installations are one Minido bus reached at home.
@@ -451,18 +522,110 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
         placeholders: dict[str, str] = {}
         data: dict[str, Any] = {}
         if user_input is not None:
-            data = _flatten(user_input)
+            data = _flatten(user_input) | await self._async_default_devices_file()
             self._async_abort_entries_match(_address(data))
             errors, placeholders = await self._async_try(data, error_keys=SECTIONED_ERROR_KEYS)
             if not errors:
                 return self._async_create(data)
         return self.async_show_form(
-            step_id="user",
+            step_id="manual",
             data_schema=self.add_suggested_values_to_schema(
-                _user_schema(_expanded(errors, data)), user_input
+                _manual_schema(_expanded(errors, data)), user_input
             ),
             errors=errors,
             description_placeholders={**CREDENTIAL_LIMITS, **placeholders},
+        )
+
+    async def _async_default_devices_file(self) -> dict[str, str]:
+        """The devices file at the default place, if there is one, to import once set up.
+
+        It is where devices were described before they were subentries, so
+        an installation set up by hand again keeps them.
+        """
+        path = Path(self.hass.config.path(DEFAULT_DEVICES_FILE))
+        if await self.hass.async_add_executor_job(path.is_file):
+            return {CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE}
+        return {}
+
+    async def async_step_account(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Log in to the Home Anywhere account."""
+        return await self._async_account_login(user_input)
+
+    async def async_step_account_site(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Choose the account's site."""
+        return await self._async_account_site(user_input)
+
+    async def async_step_account_ipcom(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Choose the site's IPCom."""
+        return await self._async_account_ipcom(user_input)
+
+    async def async_step_account_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Confirm the installation and its devices."""
+        return await self._async_account_confirm(user_input)
+
+    def _async_show_account_confirm(self) -> ConfigFlowResult:
+        """An IPCom that is set up already is said at once, not after the confirmation."""
+        if (host := self._chosen.host) is not None:
+            self._async_abort_entries_match({CONF_HOST: host, CONF_PORT: self._chosen.port})
+        return super()._async_show_account_confirm()
+
+    async def _async_account_import(self) -> ConfigFlowResult:
+        """Check the connection the account gives; first ask for what it lacks."""
+        installation = self._chosen
+        self._account_data = _account_data(installation)
+        self._ask_credentials = installation.username is None or installation.password is None
+        if self._ask_credentials or installation.host is None:
+            return self._async_show_account_connection({}, {})
+        return await self._async_create_from_account()
+
+    async def async_step_account_connection(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for what the account lacks or the installation refused: its address or login."""
+        if user_input is None:
+            return self._async_show_account_connection({}, {})
+        self._account_data.update(user_input)
+        return await self._async_create_from_account()
+
+    async def _async_create_from_account(self) -> ConfigFlowResult:
+        """Connect as the manual flow does, then create the entry with a subentry per device."""
+        data = self._account_data
+        self._async_abort_entries_match(_address(data))
+        errors, placeholders = await self._async_try(data)
+        if errors:
+            self._ask_credentials |= errors["base"] in CREDENTIAL_ERRORS
+            return self._async_show_account_connection(errors, placeholders)
+        return self._async_create(data, [subentry_data(record) for record in self._records])
+
+    def _async_show_account_connection(
+        self, errors: dict[str, str], placeholders: dict[str, str]
+    ) -> ConfigFlowResult:
+        """The address, and the login when the account gave none or it was refused."""
+        schema = CONNECTION_SCHEMA
+        if self._ask_credentials:
+            schema = schema.extend(CREDENTIALS_SCHEMA.schema)
+        known = {
+            key: value
+            for key in (CONF_HOST, CONF_PORT, CONF_USERNAME)
+            if (value := self._account_data.get(key)) is not None
+        }
+        return self.async_show_form(
+            step_id="account_connection",
+            data_schema=self.add_suggested_values_to_schema(schema, known),
+            errors=errors,
+            description_placeholders={
+                "ipcom": self._chosen.name,
+                **CREDENTIAL_LIMITS,
+                **placeholders,
+            },
         )
 
     async def async_step_import(self, import_data: dict[str, Any]) -> ConfigFlowResult:
@@ -537,7 +700,7 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
                 error_keys={CONF_SERIAL: CONF_SERIAL} if needs_serial else {},
             )
             if not errors:
-                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+                return self._async_update_and_abort(entry, user_input)
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=self.add_suggested_values_to_schema(
@@ -558,7 +721,11 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the address, devices file or installation type; checked with the stored login."""
+        """Change the address or installation type; checked with the stored login.
+
+        A devices file the entry names is not shown, and kept as it is: the
+        devices are subentries.
+        """
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
@@ -566,11 +733,12 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             data.update(_flatten(user_input))
             self._async_abort_entries_match(_address(data))
-            errors, placeholders = await self._async_try(data, error_keys=SECTIONED_ERROR_KEYS)
+            errors, placeholders = await self._async_try(
+                data, check_devices_file=False, error_keys=SECTIONED_ERROR_KEYS
+            )
             if not errors:
-                updates = {key: data[key] for key in (CONF_HOST, CONF_PORT, CONF_DEVICES_FILE)}
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={**updates, **_installation(data)}
+                return self._async_update_and_abort(
+                    entry, {**_address(data), **_installation(data)}
                 )
         return self.async_show_form(
             step_id="reconfigure",
@@ -582,8 +750,11 @@ class IPComConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class IPComOptionsFlow(OptionsFlowWithReload):
-    """Poll interval, unavailability grace and the shutter reversal pause."""
+class IPComOptionsFlow(OptionsFlow):
+    """Poll interval, unavailability grace and the shutter reversal pause.
+
+    Saving them reloads the entry through its update listener.
+    """
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show the options with their current values."""

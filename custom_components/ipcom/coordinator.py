@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,6 +17,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 from ipcom import BusType
 from ipcom.client import IPComClient
+from ipcom.device import Device
 from ipcom.devices import DeviceMap, DeviceMapError, DeviceMapNotFoundError, load_device_map
 from ipcom.errors import IPComError
 from ipcom.installation import Installation
@@ -48,10 +49,33 @@ SHUTDOWN_TIMEOUT: Final = 10.0
 
 @dataclass
 class IPComRuntimeData:
-    """What a loaded config entry keeps: its devices and one coordinator per bus."""
+    """What a loaded config entry keeps: its devices and one coordinator per bus.
+
+    `settings` is the entry's data and options the connections were made
+    with: a change to them reloads the entry, a change to its devices does not.
+    `subentry_ids` says which subentry holds the device with each key.
+    """
 
     installation: Installation
     coordinators: dict[int, IPComCoordinator]
+    settings: tuple[Mapping[str, Any], Mapping[str, Any]]
+    subentry_ids: dict[str, str] = field(default_factory=dict)
+    _added_listeners: list[Callable[[Iterable[Device]], None]] = field(default_factory=list)
+
+    @callback
+    def async_on_devices_added(
+        self, listener: Callable[[Iterable[Device]], None]
+    ) -> Callable[[], None]:
+        """Call `listener` with the devices a change of the device map added."""
+        self._added_listeners.append(listener)
+        return lambda: self._added_listeners.remove(listener)
+
+    @callback
+    def async_devices_added(self, devices: Iterable[Device]) -> None:
+        """Tell the platforms of devices the map gained, so each adds its entities."""
+        added = list(devices)
+        for listener in list(self._added_listeners):
+            listener(added)
 
     @property
     def device_map(self) -> DeviceMap:
@@ -165,7 +189,7 @@ def _load_device_map(path: str, legacy_path: str) -> DeviceMap:
             hint = f"a devices.yaml was found at {legacy_path}: move it to {path}"
         else:
             hint = (
-                f"put it there or give its path with Reconfigure; versions 3.1.0 and 3.1.1 "
+                f"put it there and reload the integration; versions 3.1.0 and 3.1.1 "
                 f"of the other IPCom integration kept it at {legacy_path}, which installing "
                 "this integration replaces: restore it from a backup"
             )

@@ -26,7 +26,7 @@ from ipcom.shutter import Shutter
 from ipcom.travel import CLOSED, OPEN
 
 from .coordinator import IPComConfigEntry
-from .entity import IPComEntity
+from .entity import IPComEntity, async_add_device_entities
 
 PARALLEL_UPDATES = 0
 
@@ -39,9 +39,13 @@ async def async_setup_entry(
     entry: IPComConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a cover for every shutter of the device map."""
-    async_add_entities(
-        IPComCover(entry.entry_id, shutter) for shutter in entry.runtime_data.installation.shutters
+    """Add a cover for every shutter of the device map, and for each one added later."""
+    async_add_device_entities(
+        entry,
+        async_add_entities,
+        lambda entry_id, device: (
+            IPComCover(entry_id, device) if isinstance(device, Shutter) else None
+        ),
     )
 
 

@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any
 
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ipcom.device import Device
 from ipcom.outputs import RelayDevice
 from ipcom.writes import WriteOutcome
 
 from .command import async_carry_out
+from .coordinator import IPComConfigEntry
 from .identifiers import device_identifier, output_unique_id
+
+
+@callback
+def async_add_device_entities(
+    entry: IPComConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entity_of: Callable[[str, Device], Entity | None],
+) -> None:
+    """Add the platform's entity of each device, now and for each device added later.
+
+    `entity_of` returns the platform's entity of a device, or None for a
+    device of another platform. Each entity joins its device's subentry.
+    """
+    runtime = entry.runtime_data
+
+    @callback
+    def add(devices: Iterable[Device]) -> None:
+        for device in devices:
+            if (entity := entity_of(entry.entry_id, device)) is not None:
+                async_add_entities(
+                    [entity], config_subentry_id=runtime.subentry_ids.get(device.key)
+                )
+
+    add(runtime.installation)
+    entry.async_on_unload(runtime.async_on_devices_added(add))
 
 
 class IPComEntity[DeviceT: Device](Entity):
@@ -49,7 +77,20 @@ class IPComEntity[DeviceT: Device](Entity):
     async def async_added_to_hass(self) -> None:
         """Write the state each time the device says it changed."""
         await super().async_added_to_hass()
-        self.async_on_remove(self._device.subscribe(self.async_write_ha_state))
+        self.async_on_remove(self._device.subscribe(self._async_device_changed))
+
+    @callback
+    def _async_device_changed(self) -> None:
+        """Show the device's new state; leave when it left the device map.
+
+        A device that was changed or deleted in the UI leaves; a changed one
+        comes back as a new entity with the same unique id, so its entity id,
+        area and history stay.
+        """
+        if self._device.removed:
+            self.hass.async_create_task(self.async_remove(force_remove=True), eager_start=True)
+            return
+        self.async_write_ha_state()
 
     async def _async_carry_out(self, command: Callable[[], Future[WriteOutcome]]) -> None:
         """Run a device command and return once the installation shows it; raise if it does not."""

@@ -12,11 +12,12 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import ExtraStoredData, RestoreEntity
 from homeassistant.util.color import brightness_to_value, value_to_brightness
 
+from ipcom.device import Device
 from ipcom.limits import DIMMER_MAX
 from ipcom.outputs import Dimmer, Light
 
 from .coordinator import IPComConfigEntry
-from .entity import IPComRelayEntity
+from .entity import IPComRelayEntity, async_add_device_entities
 
 PARALLEL_UPDATES = 0
 
@@ -39,13 +40,16 @@ async def async_setup_entry(
     entry: IPComConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a light for every light of the device map."""
-    async_add_entities(
-        IPComDimmerLight(entry.entry_id, light)
-        if isinstance(light, Dimmer)
-        else IPComRelayLight(entry.entry_id, light)
-        for light in entry.runtime_data.installation.lights
-    )
+    """Add a light for every light of the device map, and for each one added later."""
+    async_add_device_entities(entry, async_add_entities, _light_entity)
+
+
+def _light_entity(entry_id: str, device: Device) -> IPComRelayLight | IPComDimmerLight | None:
+    if isinstance(device, Dimmer):
+        return IPComDimmerLight(entry_id, device)
+    if isinstance(device, Light):
+        return IPComRelayLight(entry_id, device)
+    return None
 
 
 class IPComRelayLight(IPComRelayEntity[Light], LightEntity):

@@ -16,7 +16,6 @@ from homeassistant.core import (
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
-from ipcom.devices import DeviceMapError
 from ipcom.devices_export import dump_device_map
 from ipcom.limits import MODULE_COUNT, OUTPUT_VALUE_MAX, OUTPUTS_PER_MODULE
 
@@ -32,10 +31,10 @@ from .const import (
     FIRST_BUS,
     SECOND_BUS,
     SERVICE_EXPORT_DEVICES,
-    SERVICE_RELOAD_DEVICES,
     SERVICE_SET_OUTPUT,
 )
-from .coordinator import IPComConfigEntry, async_load_entry_device_map
+from .coordinator import IPComConfigEntry
+from .subentries import entry_device_map
 
 SET_OUTPUT_SCHEMA = vol.Schema(
     {
@@ -50,8 +49,7 @@ SET_OUTPUT_SCHEMA = vol.Schema(
         vol.Required(CONF_VALUE): vol.All(vol.Coerce(int), vol.Range(min=0, max=OUTPUT_VALUE_MAX)),
     }
 )
-RELOAD_DEVICES_SCHEMA = vol.Schema({vol.Required(CONF_CONFIG_ENTRY_ID): cv.string})
-EXPORT_DEVICES_SCHEMA = RELOAD_DEVICES_SCHEMA
+EXPORT_DEVICES_SCHEMA = vol.Schema({vol.Required(CONF_CONFIG_ENTRY_ID): cv.string})
 
 
 def _get_entry(hass: HomeAssistant, call: ServiceCall) -> IPComConfigEntry:
@@ -100,30 +98,14 @@ async def _async_set_output(call: ServiceCall) -> None:
     )
 
 
-async def _async_reload_devices(call: ServiceCall) -> None:
-    """Re-read the devices file and reload the entry so entities follow it.
-
-    The file is validated first: a broken file changes nothing, so the
-    entities that work keep working while the file is being fixed. An entry
-    that failed to set up because of its file is retried the same way.
-    """
-    hass = call.hass
-    entry = _get_entry(hass, call)
-    try:
-        await async_load_entry_device_map(hass, entry)
-    except DeviceMapError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_devices_file",
-            translation_placeholders={"error": str(err)},
-        ) from err
-    await hass.config_entries.async_reload(entry.entry_id)
-
-
 async def _async_export_devices(call: ServiceCall) -> ServiceResponse:
-    """The loaded device map as devices.yaml text, for the command line and the simulator."""
-    entry = _get_loaded_entry(call.hass, call)
-    return {ATTR_DEVICES_YAML: dump_device_map(entry.runtime_data.device_map)}
+    """The entry's devices as devices.yaml text, for the command line and the simulator.
+
+    The devices are the entry's subentries, so an entry that is not loaded
+    has them too.
+    """
+    entry = _get_entry(call.hass, call)
+    return {ATTR_DEVICES_YAML: dump_device_map(entry_device_map(entry))}
 
 
 @callback
@@ -131,9 +113,6 @@ def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions once for all entries."""
     hass.services.async_register(
         DOMAIN, SERVICE_SET_OUTPUT, _async_set_output, schema=SET_OUTPUT_SCHEMA
-    )
-    hass.services.async_register(
-        DOMAIN, SERVICE_RELOAD_DEVICES, _async_reload_devices, schema=RELOAD_DEVICES_SCHEMA
     )
     hass.services.async_register(
         DOMAIN,

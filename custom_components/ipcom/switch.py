@@ -9,7 +9,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from ipcom.outputs import Switch
 
 from .coordinator import IPComConfigEntry
-from .entity import IPComRelayEntity
+from .entity import IPComRelayEntity, async_add_device_entities
 
 PARALLEL_UPDATES = 0
 
@@ -19,9 +19,13 @@ async def async_setup_entry(
     entry: IPComConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a switch for every switch of the device map."""
-    async_add_entities(
-        IPComSwitch(entry.entry_id, switch) for switch in entry.runtime_data.installation.switches
+    """Add a switch for every switch of the device map, and for each one added later."""
+    async_add_device_entities(
+        entry,
+        async_add_entities,
+        lambda entry_id, device: (
+            IPComSwitch(entry_id, device) if isinstance(device, Switch) else None
+        ),
     )
 
 

@@ -22,9 +22,17 @@ from typing import Any
 from unittest.mock import ANY, patch
 
 import pytest
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigSubentryData,
+    SubentryFlowResult,
+)
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME, Platform
 from homeassistant.core import HomeAssistant, State, callback
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util.read_only_dict import ReadOnlyDict
@@ -47,7 +55,9 @@ from custom_components.ipcom.const import (
 )
 from custom_components.ipcom.coordinator import IPComCoordinator
 from custom_components.ipcom.migration import CONFIG_MINOR_VERSION, CONFIG_VERSION
+from custom_components.ipcom.subentries import subentry_data
 from ipcom.client import IPComClient
+from ipcom.device_records import records_of
 from ipcom.devices import load_device_map
 from ipcom.installation import Installation
 from ipcom.simulator import Simulator
@@ -289,11 +299,39 @@ def entry_options() -> dict[str, Any]:
     }
 
 
+def fixture_subentries() -> list[ConfigSubentryData]:
+    """One subentry per device of the test devices.yaml, as an import of it makes them."""
+    return [subentry_data(record) for record in records_of(load_device_map(DEVICES_FIXTURE))]
+
+
 @pytest.fixture
-def mock_config_entry(
+def mock_config_entry(simulator: Simulator, entry_options: dict[str, Any]) -> MockConfigEntry:
+    """A config entry for the simulator with credentials demo/demo, short options and devices.
+
+    Its devices are those of the test devices.yaml, as subentries.
+    """
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=ENTRY_TITLE,
+        entry_id=ENTRY_ID,
+        version=CONFIG_VERSION,
+        minor_version=CONFIG_MINOR_VERSION,
+        data={
+            CONF_HOST: simulator.host,
+            CONF_PORT: simulator.port,
+            CONF_USERNAME: USERNAME,
+            CONF_PASSWORD: PASSWORD,
+        },
+        options=entry_options,
+        subentries_data=fixture_subentries(),
+    )
+
+
+@pytest.fixture
+def file_config_entry(
     simulator: Simulator, devices_file: Path, entry_options: dict[str, Any]
 ) -> MockConfigEntry:
-    """A config entry for the simulator with credentials demo/demo and short options."""
+    """An entry made before devices were subentries: it names the test devices.yaml."""
     return MockConfigEntry(
         domain=DOMAIN,
         title=ENTRY_TITLE,
@@ -341,6 +379,45 @@ async def async_edit_devices_file(hass: HomeAssistant, path: Path, old: str, new
     text = await hass.async_add_executor_job(path.read_text)
     assert old in text
     await async_write_text(hass, path, text.replace(old, new))
+
+
+def subentry_id_of(entry: ConfigEntry, key: str) -> str:
+    """The id of the subentry holding the device with `key`."""
+    for subentry_id, subentry in entry.subentries.items():
+        if subentry.data.get("key") == key:
+            return subentry_id
+    raise AssertionError(f"no subentry holds the device {key}")
+
+
+async def async_add_device(
+    hass: HomeAssistant, entry: ConfigEntry, kind: str, user_input: Mapping[str, Any]
+) -> SubentryFlowResult:
+    """Add a device through its subentry flow, as the integration's page does."""
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, kind), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM, result
+    return await hass.config_entries.subentries.async_configure(result["flow_id"], user_input)
+
+
+async def async_reconfigure_device(
+    hass: HomeAssistant, entry: ConfigEntry, key: str, changes: Mapping[str, Any]
+) -> SubentryFlowResult:
+    """Change a device through its subentry's reconfigure flow: the form as shown, changed."""
+    subentry_id = subentry_id_of(entry, key)
+    kind = entry.subentries[subentry_id].subentry_type
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, kind), context={"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id}
+    )
+    assert result["type"] is FlowResultType.FORM, result
+    shown = {
+        str(marker): marker.description["suggested_value"]
+        for marker in result["data_schema"].schema
+        if marker.description and "suggested_value" in marker.description
+    }
+    return await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**shown, **changes}
+    )
 
 
 def get_installation(hass: HomeAssistant) -> Installation:

@@ -7,9 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     ATTR_ENTITY_ID,
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_USERNAME,
     SERVICE_TURN_ON,
     STATE_OFF,
     STATE_ON,
@@ -17,26 +23,40 @@ from homeassistant.const import (
     Platform,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ipcom.const import CONF_BUS_2_TYPE, CONF_UNAVAILABLE_AFTER, DOMAIN
+from custom_components.ipcom.const import (
+    CONF_BUS_2_TYPE,
+    CONF_DEVICES_FILE,
+    CONF_UNAVAILABLE_AFTER,
+    DOMAIN,
+)
 from custom_components.ipcom.identifiers import (
     connection_unique_id,
+    device_identifier,
     hub_identifier,
     module_identifier,
     output_unique_id,
 )
+from custom_components.ipcom.migration import CONFIG_MINOR_VERSION, CONFIG_VERSION
+from custom_components.ipcom.subentries import subentry_data
 from ipcom import BusType
+from ipcom.device_records import records_of
+from ipcom.devices import parse_device_map
 from ipcom.simulator import Simulator
 
 from .conftest import (
     DEVICES_FIXTURE,
     ENTRY_ID,
+    ENTRY_TITLE,
     PASSWORD,
     USERNAME,
+    async_add_device,
     entity_id_of,
     get_coordinator,
+    subentry_id_of,
     wait_for_state,
     wait_until,
 )
@@ -56,6 +76,11 @@ SECOND_BUS_DEVICES = """
     display_name: Stable
 """
 """Bus 2's lamps: module 1 output 2 is also the hall's address on bus 1."""
+
+TWO_BUS_DEVICES = DEVICES_FIXTURE.read_text(encoding="utf-8").replace(
+    "\nlights:\n", f"\nlights:\n{SECOND_BUS_DEVICES}", 1
+)
+"""The shared test installation plus two lamps on bus 2, as a devices.yaml."""
 
 
 @pytest.fixture
@@ -77,37 +102,63 @@ def simulator() -> Generator[Simulator]:
 
 
 @pytest.fixture
-def devices_file(devices_file: Path) -> Path:
-    """The shared test installation plus two lamps on bus 2."""
-    text = DEVICES_FIXTURE.read_text(encoding="utf-8")
-    devices_file.write_text(
-        text.replace("\nlights:\n", f"\nlights:\n{SECOND_BUS_DEVICES}", 1), encoding="utf-8"
-    )
-    return devices_file
-
-
-@pytest.fixture
 def entry_options(entry_options: dict[str, Any]) -> dict[str, Any]:
     """No grace: a bus's outage shows at once, so the other bus's steadiness is visible."""
     return entry_options | {CONF_UNAVAILABLE_AFTER: 0}
 
 
-@pytest.fixture
-def mock_config_entry(mock_config_entry: MockConfigEntry) -> MockConfigEntry:
-    """The test entry, for an installation whose second bus is a BiBus."""
-    return with_data(mock_config_entry, {**mock_config_entry.data, CONF_BUS_2_TYPE: "bibus"})
+def two_bus_entry(
+    simulator: Simulator, options: dict[str, Any], *, bus_2_type: str | None = "bibus"
+) -> MockConfigEntry:
+    """An entry whose devices (subentries) are the test installation's plus bus 2's lamps.
 
-
-def with_data(entry: MockConfigEntry, data: dict[str, Any]) -> MockConfigEntry:
-    """A copy of a test entry (not added yet) with other data."""
+    `bus_2_type` None: the entry is set up with one bus although it has bus 2 devices.
+    """
+    data: dict[str, Any] = {
+        CONF_HOST: simulator.host,
+        CONF_PORT: simulator.port,
+        CONF_USERNAME: USERNAME,
+        CONF_PASSWORD: PASSWORD,
+    }
+    if bus_2_type is not None:
+        data[CONF_BUS_2_TYPE] = bus_2_type
+    device_map = parse_device_map(yaml.safe_load(TWO_BUS_DEVICES), "two buses")
     return MockConfigEntry(
         domain=DOMAIN,
-        title=entry.title,
-        entry_id=entry.entry_id,
-        version=entry.version,
-        minor_version=entry.minor_version,
+        title=ENTRY_TITLE,
+        entry_id=ENTRY_ID,
+        version=CONFIG_VERSION,
+        minor_version=CONFIG_MINOR_VERSION,
         data=data,
-        options=dict(entry.options),
+        options=options,
+        subentries_data=[subentry_data(record) for record in records_of(device_map)],
+    )
+
+
+@pytest.fixture
+def mock_config_entry(simulator: Simulator, entry_options: dict[str, Any]) -> MockConfigEntry:
+    """The test entry, for an installation whose second bus is a BiBus, with bus 2's lamps."""
+    return two_bus_entry(simulator, entry_options)
+
+
+@pytest.fixture
+def devices_file(devices_file: Path) -> Path:
+    """The shared test installation plus two lamps on bus 2, as a file to import."""
+    devices_file.write_text(TWO_BUS_DEVICES, encoding="utf-8")
+    return devices_file
+
+
+@pytest.fixture
+def file_config_entry(file_config_entry: MockConfigEntry) -> MockConfigEntry:
+    """The old-style entry naming the two-bus devices file, for an installation with a BiBus."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=file_config_entry.title,
+        entry_id=file_config_entry.entry_id,
+        version=file_config_entry.version,
+        minor_version=file_config_entry.minor_version,
+        data={**file_config_entry.data, CONF_BUS_2_TYPE: "bibus"},
+        options=dict(file_config_entry.options),
     )
 
 
@@ -205,18 +256,83 @@ async def test_an_outage_of_bus_2_leaves_bus_1_available(
 
 
 async def test_a_map_with_bus_2_devices_needs_the_second_bus_configured(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry, simulator: Simulator
+    hass: HomeAssistant, simulator: Simulator, entry_options: dict[str, Any]
 ) -> None:
     """Without a bus 2 type the frames cannot be addressed: setup stops and says why."""
-    data = dict(mock_config_entry.data)
-    del data[CONF_BUS_2_TYPE]
-    entry = with_data(mock_config_entry, data)
+    entry = two_bus_entry(simulator, entry_options, bus_2_type=None)
     entry.add_to_hass(hass)
 
     assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
     assert entry.reason is not None
     assert "bus 2" in entry.reason
     assert simulator.connections_accepted == 0
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_lamp_added_on_bus_2_works_without_reconnecting(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    simulator: Simulator,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """A lamp added in the UI on bus 2 drives bus 2's output; both connections stay up."""
+    connections = simulator.connections_accepted
+    assert connections == 2
+
+    result = await async_add_device(
+        hass,
+        init_integration,
+        "light",
+        {"name": "Hayloft", "bus": "2", "module": 1, "output": 3, "dimmable": False},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done()
+
+    subentry = init_integration.subentries[subentry_id_of(init_integration, "hayloft")]
+    assert subentry.unique_id == "2-1-3"
+    assert subentry.data["bus"] == 2
+    lamp = light(hass, 1, 3, bus=2)
+    await wait_for_state(hass, lamp, STATE_OFF)
+    assert entity_id_of(hass, Platform.LIGHT, output_unique_id(ENTRY_ID, 1, 3, 2)) == lamp
+    device = find_device(device_registry, device_identifier(ENTRY_ID, "hayloft")[1])
+    assert device is not None
+    module = find_device(device_registry, module_identifier(ENTRY_ID, 1, 2)[1])
+    assert module is not None
+    assert device.via_device_id == module.id
+
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: lamp}, blocking=True
+    )
+    assert simulator.get_value(1, 3, bus=2) == 255
+    assert simulator.get_value(1, 3) == 0
+    assert simulator.writes() == []
+    assert hass.states.get(lamp).state == STATE_ON
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert simulator.connections_accepted == connections
+
+
+async def test_a_two_bus_devices_file_is_imported_with_its_buses(
+    hass: HomeAssistant, file_config_entry: MockConfigEntry, entity_registry: er.EntityRegistry
+) -> None:
+    """Bus 2's lamps of a devices file become subentries on bus 2, with bus 2's unique ids."""
+    file_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(file_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert file_config_entry.state is ConfigEntryState.LOADED
+    assert CONF_DEVICES_FILE not in file_config_entry.data
+    imported = {
+        subentry.data["key"]: (subentry.unique_id, subentry.data["bus"])
+        for subentry in file_config_entry.subentries.values()
+    }
+    assert imported["barn_lamp"] == ("2-1-2", 2)
+    assert imported["stable_dimmer"] == ("2-4-1", 2)
+    assert imported["hall"] == ("1-1-2", 1)
+    assert entity_registry.async_get_entity_id(Platform.LIGHT, DOMAIN, f"{ENTRY_ID}_bus2_1_2")
+    assert entity_registry.async_get_entity_id(Platform.LIGHT, DOMAIN, f"{ENTRY_ID}_bus2_4_1")
+    assert entity_registry.async_get_entity_id(Platform.LIGHT, DOMAIN, f"{ENTRY_ID}_1_2")
+    assert await hass.config_entries.async_unload(file_config_entry.entry_id)
 
 
 @pytest.mark.usefixtures("init_integration")

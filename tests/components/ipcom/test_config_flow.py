@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Generator, Mapping
 from pathlib import Path
@@ -38,7 +37,7 @@ from custom_components.ipcom.const import (
 from ipcom import BusType
 from ipcom.simulator import Simulator
 
-from .conftest import DEVICES_FIXTURE, PASSWORD, USERNAME, async_write_text
+from .conftest import PASSWORD, USERNAME, async_write_text
 
 
 @pytest.fixture
@@ -64,9 +63,12 @@ def user_input(simulator: Simulator, **changes: Any) -> dict[str, Any]:
         CONF_PORT: simulator.port,
         CONF_USERNAME: USERNAME,
         CONF_PASSWORD: PASSWORD,
-        CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
         **changes,
     }
+
+
+WITH_DEVICES_FILE = {CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE}
+"""What an entry also stores when the default devices file exists: the setup imports it."""
 
 
 INSTALLATION = "installation"
@@ -104,15 +106,26 @@ def sectioned(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def form_input(simulator: Simulator, **changes: Any) -> dict[str, Any]:
-    """What a user types into the user step for the simulator, with `changes` applied."""
+    """What a user types into the manual step for the simulator, with `changes` applied."""
     return sectioned(user_input(simulator, **changes))
+
+
+async def start_manual(hass: HomeAssistant) -> FlowResult:
+    """Start the user flow and choose the manual setup in its menu: the manual form."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["manual", "account"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "manual"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "manual"
+    return result
 
 
 def reconfigure_input(host: str, port: int, **changes: Any) -> dict[str, Any]:
     """What a user submits in the reconfigure step, with `changes` applied."""
-    return sectioned(
-        {CONF_HOST: host, CONF_PORT: port, CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE, **changes}
-    )
+    return sectioned({CONF_HOST: host, CONF_PORT: port, **changes})
 
 
 def form_sections(result: FlowResult) -> dict[str, section]:
@@ -165,18 +178,17 @@ async def test_user_flow(
     The installation type and remote access stay collapsed and at their
     defaults; the entry stores those defaults flat.
     """
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    result = await start_manual(hass)
     assert result["errors"] == {}
     assert collapsed(result) == {INSTALLATION: True, REMOTE: True}
+    assert CONF_DEVICES_FILE not in result["data_schema"].schema
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], form_input(simulator)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"IPCom {simulator.host}:{simulator.port}"
-    assert result["data"] == {**user_input(simulator), **STORED_DEFAULTS}
+    assert result["data"] == {**user_input(simulator), **WITH_DEVICES_FILE, **STORED_DEFAULTS}
     assert result["options"] == DEFAULT_OPTIONS
     assert result["result"].unique_id is None
     assert result["result"].minor_version == 2
@@ -188,7 +200,7 @@ async def test_user_flow(
 async def test_user_flow_default_port_title(hass: HomeAssistant, simulator: Simulator) -> None:
     """On the usual port the title is just the host."""
     with patch("custom_components.ipcom.config_flow.DEFAULT_PORT", simulator.port):
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await start_manual(hass)
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], form_input(simulator)
         )
@@ -202,7 +214,6 @@ async def test_user_flow_default_port_title(hass: HomeAssistant, simulator: Simu
         ({CONF_PASSWORD: "wrong"}, "base", "invalid_auth"),
         ({CONF_USERNAME: "u" * 22}, "base", "invalid_credentials_format"),
         ({CONF_PASSWORD: "pässword"}, "base", "invalid_credentials_format"),
-        ({CONF_DEVICES_FILE: "missing.yaml"}, CONF_DEVICES_FILE, "invalid_devices_file"),
     ],
 )
 @pytest.mark.usefixtures("devices_file", "mock_setup_entry")
@@ -214,7 +225,7 @@ async def test_user_flow_errors(
     error: str,
 ) -> None:
     """Each problem shows in the form, and the user can correct it."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_manual(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], form_input(simulator, **changes)
     )
@@ -228,19 +239,29 @@ async def test_user_flow_errors(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-@pytest.mark.usefixtures("devices_file", "mock_setup_entry")
-async def test_user_flow_invalid_devices_file_names_the_problem(
-    hass: HomeAssistant, simulator: Simulator, config_dir: Path
-) -> None:
-    """The validation message of the devices file reaches the form."""
-    await async_write_text(
-        hass, config_dir / "broken.yaml", "lights:\n  hall:\n    module: 17\n    output: 1\n"
-    )
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_without_a_devices_file(hass: HomeAssistant, simulator: Simulator) -> None:
+    """Without a file at the default place the entry names none: devices are subentries."""
+    result = await start_manual(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], form_input(simulator, **{CONF_DEVICES_FILE: "broken.yaml"})
+        result["flow_id"], form_input(simulator)
     )
-    assert result["errors"] == {CONF_DEVICES_FILE: "invalid_devices_file"}
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {**user_input(simulator), **STORED_DEFAULTS}
+    assert not result["result"].subentries
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_invalid_devices_file_names_the_problem(
+    hass: HomeAssistant, simulator: Simulator, devices_file: Path
+) -> None:
+    """A file at the default place is checked before the setup imports it; its problem shows."""
+    await async_write_text(hass, devices_file, "lights:\n  hall:\n    module: 17\n    output: 1\n")
+    result = await start_manual(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], form_input(simulator)
+    )
+    assert result["errors"] == {"base": "invalid_devices_file"}
     assert "lights.hall.module" in result["description_placeholders"]["error"]
     assert simulator.connections_accepted == 0
 
@@ -250,7 +271,7 @@ async def test_user_flow_cannot_connect(
     hass: HomeAssistant, simulator: Simulator, closed_port: int
 ) -> None:
     """Nothing listening on the port is a connection error."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_manual(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], form_input(simulator, **{CONF_PORT: closed_port})
     )
@@ -267,7 +288,7 @@ async def test_user_flow_cannot_connect(
 async def test_user_flow_no_snapshot(hass: HomeAssistant, simulator: Simulator) -> None:
     """An installation that accepts the connection but never answers cannot be set up."""
     simulator.freeze()
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_manual(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], form_input(simulator)
     )
@@ -278,7 +299,7 @@ async def test_user_flow_no_snapshot(hass: HomeAssistant, simulator: Simulator) 
 @pytest.mark.usefixtures("devices_file", "mock_setup_entry")
 async def test_user_flow_unknown_error(hass: HomeAssistant, simulator: Simulator) -> None:
     """An unexpected exception is reported as unknown, not as a crash."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_manual(hass)
     with patch(
         "custom_components.ipcom.config_flow._check_connection", side_effect=RuntimeError("boom")
     ):
@@ -299,7 +320,7 @@ async def test_user_flow_already_configured(
 ) -> None:
     """One entry per host and port."""
     mock_config_entry.add_to_hass(hass)
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_manual(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], form_input(simulator)
     )
@@ -339,32 +360,28 @@ async def test_reauth(
 async def test_reconfigure(
     hass: HomeAssistant,
     simulator: Simulator,
-    mock_config_entry: MockConfigEntry,
-    config_dir: Path,
+    file_config_entry: MockConfigEntry,
+    devices_file: Path,
 ) -> None:
-    """Host, port and devices file can change; the stored credentials are checked."""
-    mock_config_entry.add_to_hass(hass)
-    await hass.async_add_executor_job(shutil.copyfile, DEVICES_FIXTURE, config_dir / "other.yaml")
-    result = await mock_config_entry.start_reconfigure_flow(hass)
+    """The address can change, checked with the stored credentials.
+
+    A devices file the entry still names is neither shown nor read, and
+    stays as it is: the setup imports it into subentries.
+    """
+    file_config_entry.add_to_hass(hass)
+    await hass.async_add_executor_job(devices_file.unlink)
+    result = await file_config_entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
+    assert CONF_DEVICES_FILE not in result["data_schema"].schema
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        reconfigure_input(simulator.host, simulator.port, **{CONF_DEVICES_FILE: "bad.yaml"}),
-    )
-    assert result["errors"] == {CONF_DEVICES_FILE: "invalid_devices_file"}
-
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        reconfigure_input(
-            simulator.host, simulator.port, **{CONF_DEVICES_FILE: str(config_dir / "other.yaml")}
-        ),
+        result["flow_id"], reconfigure_input(simulator.host, simulator.port)
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert mock_config_entry.data[CONF_DEVICES_FILE] == str(config_dir / "other.yaml")
-    assert mock_config_entry.data[CONF_PASSWORD] == PASSWORD
+    assert file_config_entry.data[CONF_DEVICES_FILE] == DEFAULT_DEVICES_FILE
+    assert file_config_entry.data[CONF_PASSWORD] == PASSWORD
 
 
 @pytest.mark.usefixtures("mock_setup_entry")
@@ -494,7 +511,7 @@ async def test_import_with_credentials(
 
     (entry,) = hass.config_entries.async_entries(DOMAIN)
     assert entry.source == SOURCE_IMPORT
-    assert entry.data == {**user_input(simulator), **STORED_DEFAULTS}
+    assert entry.data == {**user_input(simulator), **WITH_DEVICES_FILE, **STORED_DEFAULTS}
     assert "cli_path" not in entry.data
     issue = issue_registry.async_get_issue(DOMAIN, "deprecated_yaml")
     assert issue is not None
@@ -541,7 +558,7 @@ async def test_import_without_credentials(
         flow["flow_id"], {CONF_USERNAME: USERNAME, CONF_PASSWORD: PASSWORD}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == {**user_input(simulator), **STORED_DEFAULTS}
+    assert result["data"] == {**user_input(simulator), **WITH_DEVICES_FILE, **STORED_DEFAULTS}
 
 
 @pytest.mark.usefixtures("devices_file", "mock_setup_entry")
@@ -621,7 +638,7 @@ async def test_user_flow_whole_installation_stored_flat(
         buses={1: BusType.BIBUS, 2: BusType.MINIDO},
         tricom=True,
     ) as installation:
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await start_manual(hass)
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
             form_input(
@@ -639,6 +656,7 @@ async def test_user_flow_whole_installation_stored_flat(
         assert result["type"] is FlowResultType.CREATE_ENTRY
         assert result["data"] == {
             **user_input(installation),
+            **WITH_DEVICES_FILE,
             CONF_BUS_TYPE: "bibus",
             CONF_TRICOM: True,
             CONF_BUS_2_TYPE: "minido",
@@ -656,12 +674,12 @@ async def test_user_flow_sections_may_be_left_out(
     hass: HomeAssistant, simulator: Simulator
 ) -> None:
     """A caller of the flow API that sends no sections gets the defaults."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_manual(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], user_input(simulator)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == {**user_input(simulator), **STORED_DEFAULTS}
+    assert result["data"] == {**user_input(simulator), **WITH_DEVICES_FILE, **STORED_DEFAULTS}
 
 
 @pytest.mark.usefixtures("devices_file", "mock_setup_entry")
@@ -669,7 +687,7 @@ async def test_user_flow_remote_port_without_remote_host_is_ignored(
     hass: HomeAssistant, simulator: Simulator
 ) -> None:
     """A remote port alone has nothing to connect to: it is stored as the default."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_manual(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], form_input(simulator, **{CONF_REMOTE_PORT: 6000})
     )
@@ -708,7 +726,7 @@ async def test_user_flow_installation_errors(
     Home Assistant shows the error of a field inside a section at the
     section, which the form opens again.
     """
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_manual(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], form_input(simulator, **changes)
     )
@@ -729,7 +747,7 @@ async def test_user_flow_serial_too_long_names_the_limit(
     hass: HomeAssistant, simulator: Simulator
 ) -> None:
     """The serial number and the username share the 21 characters of the username field."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_manual(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         form_input(simulator, **{CONF_TRICOM: True, CONF_SERIAL: "S" * (22 - len(USERNAME))}),
@@ -752,7 +770,7 @@ async def test_user_flow_two_buses(hass: HomeAssistant) -> None:
     with Simulator(
         username=USERNAME, password=PASSWORD, buses={1: BusType.MINIDO, 2: BusType.BIBUS}
     ) as installation:
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await start_manual(hass)
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], form_input(installation, **{CONF_BUS_2_TYPE: "bibus"})
         )
@@ -766,7 +784,7 @@ async def test_user_flow_two_buses(hass: HomeAssistant) -> None:
 @pytest.mark.usefixtures("devices_file", "mock_setup_entry")
 async def test_user_flow_second_bus_missing(hass: HomeAssistant, simulator: Simulator) -> None:
     """A second bus the installation does not have is refused at the installation type."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await start_manual(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], form_input(simulator, **{CONF_BUS_2_TYPE: "minido"})
     )
@@ -788,7 +806,7 @@ async def test_user_flow_remote_address_when_local_fails(hass: HomeAssistant) ->
         installation.local_reachable = False
         remote_port = installation.remote_port
         assert remote_port is not None
-        result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+        result = await start_manual(hass)
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], form_input(installation)
         )
@@ -809,7 +827,10 @@ async def test_user_flow_remote_address_when_local_fails(hass: HomeAssistant) ->
 
 @pytest.mark.usefixtures("mock_setup_entry")
 async def test_reconfigure_installation_type_and_remote(
-    hass: HomeAssistant, simulator: Simulator, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    simulator: Simulator,
+    mock_config_entry: MockConfigEntry,
+    closed_port: int,
 ) -> None:
     """An entry without the new keys gets them; the form shows what is stored.
 
@@ -845,7 +866,6 @@ async def test_reconfigure_installation_type_and_remote(
         CONF_PORT: simulator.port,
         CONF_USERNAME: USERNAME,
         CONF_PASSWORD: PASSWORD,
-        CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
         **STORED_DEFAULTS,
         CONF_BUS_TYPE: "other",
         CONF_REMOTE_HOST: "remote.example.invalid",
@@ -871,18 +891,12 @@ async def test_reconfigure_installation_type_and_remote(
     result = await mock_config_entry.start_reconfigure_flow(hass)
     assert collapsed(result) == {INSTALLATION: False, REMOTE: True}
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {CONF_HOST: simulator.host, CONF_PORT: simulator.port, CONF_DEVICES_FILE: "x.yaml"},
+        result["flow_id"], {CONF_HOST: simulator.host, CONF_PORT: closed_port}
     )
-    assert result["errors"] == {CONF_DEVICES_FILE: "invalid_devices_file"}
+    assert result["errors"] == {"base": "cannot_connect"}
     assert suggested(result, INSTALLATION)[CONF_BUS_TYPE] == "other"
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            CONF_HOST: simulator.host,
-            CONF_PORT: simulator.port,
-            CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
-        },
+        result["flow_id"], {CONF_HOST: simulator.host, CONF_PORT: simulator.port}
     )
     assert result["reason"] == "reconfigure_successful"
     assert mock_config_entry.data[CONF_BUS_TYPE] == "other", "left-out sections are kept"

@@ -73,6 +73,7 @@ from .conftest import (
     get_coordinator,
     get_installation,
     snapshot_platform,
+    subentry_id_of,
     wait_until,
 )
 
@@ -1195,6 +1196,30 @@ async def test_reload_stops_a_run_to_a_position_where_it_is(
     await advance(hass, freezer, 60)
     assert simulator.get_value(*BEDROOM_UP) == OFF
     assert position_of(hass, BEDROOM) == 25
+    interlock.check()
+
+
+async def test_deleting_a_shutter_stops_its_run_where_it_is(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    mock_config_entry: MockConfigEntry,
+    simulator: Simulator,
+    interlock: Interlock,
+) -> None:
+    """A shutter deleted in the middle of a run to a set position is stopped, not left running."""
+    await setup_entry(hass, mock_config_entry)
+    await run_to_end(hass, freezer, simulator, BEDROOM, "down")
+    await call(hass, SERVICE_SET_COVER_POSITION, BEDROOM, **{ATTR_POSITION: 50})
+    await settle(hass, simulator, {BEDROOM_UP: ON})
+
+    assert hass.config_entries.async_remove_subentry(
+        mock_config_entry, subentry_id_of(mock_config_entry, "bedroom_shutter")
+    )
+    await hass.async_block_till_done()
+    await settle(hass, simulator, {BEDROOM_UP: OFF})
+    assert simulator.get_value(*BEDROOM_DOWN) == OFF
+    assert er.async_get(hass).async_get_entity_id("cover", DOMAIN, BEDROOM) is None
+    assert simulator.connections_accepted == 1
     interlock.check()
 
 

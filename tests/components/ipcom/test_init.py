@@ -15,7 +15,6 @@ from homeassistant.const import CONF_PASSWORD, CONF_PORT, CONF_USERNAME, EVENT_H
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import (
     device_registry as dr,
-    entity_registry as er,
     issue_registry as ir,
 )
 from homeassistant.setup import async_setup_component
@@ -32,10 +31,9 @@ from .conftest import (
     ENTRY_ID,
     ENTRY_TITLE,
     WAIT_TIMEOUT,
-    async_edit_devices_file,
     async_write_text,
     get_coordinator,
-    get_installation,
+    subentry_id_of,
     wait_until,
 )
 from .registries import find_device
@@ -199,7 +197,10 @@ async def test_failed_setup_after_start_stops_the_client(
 ) -> None:
     """A setup that fails once the client runs leaves no thread and no connection behind."""
     mock_config_entry.add_to_hass(hass)
-    with patch("custom_components.ipcom._async_register_devices", side_effect=RuntimeError("boom")):
+    with patch(
+        "custom_components.ipcom.registry.async_register_devices",
+        side_effect=RuntimeError("boom"),
+    ):
         assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
         await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
@@ -210,18 +211,18 @@ async def test_failed_setup_after_start_stops_the_client(
 
 async def test_invalid_devices_file(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
+    file_config_entry: MockConfigEntry,
     simulator: Simulator,
     devices_file: Path,
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """A broken devices file is a setup error with a repair issue naming the problem."""
     await async_write_text(hass, devices_file, "lights:\n  hall:\n    module: 1\n")
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    file_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(file_config_entry.entry_id)
     await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
-    assert mock_config_entry.reason is not None
+    assert file_config_entry.state is ConfigEntryState.SETUP_ERROR
+    assert file_config_entry.reason is not None
     assert simulator.connections_accepted == 0
     issue = issue_registry.async_get_issue(DOMAIN, f"invalid_devices_file_{ENTRY_ID}")
     assert issue is not None
@@ -231,26 +232,26 @@ async def test_invalid_devices_file(
     assert "lights.hall.output: is required" in issue.translation_placeholders["error"]
 
     await async_write_text(hass, devices_file, "lights:\n  hall:\n    module: 1\n    output: 2\n")
-    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    assert await hass.config_entries.async_reload(file_config_entry.entry_id)
     await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert file_config_entry.state is ConfigEntryState.LOADED
     assert issue_registry.async_get_issue(DOMAIN, f"invalid_devices_file_{ENTRY_ID}") is None
 
 
 async def test_removing_the_entry_removes_its_issue(
     hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
+    file_config_entry: MockConfigEntry,
     devices_file: Path,
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """The devices file issue goes away with the entry."""
     await async_write_text(hass, devices_file, "switches: 3\n")
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    file_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(file_config_entry.entry_id)
     await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, f"invalid_devices_file_{ENTRY_ID}") is not None
 
-    await hass.config_entries.async_remove(mock_config_entry.entry_id)
+    await hass.config_entries.async_remove(file_config_entry.entry_id)
     await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, f"invalid_devices_file_{ENTRY_ID}") is None
 
@@ -298,11 +299,9 @@ async def test_devices(
 async def test_devices_leaving_the_map_are_removed(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
-    devices_file: Path,
     device_registry: dr.DeviceRegistry,
-    entity_registry: er.EntityRegistry,
 ) -> None:
-    """Only devices that left the map may be deleted; a reload removes them itself."""
+    """Only devices that left the map may be deleted; a mapped one goes with its subentry."""
     entry = init_integration
     hall = find_device(device_registry, f"{ENTRY_ID}:device:hall")
     assert hall is not None
@@ -312,74 +311,47 @@ async def test_devices_leaving_the_map_are_removed(
     )
     assert await async_remove_config_entry_device(hass, entry, stray)
 
-    await async_edit_devices_file(
-        hass, devices_file, "  hall:\n    module: 1\n", "  hallway:\n    module: 1\n"
-    )
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-
-    assert find_device(device_registry, f"{ENTRY_ID}:device:hall") is None
     assert find_device(device_registry, f"{ENTRY_ID}:device:gone") is None
-    assert find_device(device_registry, f"{ENTRY_ID}:device:hallway")
-    # The same output under a new key keeps its entity: the unique id is the output.
-    assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2") is not None
+    assert find_device(device_registry, f"{ENTRY_ID}:device:hall") is not None
 
 
 async def test_device_removal_while_not_loaded(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
-    devices_file: Path,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    """An entry that is not loaded decides from its file; an unreadable file keeps every device."""
+    """An entry that is not loaded decides from its subentries."""
     entry = init_integration
     hall = find_device(device_registry, f"{ENTRY_ID}:device:hall")
     assert hall is not None
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
-
-    assert not await async_remove_config_entry_device(hass, entry, hall)
-    await async_edit_devices_file(
-        hass, devices_file, "  hall:\n    module: 1\n", "  hallway:\n    module: 1\n"
-    )
-    assert await async_remove_config_entry_device(hass, entry, hall)
-    await async_write_text(hass, devices_file, "lights: [")
     assert not await async_remove_config_entry_device(hass, entry, hall)
 
-
-async def test_entities_of_moved_outputs_are_removed(
-    hass: HomeAssistant,
-    init_integration: MockConfigEntry,
-    devices_file: Path,
-    entity_registry: er.EntityRegistry,
-) -> None:
-    """An output that moved leaves no orphaned entity behind."""
-    await async_edit_devices_file(
-        hass,
-        devices_file,
-        "hall:\n    module: 1\n    output: 2",
-        "hall:\n    module: 1\n    output: 7",
-    )
-    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    hass.config_entries.async_remove_subentry(entry, subentry_id_of(entry, "hall"))
     await hass.async_block_till_done()
-    assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2") is None
-    assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_7") is not None
-    assert get_installation(hass).get("hall") is not None
+    assert find_device(device_registry, f"{ENTRY_ID}:device:hall") is None
+    ceiling = find_device(device_registry, f"{ENTRY_ID}:device:living_ceiling")
+    assert ceiling is not None
+    assert not await async_remove_config_entry_device(hass, entry, ceiling)
 
 
 async def test_absolute_devices_file(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry, devices_file: Path, tmp_path: Path
+    hass: HomeAssistant, file_config_entry: MockConfigEntry, devices_file: Path, tmp_path: Path
 ) -> None:
     """An absolute path is used as it is."""
     elsewhere = tmp_path / "elsewhere.yaml"
     await hass.async_add_executor_job(devices_file.rename, elsewhere)
-    mock_config_entry.add_to_hass(hass)
+    file_config_entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(
-        mock_config_entry, data={**mock_config_entry.data, CONF_DEVICES_FILE: str(elsewhere)}
+        file_config_entry, data={**file_config_entry.data, CONF_DEVICES_FILE: str(elsewhere)}
     )
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    assert await hass.config_entries.async_setup(file_config_entry.entry_id)
     await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert file_config_entry.state is ConfigEntryState.LOADED
+    assert len(file_config_entry.subentries) == 9
 
 
 async def test_shadowing_package_is_reported(

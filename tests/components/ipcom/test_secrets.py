@@ -1,9 +1,10 @@
 """The password never shows in Home Assistant: logs, flow errors, diagnostics.
 
 One session, logged at DEBUG, goes through the config flow's failures (a
-wrong password, credentials the protocol cannot carry), a running entry that
-loses its link and its device, credentials changed on the installation, and
-a reauthentication that is first wrong and then right.
+wrong password, credentials the protocol cannot carry), the import of the
+devices file it finds, a running entry that loses its link and its device,
+devices added and changed in the UI, credentials changed on the
+installation, and a reauthentication that is first wrong and then right.
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.ipcom.const import CONF_DEVICES_FILE, DEFAULT_DEVICES_FILE, DOMAIN
+from custom_components.ipcom.const import CONF_DEVICES_FILE, DOMAIN
 from ipcom.models import ConnectionState
 from ipcom.simulator import Simulator
 
-from .conftest import wait_until
+from .conftest import async_add_device, async_reconfigure_device, wait_until
 
 USERNAME = "installer"
 SECRET = "Hidden-Pw-2718"
@@ -47,7 +49,6 @@ def user_input(simulator: Simulator, **changes: Any) -> dict[str, Any]:
         CONF_PORT: simulator.port,
         CONF_USERNAME: USERNAME,
         CONF_PASSWORD: SECRET,
-        CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
         **changes,
     }
 
@@ -64,6 +65,11 @@ async def test_a_whole_session_never_shows_the_password(
     shown: list[object] = []
 
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "manual"}
+    )
+    assert result["step_id"] == "manual"
     for changes, error in (
         ({CONF_PASSWORD: WRONG_SECRET}, "invalid_auth"),
         ({CONF_PASSWORD: TOO_LONG_SECRET}, "invalid_credentials_format"),
@@ -84,7 +90,20 @@ async def test_a_whole_session_never_shows_the_password(
     entry = result["result"]
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
+    assert CONF_DEVICES_FILE not in entry.data, "the devices file found was imported"
+    assert entry.subentries
+    assert ir.async_get(hass).async_get_issue(DOMAIN, f"devices_file_imported_{entry.entry_id}")
+    shown += [*entry.subentries.values(), *ir.async_get(hass).issues.values()]
     client = entry.runtime_data.coordinators[1].client
+
+    result = await async_add_device(
+        hass, entry, "switch", {"name": "Porch", "module": 2, "output": 3}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    shown.append(result)
+    result = await async_reconfigure_device(hass, entry, "hall", {"name": "Front hall"})
+    assert result["reason"] == "reconfigure_successful"
+    shown.append(result)
 
     simulator.drop_connections()
     simulator.wait_until(lambda sim: sim.connections_accepted >= 2, description="a reconnect")
@@ -119,6 +138,7 @@ async def test_a_whole_session_never_shows_the_password(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     shown.append(await get_diagnostics_for_config_entry(hass, hass_client, entry))
+    shown += [*entry.subentries.values(), *ir.async_get(hass).issues.values()]
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()

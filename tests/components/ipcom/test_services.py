@@ -1,32 +1,23 @@
-"""The ipcom.set_output and ipcom.reload_devices actions."""
+"""The ipcom.set_output and ipcom.export_devices actions."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import voluptuous as vol
 import yaml
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ipcom.const import DOMAIN
-from custom_components.ipcom.identifiers import output_unique_id
 from ipcom.devices import load_device_map, parse_device_map
 from ipcom.simulator import ReceivedWrite, Simulator
 
 from .conftest import (
+    DEVICES_FIXTURE,
     ENTRY_ID,
-    async_edit_devices_file,
-    async_write_text,
-    entity_id_of,
     lose_link,
     set_installation_output,
-    wait_until,
 )
 
 
@@ -124,78 +115,8 @@ async def test_set_output_while_disconnected(hass: HomeAssistant, simulator: Sim
     assert err.value.translation_key == "not_connected"
 
 
-async def test_reload_devices_adds_and_removes_entities(
-    hass: HomeAssistant,
-    init_integration: MockConfigEntry,
-    simulator: Simulator,
-    devices_file: Path,
-    entity_registry: er.EntityRegistry,
-) -> None:
-    """A changed devices file takes effect without a restart."""
-    pond_pump = entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 2, 2))
-    await async_edit_devices_file(
-        hass,
-        devices_file,
-        "  pond_pump:\n    module: 2\n    output: 2\n    display_name: Pond pump\n",
-        "  attic_fan:\n    module: 7\n    output: 1\n    display_name: Attic fan\n",
-    )
-    await hass.services.async_call(
-        DOMAIN, "reload_devices", {"config_entry_id": ENTRY_ID}, blocking=True
-    )
-    await hass.async_block_till_done()
-    assert init_integration.state is ConfigEntryState.LOADED
-    assert hass.states.get(pond_pump) is None
-    assert entity_registry.async_get(pond_pump) is None
-    attic_fan = entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 7, 1))
-    assert hass.states.get(attic_fan) is not None
-    simulator.set_output(7, 1, 255)
-    await wait_until(hass, lambda: hass.states.get(attic_fan).state == "on", "attic fan on")
-
-
-async def test_reload_devices_with_broken_file_keeps_entities(
-    hass: HomeAssistant, init_integration: MockConfigEntry, devices_file: Path
-) -> None:
-    """A broken file is reported and changes nothing."""
-    client = init_integration.runtime_data.coordinators[1].client
-    await async_write_text(
-        hass, devices_file, "switches:\n  pump:\n    module: 99\n    output: 1\n"
-    )
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN, "reload_devices", {"config_entry_id": ENTRY_ID}, blocking=True
-        )
-    assert err.value.translation_key == "invalid_devices_file"
-    assert "switches.pump.module" in err.value.translation_placeholders["error"]
-    assert init_integration.state is ConfigEntryState.LOADED
-    assert init_integration.runtime_data.coordinators[1].client is client
-    pond_pump = entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 2, 2))
-    assert hass.states.get(pond_pump) is not None
-
-
-async def test_reload_devices_recovers_a_failed_entry(
-    hass: HomeAssistant,
-    mock_config_entry: MockConfigEntry,
-    simulator: Simulator,
-    devices_file: Path,
-) -> None:
-    """An entry that failed on its devices file comes up once the file is fixed."""
-    text = await hass.async_add_executor_job(devices_file.read_text)
-    await async_write_text(hass, devices_file, "lights: [")
-    mock_config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
-
-    await async_write_text(hass, devices_file, text)
-    await hass.services.async_call(
-        DOMAIN, "reload_devices", {"config_entry_id": ENTRY_ID}, blocking=True
-    )
-    await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.LOADED
-
-
 async def test_export_devices_answers_the_loaded_map_as_devices_yaml(
-    hass: HomeAssistant, init_integration: MockConfigEntry, devices_file: Path
+    hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     """The answer reads back into the same map the entry runs on, for the CLI or the simulator."""
     response = await hass.services.async_call(
@@ -211,20 +132,21 @@ async def test_export_devices_answers_the_loaded_map_as_devices_yaml(
     assert isinstance(text, str)
     exported = parse_device_map(yaml.safe_load(text), "exported")
     assert exported == init_integration.runtime_data.device_map
-    assert exported == load_device_map(devices_file)
+    assert exported == load_device_map(DEVICES_FIXTURE)
 
 
-async def test_export_devices_needs_a_loaded_entry(
+async def test_export_devices_of_an_entry_not_loaded(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    """An unloaded entry has no device map to export."""
+    """The devices are the entry's subentries: an unloaded entry exports them too."""
     assert await hass.config_entries.async_unload(init_integration.entry_id)
-    with pytest.raises(ServiceValidationError) as err:
-        await hass.services.async_call(
-            DOMAIN,
-            "export_devices",
-            {"config_entry_id": ENTRY_ID},
-            blocking=True,
-            return_response=True,
-        )
-    assert err.value.translation_key == "entry_not_loaded"
+    response = await hass.services.async_call(
+        DOMAIN,
+        "export_devices",
+        {"config_entry_id": ENTRY_ID},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    exported = parse_device_map(yaml.safe_load(str(response["devices_yaml"])), "exported")
+    assert exported == load_device_map(DEVICES_FIXTURE)

@@ -5,6 +5,10 @@ The registries are seeded with the rows each release of the other integration
 user would customise them, and the entry is then set up with this integration
 against the simulator. Registry ids, entity ids, names, icons, areas and
 disabled states must all survive; only unique ids and identifiers change.
+
+The other integration's entries name no devices file: the migration points
+them at the file its command line read, and the first setup imports that
+file into subentries, keeping the keys the rows are adopted by.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pytest
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME, STATE_OFF
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import (
     area_registry as ar,
     device_registry as dr,
@@ -29,8 +34,17 @@ from custom_components.ipcom.adoption import first_cover_unique_id
 from custom_components.ipcom.const import CONF_DEVICES_FILE, DEFAULT_DEVICES_FILE, DOMAIN
 from ipcom.simulator import Simulator
 
-from .conftest import ENTRY_ID, PASSWORD, USERNAME, async_edit_devices_file
+from .conftest import (
+    ENTRY_ID,
+    PASSWORD,
+    USERNAME,
+    async_add_device,
+    async_write_text,
+    subentry_id_of,
+)
 from .registries import find_device
+
+IMPORTED_ISSUE = f"devices_file_imported_{ENTRY_ID}"
 
 
 @dataclass
@@ -243,6 +257,15 @@ def take(hass: HomeAssistant, entity_id: str) -> Snapshot:
     )
 
 
+def device_subentry(device: dr.DeviceEntry, entry_id: str = ENTRY_ID) -> str | None:
+    """The subentry of the entry a device belongs to (2026.10: one; before: a set of them)."""
+    if hasattr(device, "config_subentry_id"):
+        subentry_id: str | None = device.config_subentry_id
+        return subentry_id
+    (subentry_id,) = device.config_entries_subentries[entry_id]
+    return subentry_id
+
+
 async def test_switch_over_keeps_everything(
     hass: HomeAssistant, simulator: Simulator, devices_file: Path
 ) -> None:
@@ -266,6 +289,7 @@ async def test_switch_over_keeps_everything(
         entity = entity_registry.async_get(row.entity_id)
         assert entity is not None
         assert entity.unique_id == row.our_unique_id
+        assert entity.config_entry_id == ENTRY_ID
         assert after.entity_registry_id == old.entity_registry_id
         assert (after.name, after.icon, after.disabled) == (old.name, old.icon, old.disabled)
         assert after.effective_area == old.effective_area, row.entity_id
@@ -278,6 +302,7 @@ async def test_switch_over_keeps_everything(
             assert device.identifiers == {(DOMAIN, f"{ENTRY_ID}:device:{row.our_device}")}
             assert device.manufacturer is None
             assert device.via_device_id is not None
+            assert device_subentry(device) == subentry_id_of(entry, row.our_device)
             devices_kept += 1
         entities_kept += 1
         if not row.disabled:
@@ -303,15 +328,20 @@ async def test_switch_over_keeps_everything(
         CONF_PORT: simulator.port,
         CONF_USERNAME: USERNAME,
         CONF_PASSWORD: PASSWORD,
-        CONF_DEVICES_FILE: DEFAULT_DEVICES_FILE,
     }
+    assert len(entry.subentries) == 9
+    imported = ir.async_get(hass).async_get_issue(DOMAIN, IMPORTED_ISSUE)
+    assert imported is not None
+    assert imported.translation_placeholders["path"] == str(devices_file)
     assert ir.async_get(hass).async_get_issue(DOMAIN, f"adoption_conflicts_{ENTRY_ID}") is None
 
     # Idempotent: a reload finds nothing of the other integration left and changes nothing.
     after_first = {row.entity_id: take(hass, row.entity_id) for row in SEEDED}
+    subentries = dict(entry.subentries)
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert {row.entity_id: take(hass, row.entity_id) for row in SEEDED} == after_first
+    assert entry.subentries == subentries
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -452,11 +482,11 @@ async def test_oldest_entry_without_credentials_asks_for_them(
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.SETUP_ERROR
-    assert entry.data == {
-        CONF_HOST: simulator.host,
-        CONF_PORT: simulator.port,
-        CONF_DEVICES_FILE: devices_file_setting,
-    }
+    assert entry.data == {CONF_HOST: simulator.host, CONF_PORT: simulator.port}
+    imported = ir.async_get(hass).async_get_issue(DOMAIN, IMPORTED_ISSUE)
+    assert imported is not None, "the file is imported before the credentials are asked for"
+    assert imported.translation_placeholders["path"] == str(config_dir / devices_file_setting)
+    assert len(entry.subentries) == 9
     assert entry.unique_id is None
     (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert flow["context"]["source"] == SOURCE_REAUTH
@@ -468,29 +498,70 @@ async def test_oldest_entry_without_credentials_asks_for_them(
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
+    assert len(entry.subentries) == 9
     sink = er.async_get(hass).async_get("light.sink")
     assert sink is not None
     assert sink.unique_id == f"{ENTRY_ID}_1_1"
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_cli_folder_outside_the_config_dir_keeps_its_devices_file(
+async def test_cli_folder_outside_the_config_dir_has_its_devices_file_imported(
     hass: HomeAssistant, simulator: Simulator, devices_file: Path, tmp_path_factory: Any
 ) -> None:
-    """The old CLI read devices.yaml from its own folder; the migration points there."""
+    """The old CLI read devices.yaml from its own folder; the migration points there.
+
+    That file is the one imported, not the one at the default place.
+    """
+    elsewhere = tmp_path_factory.mktemp("cli")
+    await async_write_text(
+        hass,
+        elsewhere / "devices.yaml",
+        "lights:\n  porch:\n    module: 1\n    output: 5\n    display_name: Porch\n",
+    )
+    data = {CONF_HOST: simulator.host, CONF_PORT: simulator.port, "cli_path": str(elsewhere)}
+    entry = other_entry(simulator, data)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert CONF_DEVICES_FILE not in entry.data
+    assert [subentry.data["key"] for subentry in entry.subentries.values()] == ["porch"]
+    imported = ir.async_get(hass).async_get_issue(DOMAIN, IMPORTED_ISSUE)
+    assert imported is not None
+    assert imported.translation_placeholders["path"] == str(elsewhere / "devices.yaml")
+
+
+async def test_a_missing_devices_file_in_the_cli_folder_is_named(
+    hass: HomeAssistant, simulator: Simulator, devices_file: Path, tmp_path_factory: Any
+) -> None:
+    """Without a devices.yaml in the old CLI's folder nothing is imported, and the error says so.
+
+    The entry keeps pointing at that folder's file until it is there.
+    """
     elsewhere = tmp_path_factory.mktemp("cli")
     data = {CONF_HOST: simulator.host, CONF_PORT: simulator.port, "cli_path": str(elsewhere)}
     entry = other_entry(simulator, data)
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.SETUP_ERROR
     assert entry.data[CONF_DEVICES_FILE] == str(elsewhere / "devices.yaml")
+    assert not entry.subentries
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"invalid_devices_file_{ENTRY_ID}")
+    assert issue is not None
+    assert issue.translation_placeholders["error"].startswith(
+        f"{elsewhere / 'devices.yaml'}: file not found"
+    )
 
 
 async def test_moving_an_output_to_another_platform_leaves_no_dead_entity(
     hass: HomeAssistant, simulator: Simulator, devices_file: Path
 ) -> None:
-    """`hall` moved from `lights:` to `switches:`: the light goes, foreign rows stay."""
+    """`hall` deleted as a light and added as a switch: the light goes, foreign rows stay.
+
+    Both happen live, on the connection the entry already has.
+    """
     entry = other_entry(simulator)
     entry.add_to_hass(hass)
     foreign = SeededEntity("light", "ipcom_removed_lamp", "light.removed", "", "ipcom_removed_lamp")
@@ -498,20 +569,34 @@ async def test_moving_an_output_to_another_platform_leaves_no_dead_entity(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     entity_registry = er.async_get(hass)
-    assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2")
+    light_id = entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2")
+    assert light_id is not None
+    assert hass.states.get(light_id) is not None
+    connections = simulator.connections_accepted
 
-    text = await hass.async_add_executor_job(devices_file.read_text)
-    hall = "  hall:\n    module: 1\n    output: 2\n    display_name: Hall\n"
-    assert hall in text
-    await async_edit_devices_file(hass, devices_file, hall, "")
-    await async_edit_devices_file(hass, devices_file, "switches:\n", f"switches:\n{hall}")
-    assert await hass.config_entries.async_reload(entry.entry_id)
+    assert hass.config_entries.async_remove_subentry(entry, subentry_id_of(entry, "hall"))
+    await hass.async_block_till_done()
+    result = await async_add_device(
+        hass, entry, "switch", {"name": "Hall", "module": 1, "output": 2}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
     await hass.async_block_till_done()
 
     assert entity_registry.async_get_entity_id("light", DOMAIN, f"{ENTRY_ID}_1_2") is None
-    assert entity_registry.async_get_entity_id("switch", DOMAIN, f"{ENTRY_ID}_1_2")
+    assert hass.states.get(light_id) is None
+    switch_id = entity_registry.async_get_entity_id("switch", DOMAIN, f"{ENTRY_ID}_1_2")
+    assert switch_id is not None
+    switch = entity_registry.async_get(switch_id)
+    assert switch is not None
+    assert switch.config_subentry_id == subentry_id_of(entry, "hall")
+    assert entry.subentries[subentry_id_of(entry, "hall")].subentry_type == "switch"
+    state = hass.states.get(switch_id)
+    assert state is not None
+    assert state.state == STATE_OFF
     assert entity_registry.async_get("light.removed") is not None
     assert find_device(dr.async_get(hass), "ipcom_removed_lamp") is not None
+    assert entry.state is ConfigEntryState.LOADED
+    assert simulator.connections_accepted == connections
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
