@@ -133,7 +133,7 @@ class DeviceSubentryFlow(ConfigSubentryFlow):
         }
         buses = configured_buses(self._get_entry().data)
         if len(buses) > 1:
-            fields[vol.Required(BUS, default=min(buses))] = _select(
+            fields[vol.Required(BUS, default=str(min(buses)))] = _select(
                 [str(bus) for bus in buses], "bus"
             )
         fields.update({vol.Required(field): _whole(field) for field in self.address_fields})

@@ -312,6 +312,18 @@ async def test_a_lamp_added_on_bus_2_works_without_reconnecting(
     assert simulator.connections_accepted == connections
 
 
+async def test_a_lamp_added_without_choosing_a_bus_is_on_bus_1(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The bus field's default is a valid choice: a form left as shown adds to bus 1."""
+    result = await async_add_device(
+        hass, init_integration, "light", {"name": "Porch", "module": 1, "output": 7}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    assert result["unique_id"] == "1-1-7"
+    assert result["data"]["bus"] == 1
+
+
 async def test_a_two_bus_devices_file_is_imported_with_its_buses(
     hass: HomeAssistant, file_config_entry: MockConfigEntry, entity_registry: er.EntityRegistry
 ) -> None:
