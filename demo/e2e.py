@@ -2,7 +2,9 @@
 
 `scripts/e2e` runs this after installing Chromium and playwright-core. It starts the demo as
 a newcomer would (a fresh configuration directory, `python -m demo`), with the simulator's
-random household activity off so that every change it sees is one it caused. It then:
+random household activity off so that every change it sees is one it caused. It checks that
+the setup imported devices.yaml into the entry's sub-entries (one per device, each holding its
+device's entity), and then:
 
 1. turns a light on, dims a dimmer to 37 % and opens a shutter through Home Assistant's REST
    API (with a long-lived token) and checks each on the simulator's outputs;
@@ -12,10 +14,15 @@ random household activity off so that every change it sees is one it caused. It 
    follow;
 4. opens the dashboard in headless Chromium, checks every device's name is on the page, clicks
    a light's toggle and checks the simulator's output followed, and saves a screenshot;
-5. stops the demo with Ctrl-C (SIGINT) and checks no process is left and the ports are free.
+5. on the integration's page in Chromium: "Add light" on an output devices.yaml leaves free,
+   switches the new light on in its more-info dialog (checked on the simulator), renames it
+   through its sub-entry's Configure, deletes the sub-entry, each timed from the click to what
+   the REST API (or the simulator) shows; the simulator's log must show no connection opened
+   or closed meanwhile (the entry follows its sub-entries without reloading);
+6. stops the demo with Ctrl-C (SIGINT) and checks no process is left and the ports are free.
 
 The simulator is observed with the product's own command line: `ipcom watch --json`, a second
-client polling every 50 ms, reports each output change with the time it saw it, and
+client polling every 10 ms, reports each output change with the time it saw it, and
 `ipcom status --json` reads the whole installation. A wall-switch press is `ipcom on <key>`
 from that second client: to Home Assistant, exactly like a press, a change it did not make.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -40,12 +48,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ipcom.device_records import address_id, records_of
 from ipcom.devices import DeviceMap, LightEntry, load_device_map
 
 from .config_dir import SECOND_BUS_TYPE
 from .dashboard import Registry, place_devices
-from .hass_api import HassApi
+from .hass_api import HassApi, HassApiError
 from .processes import group_alive, parent_death_signal, port_is_free
+from .subentries import check_subentries, free_relay_output
 from .supervisor import ENV_PASSWORD, ENV_USERNAME, HOST, ROOT
 
 ARTIFACTS = ROOT / "artifacts"
@@ -59,6 +69,14 @@ CONFIRMATION_ACTIONS = 40
 WALL_SWITCH_PRESSES = 5
 RELAY_ON = 255
 RELAY_OFF = 0
+BROWSER_START_TIMEOUT = 120.0
+BROWSER_COMMAND_TIMEOUT = 120.0
+"""A browser command does several bounded waits (each BROWSER_WAIT_MS at most)."""
+BROWSER_WAIT_MS = 45000
+SUBENTRY_TIMEOUT = 30.0
+"""How long Home Assistant may take to show the effect of a sub-entry change."""
+ADDED_LIGHT_NAME = "E2E reading lamp"
+RENAMED_LIGHT_NAME = "E2E desk lamp"
 
 _PAGE_ERRORS = ("page_error", "console_error")
 _LOG_PROBLEM = re.compile(r"^\S+ \S+ (ERROR|CRITICAL) |^Traceback ")
@@ -79,9 +97,9 @@ async def spawn(*argv: str, **options: Any) -> asyncio.subprocess.Process:
     Every child goes through here, so scripts/e2e's last-resort cleanup knows
     every group and none outlives a killed test.
     """
+    options.setdefault("stdin", asyncio.subprocess.DEVNULL)
     process = await asyncio.create_subprocess_exec(
         *argv,
-        stdin=asyncio.subprocess.DEVNULL,
         start_new_session=True,
         preexec_fn=parent_death_signal(),
         **options,
@@ -249,6 +267,189 @@ class Observer:
                 await reader
 
 
+class SimulatorLog:
+    """The simulator's log: who connected and whose connection closed, since a mark.
+
+    The simulator runs with --verbose and logs each connection that completed its handshake
+    ("Client ... connected as ...") and each such connection closed ("Connection from ...
+    closed"). Home Assistant keeps its connections open for good; one more or one fewer means
+    it reconnected (a reload of its entry, say).
+    """
+
+    _CONNECTED = re.compile(r"Client (?P<peer>\S+) connected as .* to bus (?P<bus>\d+)")
+    _CLOSED = re.compile(r"Connection from (?P<peer>\S+) closed")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mark(self) -> int:
+        """Where the log ends now."""
+        return self.path.stat().st_size
+
+    def connections_since(self, mark: int) -> tuple[list[str], list[str]]:
+        """Peers that connected and peers whose connection closed after `mark`."""
+        with self.path.open(encoding="utf-8", errors="replace") as log:
+            log.seek(mark)
+            lines = log.readlines()
+        connected = [m["peer"] for line in lines if (m := self._CONNECTED.search(line))]
+        closed = [m["peer"] for line in lines if (m := self._CLOSED.search(line))]
+        return connected, closed
+
+
+class BrowserSession:
+    """e2e/browser.mjs in its "commands" mode: one command at a time, each answered by events.
+
+    The browser stays on the integration's page between commands, as a person would. A
+    command's result comes once the page shows its effect; some commands also say when they
+    clicked, so that what follows the click (the REST API, the simulator) is timed from it.
+    """
+
+    def __init__(self, options: dict[str, Any], steps: Steps) -> None:
+        self._options = {**options, "mode": "commands"}
+        self._steps = steps
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._events: list[dict[str, Any]] = []
+        self._arrived = asyncio.Condition()
+        self._ended = False
+        self._ids = itertools.count(1)
+
+    async def __aenter__(self) -> BrowserSession:
+        node = shutil.which("node")
+        if node is None:
+            raise CheckError("node is not installed")
+        self._process = await spawn(
+            node,
+            str(ROOT / "e2e" / "browser.mjs"),
+            json.dumps(self._options),
+            cwd=ROOT / "e2e",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self._reader = asyncio.create_task(self._read())
+        try:
+            await self.event("ready", None, BROWSER_START_TIMEOUT)
+        except BaseException:
+            await self._close(failed=True)
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: object, *exc_info: object) -> None:
+        await self._close(failed=exc_type is not None)
+
+    async def _read(self) -> None:
+        assert self._process is not None
+        assert self._process.stdout is not None
+        try:
+            async for raw in self._process.stdout:
+                event = _browser_event(raw, self._steps)
+                if event is None:
+                    continue
+                async with self._arrived:
+                    self._events.append(event)
+                    self._arrived.notify_all()
+        finally:
+            async with self._arrived:
+                self._ended = True
+                self._arrived.notify_all()
+
+    async def send(self, do: str, **fields: Any) -> int:
+        """Send one command; its id, for `event` and `result`."""
+        assert self._process is not None
+        assert self._process.stdin is not None
+        if self._ended:
+            raise CheckError(f"the browser exited before {do}: {self._failure()}")
+        command_id = next(self._ids)
+        line = json.dumps({"id": command_id, "do": do, **fields}) + "\n"
+        self._process.stdin.write(line.encode())
+        await self._process.stdin.drain()
+        return command_id
+
+    async def event(
+        self, name: str, command_id: int | None, seconds: float = BROWSER_COMMAND_TIMEOUT
+    ) -> dict[str, Any]:
+        """The event `name` of command `command_id`; CheckError on the browser's failure."""
+
+        def found() -> dict[str, Any] | None:
+            for event in self._events:
+                if event["event"] == "error":
+                    return event
+                if event["event"] == name and event.get("id") == command_id:
+                    return event
+            return {"event": "ended"} if self._ended else None
+
+        try:
+            async with asyncio.timeout(seconds), self._arrived:
+                await self._arrived.wait_for(lambda: found() is not None)
+        except TimeoutError:
+            raise CheckError(f"the browser did not say {name} within {seconds:.0f} s") from None
+        event = found()
+        assert event is not None
+        if event["event"] in ("error", "ended"):
+            raise CheckError(f"in the browser: {self._failure()}")
+        return event
+
+    async def alongside[T](self, work: Awaitable[T]) -> T:
+        """Await `work` (a check of what a command does), but fail as soon as the browser fails.
+
+        A command's effect is checked while the browser still works on the command: a failure
+        there is told at once rather than as the check's timeout.
+        """
+        checking = asyncio.ensure_future(work)
+        # An event no command sends: this wait ends only with the browser's failure or exit.
+        failing = asyncio.ensure_future(self.event("", -1, BROWSER_COMMAND_TIMEOUT * 10))
+        try:
+            await asyncio.wait({checking, failing}, return_when=asyncio.FIRST_COMPLETED)
+            if not checking.done():
+                failing.result()  # the browser's failure, as a CheckError
+            return checking.result()
+        finally:
+            for task in (checking, failing):
+                task.cancel()
+            await asyncio.gather(checking, failing, return_exceptions=True)
+
+    async def result(self, command_id: int) -> dict[str, Any]:
+        """The result of a command."""
+        return await self.event("result", command_id)
+
+    def _failure(self) -> str:
+        errors = [event for event in self._events if event["event"] == "error"]
+        if not errors:
+            status = None if self._process is None else self._process.returncode
+            return f"it exited (status {status}) without saying why"
+        error = errors[0]
+        shot = error.get("screenshot")
+        where = f" (screenshot: {Path(shot).relative_to(ROOT)})" if shot else ""
+        return f"{error['message']}{where}"
+
+    async def _close(self, *, failed: bool) -> None:
+        """Quit the browser; after a failure, save a screenshot of the page first."""
+        process = self._process
+        if process is None:
+            return
+        if process.returncode is None and not self._ended:
+            with contextlib.suppress(CheckError, ConnectionError, TimeoutError):
+                if failed and (shot := self._options.get("failure_screenshot")):
+                    await self.event(
+                        "result", await self.send("screenshot", path=shot, full_page=True), 30
+                    )
+                    self._steps.say(f"  screenshot of the page: {Path(shot).relative_to(ROOT)}")
+                await self.send("quit")
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            async with asyncio.timeout(20):
+                await process.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
 class DemoProcess:
     """`python -m demo` in a fresh configuration directory, as the test's child."""
 
@@ -345,7 +546,7 @@ class DemoProcess:
 
 
 class EndToEnd:
-    """The four steps of the test, against one demo."""
+    """The steps of the test, against one demo."""
 
     def __init__(self, steps: Steps, devices: Path) -> None:
         self.steps = steps
@@ -355,11 +556,16 @@ class EndToEnd:
         self.api: HassApi | None = None
         self.observer: Observer | None = None
         self.entity_of: dict[str, str] = {}
+        self.problems: list[str] = []
+        """Checks that fail the test once every step has run and been timed."""
 
     async def run(self) -> None:
         """All steps; raises CheckError on the first failed check."""
         WORK.mkdir(parents=True, exist_ok=True)
         PID_FILE.write_text("", encoding="utf-8")
+        # Screenshots of an earlier run would pass for this one's.
+        for stale in ARTIFACTS.glob("e2e-*.png"):
+            stale.unlink()
         try:
             await self._start()
             await self._while_demo_runs(self._checks())
@@ -367,12 +573,15 @@ class EndToEnd:
             await self._release()
         await self._stop_and_check()
         self._check_hass_log()
+        if self.problems:
+            raise CheckError("\n".join(self.problems))
 
     async def _checks(self) -> None:
         await self._rest_commands()
         await self._confirmation_latency()
         await self._wall_switch()
         await self._browser()
+        await self._subentries()
 
     async def _while_demo_runs(self, checks: Awaitable[None]) -> None:
         """Run the checks, but stop at once if the demo falls over meanwhile."""
@@ -415,9 +624,51 @@ class EndToEnd:
             if missing:
                 raise CheckError(f"no entity in Home Assistant for {', '.join(missing)}")
             self.steps.say(f"  {len(self.entity_of)} devices have their entity")
+        async with self.steps.step("the entry holds one sub-entry per device of devices.yaml"):
+            await self._imported_subentries()
         async with self.steps.step("watch the installation with a second client"):
             self.observer = Observer(self._simulator_port, self.devices)
             await self.observer.start()
+
+    async def _subentry_list(self) -> list[dict[str, Any]]:
+        assert self.api is not None
+        async with self.api.websocket() as ws:
+            subentries: list[dict[str, Any]] = await ws.command(
+                "config_entries/subentries/list", entry_id=self.demo.ready["entry_id"]
+            )
+        return subentries
+
+    async def _entity_registry(self) -> list[dict[str, Any]]:
+        assert self.api is not None
+        async with self.api.websocket() as ws:
+            entities: list[dict[str, Any]] = await ws.command("config/entity_registry/list")
+        return entities
+
+    async def _imported_subentries(self) -> None:
+        """The setup imported devices.yaml: a sub-entry per device, holding its entity."""
+        subentries = await self._subentry_list()
+        check = check_subentries(self.device_map, subentries)
+        if not check.complete:
+            raise CheckError(f"sub-entries do not match devices.yaml: {check.summary()}")
+        by_unique_id = {s["unique_id"]: s for s in subentries}
+        records = records_of(self.device_map)
+        subentry_of = {
+            device.key: by_unique_id[record.unique_id]["subentry_id"]
+            for device, record in zip(self.device_map, records, strict=True)
+        }
+        registry = {entity["entity_id"]: entity for entity in await self._entity_registry()}
+        outside = [
+            f"{entity_id} (sub-entry {registry.get(entity_id, {}).get('config_subentry_id')})"
+            for key, entity_id in self.entity_of.items()
+            if registry.get(entity_id, {}).get("config_subentry_id") != subentry_of[key]
+        ]
+        if outside:
+            raise CheckError(f"entities outside their device's sub-entry: {', '.join(outside)}")
+        kinds = Counter(s["subentry_type"] for s in subentries)
+        self.steps.say(
+            f"  {len(subentries)} sub-entries ({', '.join(f'{n} {k}' for k, n in kinds.items())}),"
+            " each holding its device's entity"
+        )
 
     async def _registry(self) -> Registry:
         assert self.api is not None
@@ -564,6 +815,7 @@ class EndToEnd:
                 "toggle": {"entity_id": entity_id, "name": light.name},
                 "screenshot": str(screenshot),
                 "integrations_screenshot": str(ARTIFACTS / "e2e-integrations.png"),
+                "failure_screenshot": str(ARTIFACTS / "e2e-dashboard-failure.png"),
                 "timeout_ms": 60000,
             }
             events = await _run_browser(options, self.steps)
@@ -576,6 +828,217 @@ class EndToEnd:
                 "browser click to simulator", f"{(change.seen_at - clicked) * 1000:.0f} ms"
             )
             self.steps.say(f"  screenshot: {screenshot.relative_to(ROOT)}")
+
+    async def _subentries(self) -> None:
+        """Add a light in the UI, switch it on, rename it, delete it; time each, no reconnect."""
+        found = free_relay_output(self.device_map)
+        if found is None:
+            raise CheckError("the device map leaves no output free on a module of relay lights")
+        module, output = found
+        log = SimulatorLog(Path(self.demo.ready["config_dir"]) / "simulator.log")
+        mark = log.mark()
+        options = {
+            "url": f"{self.demo.ready['url'].rstrip('/')}/config/integrations/integration/ipcom",
+            "timeout_ms": BROWSER_WAIT_MS,
+            "failure_screenshot": str(ARTIFACTS / "e2e-subentries-failure.png"),
+        }
+        async with contextlib.AsyncExitStack() as stack:
+            async with self.steps.step("browser: open the integration's page"):
+                browser = await stack.enter_async_context(BrowserSession(options, self.steps))
+            entity_id, subentry_id = await self._add_light(browser, module, output)
+            await self._switch_on_in_browser(browser, entity_id, module, output)
+            await self._rename_light(browser, entity_id, subentry_id, module, output)
+            await self._delete_light(browser, entity_id, subentry_id)
+        async with self.steps.step("no reconnection while devices were added, changed, deleted"):
+            connected, closed = log.connections_since(mark)
+            if connected or closed:
+                raise CheckError(
+                    f"the simulator saw {len(connected)} new connections "
+                    f"({', '.join(connected) or 'none'}) and {len(closed)} closed "
+                    f"({', '.join(closed) or 'none'}): the entry reconnected"
+                )
+            entries = await self._entries()
+            if [entry["state"] for entry in entries] != ["loaded"]:
+                raise CheckError(f"ipcom entries: {[(e['title'], e['state']) for e in entries]}")
+            self.steps.say("  no connection opened or closed; the entry stayed loaded")
+
+    async def _add_light(
+        self, browser: BrowserSession, module: int, output: int
+    ) -> tuple[str, str]:
+        """Add a light through the page's "Add light"; its entity id and sub-entry id."""
+        assert self.api is not None
+        name = ADDED_LIGHT_NAME
+        unique_id = address_id(1, module, output)
+        async with self.steps.step(f"browser: Add light {name!r} on output {module}.{output}"):
+            known = {state["entity_id"] for state in await self.api.rest("GET", "/api/states")}
+            command = await browser.send(
+                "add_subentry",
+                flow_type="light",
+                fields={"name": name, "module": module, "output": output},
+                screenshot=str(ARTIFACTS / "e2e-subentries.png"),
+            )
+            submitted = (await browser.event("submitted", command))["at_ms"] / 1000
+
+            async def new_entity() -> dict[str, Any] | None:
+                assert self.api is not None
+                states: list[dict[str, Any]] = await self.api.rest("GET", "/api/states")
+                return next(
+                    (
+                        state
+                        for state in states
+                        if state["entity_id"] not in known
+                        and state["attributes"].get("friendly_name") == name
+                    ),
+                    None,
+                )
+
+            state = await browser.alongside(
+                _poll_until(new_entity, f"no entity named {name!r} in /api/states")
+            )
+            appeared = time.time()
+            result = await browser.result(command)
+            entity_id = str(state["entity_id"])
+            subentry = next(
+                (s for s in await self._subentry_list() if s["unique_id"] == unique_id), None
+            )
+            if subentry is None or (subentry["subentry_type"], subentry["title"]) != (
+                "light",
+                name,
+            ):
+                raise CheckError(
+                    f"expected a light sub-entry {name!r} at {unique_id}, got {subentry}"
+                )
+            registry = {e["entity_id"]: e for e in await self._entity_registry()}
+            holder = registry.get(entity_id, {}).get("config_subentry_id")
+            if holder != subentry["subentry_id"]:
+                raise CheckError(
+                    f"{entity_id} belongs to sub-entry {holder}, not {subentry['subentry_id']}"
+                )
+            self.steps.say(
+                f"  button {result['label']!r}; the dialog said {result['outcome']!r}; "
+                f"{entity_id} in sub-entry {unique_id}, listed on the page "
+                f"{result['submit_to_listed_ms']} ms after Submit"
+            )
+            if result["label"] != "Add light":
+                self.problems.append(
+                    f"the integration page's button to add a light reads {result['label']!r}, "
+                    "not 'Add light' (config_subentries.light.initiate_flow.user)"
+                )
+            self.steps.figure(
+                "add light (Submit to entity in REST)", f"{(appeared - submitted) * 1000:.0f} ms"
+            )
+            return entity_id, str(subentry["subentry_id"])
+
+    async def _switch_on_in_browser(
+        self, browser: BrowserSession, entity_id: str, module: int, output: int
+    ) -> None:
+        assert self.observer is not None
+        async with self.steps.step(f"browser: switch {entity_id} on in its more-info dialog"):
+            command = await browser.send("switch_on", entity_id=entity_id)
+            clicked = (await browser.event("clicked", command))["at_ms"] / 1000
+            change = await browser.alongside(
+                self.observer.wait_for(module, output, RELAY_ON, clicked)
+            )
+            result = await browser.result(command)
+            await self._wait_for_state(entity_id, "on")
+            self.steps.say(
+                f"  the frontend showed it on {result['click_to_state_ms']} ms after the click"
+            )
+            self.steps.figure(
+                "switch new light (click to simulator)",
+                f"{(change.seen_at - clicked) * 1000:.0f} ms",
+            )
+
+    async def _rename_light(
+        self, browser: BrowserSession, entity_id: str, subentry_id: str, module: int, output: int
+    ) -> None:
+        assert self.api is not None
+        old, new = ADDED_LIGHT_NAME, RENAMED_LIGHT_NAME
+        async with self.steps.step(f"browser: rename {old!r} to {new!r} (sub-entry's Configure)"):
+            command = await browser.send(
+                "reconfigure_subentry",
+                subentry_id=subentry_id,
+                fields={"name": new},
+                expect={"name": old, "module": module, "output": output},
+            )
+            submitted = (await browser.event("submitted", command))["at_ms"] / 1000
+            state = await browser.alongside(
+                _poll_until(
+                    lambda: self._state_or_none(entity_id),
+                    f"{entity_id} not named {new!r} in /api/states",
+                    lambda state: (
+                        state is not None and state["attributes"].get("friendly_name") == new
+                    ),
+                )
+            )
+            renamed = time.time()
+            result = await browser.result(command)
+            if state["state"] != "on":
+                raise CheckError(f"{entity_id} is {state['state']} after the rename, expected on")
+            subentry = next(
+                (s for s in await self._subentry_list() if s["subentry_id"] == subentry_id), None
+            )
+            if subentry is None or subentry["title"] != new:
+                raise CheckError(f"sub-entry {subentry_id} after the rename: {subentry}")
+            self.steps.say(
+                f"  button {result['label']!r}; prefilled {result['prefilled']}; "
+                f"{entity_id} keeps its id and stays on; the dialog said {result['outcome']!r}"
+            )
+            if result["outcome"] in ("", "reconfigure_successful"):
+                self.problems.append(
+                    f"the reconfigure dialog ends with {result['outcome']!r}, no sentence "
+                    "(config_subentries.light.abort.reconfigure_successful is not translated)"
+                )
+            self.steps.figure(
+                "rename light (Submit to new name in REST)",
+                f"{(renamed - submitted) * 1000:.0f} ms",
+            )
+
+    async def _delete_light(
+        self, browser: BrowserSession, entity_id: str, subentry_id: str
+    ) -> None:
+        async with self.steps.step(f"browser: delete {RENAMED_LIGHT_NAME!r} (sub-entry's menu)"):
+            command = await browser.send("delete_subentry", subentry_id=subentry_id)
+            confirmed = (await browser.event("submitted", command))["at_ms"] / 1000
+            await browser.alongside(
+                _poll_until(
+                    lambda: self._state_or_none(entity_id),
+                    f"{entity_id} still in /api/states",
+                    lambda state: state is None,
+                )
+            )
+            gone = time.time()
+            await browser.result(command)
+            if any(s["subentry_id"] == subentry_id for s in await self._subentry_list()):
+                raise CheckError(f"sub-entry {subentry_id} is still listed")
+            left = [
+                e["entity_id"]
+                for e in await self._entity_registry()
+                if e.get("config_subentry_id") == subentry_id
+            ]
+            if left:
+                raise CheckError(f"entities of the deleted sub-entry are still registered: {left}")
+            self.steps.figure(
+                "delete light (confirm to entity gone from REST)",
+                f"{(gone - confirmed) * 1000:.0f} ms",
+            )
+
+    async def _state_or_none(self, entity_id: str) -> dict[str, Any] | None:
+        """The entity's state, or None when Home Assistant has none (404)."""
+        assert self.api is not None
+        try:
+            state: dict[str, Any] = await self.api.rest("GET", f"/api/states/{entity_id}")
+        except HassApiError as err:
+            if ": 404 " in str(err):
+                return None
+            raise
+        return state
+
+    async def _entries(self) -> list[dict[str, Any]]:
+        assert self.api is not None
+        async with self.api.websocket() as ws:
+            entries: list[dict[str, Any]] = await ws.command("config_entries/get", domain="ipcom")
+        return entries
 
     def _pick_lights(self) -> tuple[LightEntry, LightEntry, LightEntry, LightEntry]:
         """Relay light for REST, dimmer, relay light for the wall switch, one for the browser."""
@@ -711,30 +1174,55 @@ async def _run_browser(options: dict[str, Any], steps: Steps) -> list[dict[str, 
     try:
         async with asyncio.timeout(240):
             async for raw in process.stdout:
-                line = raw.decode(errors="replace").strip()
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    steps.say(f"  browser: {line}")
-                    continue
-                events.append(event)
-                details = {k: v for k, v in event.items() if k not in ("event", "seconds")}
-                # The frontend's own errors (such as an aborted view transition) are shown, not
-                # fatal: the checks that follow decide whether the page works.
-                note = " (frontend's own, not fatal)" if event["event"] in _PAGE_ERRORS else ""
-                steps.say(
-                    f"  browser {event['seconds']:6.2f}s {event['event']}{note} {details or ''}"
-                )
+                event = _browser_event(raw, steps)
+                if event is not None:
+                    events.append(event)
             status = await process.wait()
     finally:
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
-    errors = [event["message"] for event in events if event["event"] == "error"]
+    errors = [event for event in events if event["event"] == "error"]
     if status != 0 or errors:
-        raise CheckError(f"browser: {'; '.join(errors) or f'exit status {status}'}")
+        shots = [event["screenshot"] for event in errors if event.get("screenshot")]
+        where = f" (screenshot: {Path(shots[0]).relative_to(ROOT)})" if shots else ""
+        message = "; ".join(event["message"] for event in errors) or f"exit status {status}"
+        raise CheckError(f"browser: {message}{where}")
     return events
+
+
+def _browser_event(raw: bytes, steps: Steps) -> dict[str, Any] | None:
+    """One line of e2e/browser.mjs, printed; its event, or None for a line that is not one."""
+    line = raw.decode(errors="replace").strip()
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        if line:
+            steps.say(f"  browser: {line}")
+        return None
+    if not isinstance(event, dict) or "event" not in event:
+        steps.say(f"  browser: {line}")
+        return None
+    details = {k: v for k, v in event.items() if k not in ("event", "seconds")}
+    # The frontend's own errors (such as an aborted view transition) are shown, not fatal: the
+    # checks that follow decide whether the page works.
+    note = " (frontend's own, not fatal)" if event["event"] in _PAGE_ERRORS else ""
+    steps.say(f"  browser {event.get('seconds', 0):6.2f}s {event['event']}{note} {details or ''}")
+    return event
+
+
+async def _poll_until[T](
+    read: Callable[[], Awaitable[T]],
+    failure: str,
+    done: Callable[[T], bool] = lambda value: value is not None,
+    seconds: float = SUBENTRY_TIMEOUT,
+) -> T:
+    """Read every 20 ms until `done` holds; CheckError `failure` after `seconds`."""
+    try:
+        return await _poll(read, done, seconds)
+    except TimeoutError:
+        raise CheckError(f"{failure} within {seconds:.0f} s") from None
 
 
 async def _poll[T](
@@ -768,6 +1256,7 @@ async def _main(devices: Path) -> int:
         await test.run()
     except CheckError as err:
         steps.say(f"FAILED: {err}")
+        _print_figures(steps)
         await test.demo.kill()
         _print_log_tail(test.demo.config_dir / "home-assistant.log")
         _print_log_tail(test.demo.config_dir / "simulator.log")
@@ -775,11 +1264,18 @@ async def _main(devices: Path) -> int:
     except BaseException:
         await test.demo.kill()
         raise
-    steps.say("summary:")
-    for name, value in steps.figures:
-        steps.say(f"  {name:<40} {value}")
+    _print_figures(steps)
     steps.say(f"passed in {time.monotonic() - steps.started:.1f} s")
     return 0
+
+
+def _print_figures(steps: Steps) -> None:
+    if not steps.figures:
+        return
+    steps.say("summary:")
+    width = max(len(name) for name, _ in steps.figures)
+    for name, value in steps.figures:
+        steps.say(f"  {name:<{width}} {value}")
 
 
 def _print_log_tail(path: Path, lines: int = 25) -> None:

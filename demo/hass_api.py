@@ -198,10 +198,11 @@ class HassWebSocket:
 
         Home Assistant 2026.11 takes them as a trial that reverts after five minutes to port 8123
         on every interface, then restarts, unless the owner confirms them (the frontend asks in a
-        dialog). Releases before 2026.11 apply them for good and do not know the command.
+        dialog). Releases before 2026.11 apply them for good and do not know the command. Once
+        promoted (a configuration directory the demo used before), there is nothing pending.
         """
         try:
             await self.command("http/config/promote")
         except HassApiError as err:
-            if "unknown_command" not in str(err):
+            if "unknown_command" not in str(err) and "No pending HTTP config" not in str(err):
                 raise

@@ -38,6 +38,7 @@ from .config_dir import (
 from .dashboard import Registry, build_dashboard, place_devices
 from .hass_api import HassApi, HassApiError, HassWebSocket
 from .processes import ChildProcess, free_port, port_is_free
+from .subentries import SubentryCheck, check_subentries, only
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -54,6 +55,7 @@ DEFAULT_CREDENTIAL = "demo"
 
 _LISTENING = re.compile(r"listening on (?P<host>[^\s:]+):(?P<port>\d+)")
 _SIMULATOR_START_TIMEOUT = 20
+_SUBENTRY_IMPORT_TIMEOUT = 60
 
 
 class DemoError(Exception):
@@ -104,6 +106,8 @@ class Demo:
         self.simulator_port = 0
         self.entry_id: str | None = None
         self.device_map = DeviceMap()
+        self.present_map = DeviceMap()
+        """The devices of the map with a subentry at their address: those the dashboard shows."""
         self._stop = asyncio.Event()
         self._signals = 0
 
@@ -364,6 +368,40 @@ class Demo:
                 f"see {_shown(self.config.hass_log)}"
             )
         self.report.say(f"ipcom {how} and loaded (in {time.monotonic() - started:.1f} s)")
+        await self._check_subentries(ws, imported=entry is None)
+
+    async def _check_subentries(self, ws: HassWebSocket, *, imported: bool) -> None:
+        """The entry's devices are its subentries: one per device of the map after the import.
+
+        A new entry names the devices file in its data, and its setup imports the file into
+        subentries once: every device must then have its subentry. A reused entry keeps what was
+        changed in the UI since (devices added, renamed or deleted there); the dashboard then
+        shows the devices of the map that are still there.
+        """
+        started = time.monotonic()
+
+        async def listed() -> SubentryCheck:
+            subentries = await ws.command("config_entries/subentries/list", entry_id=self.entry_id)
+            return check_subentries(self.device_map, subentries)
+
+        if imported:
+            check = await _poll(
+                listed,
+                lambda check: check.complete,
+                _SUBENTRY_IMPORT_TIMEOUT,
+                "the ipcom entry did not get one subentry per device of the device map",
+            )
+            self.report.say(
+                f"devices: {len(check.present)} sub-entries imported from {DEVICES_FILE} "
+                f"(in {time.monotonic() - started:.1f} s)"
+            )
+        else:
+            check = await listed()
+            self.report.say(
+                f"devices: sub-entries for {check.summary()} (changes made in the UI are kept; "
+                "--fresh starts again from the device map)"
+            )
+        self.present_map = only(self.device_map, check.at_their_address)
 
     async def _entry(self, ws: HassWebSocket) -> dict[str, Any]:
         entries = await ws.command("config_entries/get", domain="ipcom")
@@ -383,19 +421,20 @@ class Demo:
 
     async def _write_dashboard(self, ws: HassWebSocket) -> None:
         """Wait until every mapped device has its entities, then write the dashboard."""
-        wanted = len(self.device_map)
+        device_map = self.present_map
+        wanted = len(device_map)
         deadline = time.monotonic() + 20
         while True:
             registry = await self._registry(ws)
-            placed = place_devices(self.device_map, registry)
+            placed = place_devices(device_map, registry)
             if len(placed) == wanted or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.25)
         if len(placed) < wanted:
             known = {device.key for device in placed}
-            missing = [device.name for device in self.device_map if device.key not in known]
+            missing = [device.name for device in device_map if device.key not in known]
             self.report.say(f"warning: Home Assistant has no entity for {', '.join(missing)}")
-        self.config.write_dashboard(build_dashboard(self.device_map, registry, DASHBOARD_TITLE))
+        self.config.write_dashboard(build_dashboard(device_map, registry, DASHBOARD_TITLE))
         areas = {device.area for device in placed}
         entities = sum(len(device.entity_ids) for device in placed)
         self.report.say(
@@ -453,7 +492,8 @@ class Demo:
             lines.append(f"  - dim from the bus side: {cli} dim {dimmer.key} 30")
         lines += [
             f"  - see what the installation sees: {cli} watch",
-            "  - Settings > Devices & services > IPCom: devices, diagnostics, options",
+            "  - Settings > Devices & services > IPCom: add a light, switch or shutter, change or",
+            "    delete one (each device is a sub-entry there); diagnostics, options",
             "",
             f"  Logs: {_shown(self.config.hass_log)}, "
             f"{_shown(self.config.path / 'simulator.log')} (every press and write)",
@@ -513,15 +553,35 @@ class Demo:
             self.report.say(f"stopped {' and '.join(stopped)}")
 
 
+_MENU_CHOICE = "manual"
+"""What the demo picks when the flow starts with a menu: entering the installation by hand."""
+
+
 async def _run_flow(
     api: HassApi, start: dict[str, Any], user_input: dict[str, Any]
 ) -> dict[str, Any]:
-    """Start a config flow and answer its first form, as the UI does."""
+    """Start a config flow and answer its first form, as the UI does.
+
+    A menu first (by hand, or from the vendor's account) is answered with `_MENU_CHOICE`. Only
+    the fields the form has are sent: the devices file, say, is a field in some versions of the
+    flow and found at its default place in others.
+    """
     step: dict[str, Any] = await api.rest("POST", "/api/config/config_entries/flow", start)
+    if step.get("type") == "menu":
+        if _MENU_CHOICE not in step.get("menu_options", []):
+            raise DemoError(f"the ipcom config flow offers no {_MENU_CHOICE!r} step: {step}")
+        step = await api.rest(
+            "POST",
+            f"/api/config/config_entries/flow/{step['flow_id']}",
+            {"next_step_id": _MENU_CHOICE},
+        )
     if step.get("type") != "form":
         return step
+    fields = {field.get("name") for field in step.get("data_schema", [])}
     answer: dict[str, Any] = await api.rest(
-        "POST", f"/api/config/config_entries/flow/{step['flow_id']}", user_input
+        "POST",
+        f"/api/config/config_entries/flow/{step['flow_id']}",
+        {key: value for key, value in user_input.items() if key in fields},
     )
     if answer.get("type") == "form":
         raise DemoError(f"the ipcom config flow refused the settings: {answer.get('errors')}")
