@@ -9,9 +9,10 @@
    before every run) with the wheel reachable as a published package would be: a find-links
    directory that Home Assistant's requirement installer (`uv pip install`) reads from
    UV_FIND_LINKS.
-4. Finish onboarding over HTTP, add the integration through its config flow over REST (this is
-   when Home Assistant installs `homeanywhere-ipcom`), check the entities, switch a light and
-   see its output on in the simulator.
+4. Finish onboarding over HTTP, add the integration through its config flow's manual form over
+   REST (this is when Home Assistant installs `homeanywhere-ipcom`; the device map at its default
+   place is imported into subentries), check the entities, switch a light and see its output on
+   in the simulator.
 5. Fail unless the library Home Assistant imports is the installed wheel: installed by uv, file
    for file the built wheel, and nothing that could put this repository on Home Assistant's
    `sys.path`.
@@ -294,8 +295,15 @@ class UserInstall:
         async with self.steps.step(
             "config flow: open the form (Home Assistant installs the library)"
         ):
-            form: dict[str, Any] = await api.rest(
+            menu: dict[str, Any] = await api.rest(
                 "POST", "/api/config/config_entries/flow", {"handler": "ipcom"}
+            )
+            if menu.get("type") != "menu" or "manual" not in menu.get("menu_options", ()):
+                raise InstallTestError(f"the config flow did not offer the manual form: {menu}")
+            form: dict[str, Any] = await api.rest(
+                "POST",
+                f"/api/config/config_entries/flow/{menu['flow_id']}",
+                {"next_step_id": "manual"},
             )
             if form.get("type") != "form":
                 raise InstallTestError(f"the config flow did not show its form: {form}")
@@ -310,7 +318,6 @@ class UserInstall:
                     "port": self.simulator_port,
                     "username": CREDENTIAL,
                     "password": CREDENTIAL,
-                    "devices_file": DEVICES_FILE,
                     "installation": {"bus_2_type": SECOND_BUS_TYPE},
                 },
             )
