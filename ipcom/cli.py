@@ -124,7 +124,8 @@ def _failure(err: BaseException, args: argparse.Namespace) -> tuple[list[str], i
     if isinstance(err, CommandError):
         return [str(err)], err.exit_code
     if isinstance(err, DeviceMapError):
-        return err.problems, EXIT_DEVICES
+        # The warnings too, as `list` prints them for a valid map: one run names everything.
+        return [*err.problems, *(f"warning: {warning}" for warning in err.warnings)], EXIT_DEVICES
     if isinstance(err, IPComAuthenticationError):
         return [f"{_address(args)} rejected the username or password"], EXIT_AUTHENTICATION
     if isinstance(err, IPComConnectionError):

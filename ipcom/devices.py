@@ -18,7 +18,7 @@ import math
 import os
 import re
 import reprlib
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -67,10 +67,14 @@ class DeviceMapError(IPComError, ValueError):
     """A device map that cannot be used, with every problem found in it.
 
     Each entry of `problems` reads ``<file>: <key path>: <reason>``.
+    `warnings` are what the file would be warned about once its problems are
+    fixed (found in the same reading), so that one report names everything;
+    the message is the problems alone.
     """
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, warnings: Iterable[DeviceMapWarning] = ()) -> None:
         self.problems = list(dict.fromkeys(problems))
+        self.warnings = tuple(warnings)
         super().__init__("\n".join(self.problems))
 
 
@@ -562,7 +566,7 @@ class _Parser:
             device_map = self._build()
             if not self._problems:
                 return device_map
-        raise DeviceMapError(self._problems)
+        raise DeviceMapError(self._problems, warnings=self._warnings)
 
     def _read_sections(self, document: Mapping[Any, Any]) -> None:
         for name, section in document.items():
@@ -660,7 +664,7 @@ class _Parser:
         if kind not in relay_types:
             self._warning(
                 f"{path}.type",
-                f"type {_show(kind)} is not used here, read as switch "
+                f"type {_show(kind)} is not used here, read as an on/off light "
                 f"(a relay output); expected {_either((*relay_types, TYPE_DIMMER))}"
                 if section == LIGHTS
                 else f"type {_show(kind)} is not used here: {section} are relay outputs",

@@ -163,6 +163,43 @@ def test_list_reports_every_problem_of_an_invalid_map(run: Any, tmp_path: Path) 
     ]
 
 
+def test_list_reports_the_warnings_of_an_invalid_map_after_its_problems(
+    run: Any, tmp_path: Path
+) -> None:
+    """Fixing the problems must not reveal warnings the first run hid."""
+    path = tmp_path / "broken.yaml"
+    path.write_text(
+        "lights:\n  hall: {module: 1, output: 1, type: lamp}\n  porch: {module: 17, output: 1}\n",
+        encoding="utf-8",
+    )
+
+    result = run("list", "--devices", str(path))
+
+    assert result.code == 5
+    assert result.out == ""
+    assert result.err.splitlines() == [
+        f"ipcom: {path}: lights.porch.module: must be 1..16, got 17",
+        f"ipcom: warning: {path}: lights.hall.type: type 'lamp' is not used here, read as an "
+        "on/off light (a relay output); expected switch, light or dimmer",
+    ]
+
+
+def test_list_shows_a_light_of_an_unknown_type_as_its_warning_reads(
+    run: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "devices.yaml"
+    path.write_text("lights:\n  hall: {module: 1, output: 1, type: lamp}\n", encoding="utf-8")
+
+    result = run("list", "--devices", str(path))
+
+    assert result.code == 0
+    assert re.search(r"^hall\s+light\s+1\.1\s+Hall$", result.out, re.MULTILINE)
+    assert result.out.splitlines()[-1] == (
+        f"warning: {path}: lights.hall.type: type 'lamp' is not used here, read as an on/off "
+        "light (a relay output); expected switch, light or dimmer"
+    )
+
+
 def test_list_without_a_devices_file(run: Any) -> None:
     result = run("list")
 

@@ -306,13 +306,23 @@ shutters:
     assert device_map.dimmer_modules() == frozenset()
     assert len(device_map.covers) == 1
     assert [str(warning) for warning in device_map.warnings] == [
-        "devices.yaml: lights.kitchen.type: type 'lamp' is not used here, read as switch "
-        "(a relay output); expected switch, light or dimmer",
+        "devices.yaml: lights.kitchen.type: type 'lamp' is not used here, read as an on/off "
+        "light (a relay output); expected switch, light or dimmer",
         "devices.yaml: switches.pump.type: type 'dimmer' is not used here: "
         "switches are relay outputs",
         "devices.yaml: shutters.a_up.type: type 'dimmer' is not used here: "
         "shutters are relay outputs",
     ]
+
+
+def test_a_light_of_an_unknown_type_is_listed_as_its_warning_reads() -> None:
+    device_map = parse("lights:\n  hall: {module: 1, output: 1, type: lamp}\n")
+
+    (row,) = [line for line in map_table(device_map) if line.startswith("hall ")]
+    (warning,) = device_map.warnings
+
+    assert row.split()[1] == "light"
+    assert "read as an on/off light (a relay output)" in warning.reason
 
 
 def test_type_and_relay_role_are_case_insensitive() -> None:
@@ -582,6 +592,46 @@ def test_error_is_an_ipcom_error_and_a_value_error_listing_every_problem() -> No
     assert isinstance(caught.value, ValueError)
     assert str(caught.value) == "\n".join(caught.value.problems)
     assert len(caught.value.problems) == 2
+
+
+def test_error_carries_the_warnings_found_with_its_problems() -> None:
+    """A refused file's warnings are not lost: the fix for one problem should not reveal more."""
+    with pytest.raises(DeviceMapError) as caught:
+        parse(
+            """
+lights:
+  hall: {module: 1, output: 1, type: lamp}
+  porch: {module: 17, output: 1, colour: red}
+  dining: {module: 6, output: 1, type: dimmer}
+switches:
+  fan: {module: 6, output: 2}
+garden: {}
+"""
+        )
+
+    assert caught.value.problems == ["devices.yaml: lights.porch.module: must be 1..16, got 17"]
+    assert [str(warning) for warning in caught.value.warnings] == [
+        "devices.yaml: lights.hall.type: type 'lamp' is not used here, read as an on/off light "
+        "(a relay output); expected switch, light or dimmer",
+        "devices.yaml: lights.porch.colour: setting not used, ignored",
+        "devices.yaml: garden: section not used, ignored; this integration reads lights, "
+        "shutters or switches",
+        "devices.yaml: lights.dining.type: module 6 also has relay outputs (switches.fan), so it "
+        "is a relay module and this light only switches on and off; if module 6 is a dimmer "
+        "module, give all of its lights type: dimmer and move its other entries to the module "
+        "they are wired to",
+    ]
+    assert str(caught.value) == "\n".join(caught.value.problems)
+
+
+def test_an_error_without_warnings_has_none(tmp_path: Path) -> None:
+    with pytest.raises(DeviceMapError) as missing:
+        load_device_map(tmp_path / "devices.yaml")
+    with pytest.raises(DeviceMapError) as empty:
+        parse("")
+
+    assert missing.value.warnings == ()
+    assert empty.value.warnings == ()
 
 
 # Reading the file.
