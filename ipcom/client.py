@@ -23,9 +23,11 @@ import math
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from statistics import median
 from typing import Final, TypeVar
 
 from . import cipher, messages
@@ -84,6 +86,8 @@ STOP_JOIN_TIMEOUT: Final = 2.0
 RECEIVE_CHUNK: Final = 4096
 STALE_CHECK_MARGIN: Final = 0.01
 """How long after the stale bound the request loop looks again, so it finds it passed."""
+POLL_ROUND_TRIP_SAMPLES: Final = 20
+"""Answered polls the round-trip figure is the median of (ours: a few seconds' worth)."""
 
 SnapshotCallback = Callable[[StateSnapshot], None]
 ConnectionCallback = Callable[[ConnectionEvent], None]
@@ -231,6 +235,8 @@ class IPComClient:
         self._frame_outstanding: tuple[int, dict[int, PendingWrite]] | None = None
         """The module and writes of the newest frame, to see whether a snapshot shows it."""
         self._counters = _Counters()
+        self._poll_round_trips: deque[float] = deque(maxlen=POLL_ROUND_TRIP_SAMPLES)
+        """Seconds from each of the session's latest polls to its snapshot (under `_lock`)."""
         self._firmware_version: str | None = None
         """What the newest session's connect response named (under `_lock`)."""
         self._local_retry_at = 0.0
@@ -290,6 +296,11 @@ class IPComClient:
             return session is not None and session.remote
 
     @property
+    def bus(self) -> int:
+        """The installation's bus this connection serves (1 or 2)."""
+        return self._addressing.bus
+
+    @property
     def firmware_version(self) -> str | None:
         """The installation's firmware version from the newest session's connect response.
 
@@ -337,6 +348,11 @@ class IPComClient:
                 via_remote=session is not None and session.remote,
                 address=self._local.address if session is None else session.address,
                 local_retry_delay=None if self._remote is None else self._local_retry_delay,
+                poll_round_trip=(
+                    median(self._poll_round_trips)
+                    if session is not None and self._poll_round_trips
+                    else None
+                ),
             )
 
     # Lifecycle
@@ -673,6 +689,7 @@ class IPComClient:
         """Make `session` current (under `_lock`)."""
         self._session = session
         self._firmware_version = session.firmware_version
+        self._poll_round_trips.clear()
         self._local_answered = None
         if not session.remote:
             self._local_retry_delay = self._local_retry_interval
@@ -963,6 +980,9 @@ class IPComClient:
                 return
             self._counters.snapshots_received += 1
             outstanding = session.pacer.outstanding
+            if outstanding is not None and outstanding.kind is RequestKind.POLL:
+                # The pacer takes the next snapshot as a poll's answer; so does this figure.
+                self._poll_round_trips.append(now - outstanding.sent_at)
             frame = self._frame_outstanding
             shown = (
                 outstanding is not None

@@ -213,3 +213,8 @@ class ClientStatistics:
     """The "host:port" in use, or the local one while not connected ("": not told)."""
     local_retry_delay: float | None = None
     """Seconds between tries of the local address while on the remote one; None without one."""
+    poll_round_trip: float | None = None
+    """Median seconds from a status poll to its snapshot over the session's latest answered polls.
+
+    None while not connected, and until the session's first poll is answered.
+    """
