@@ -72,8 +72,9 @@ def _assert_uv_route_failed_clearly(result: subprocess.CompletedProcess[str], tm
     # The route: uv, pinned, asked to install a Python 3.14 from the configured mirror.
     assert f"managed by uv: installing one with uv {_uv_version()}" in log, log
     assert f"from UV_PYTHON_INSTALL_MIRROR={UNREACHABLE_MIRROR}" in log, log
-    # uv's own error names what it could not download; then what to do about it.
-    assert f"Failed to download `{UNREACHABLE_MIRROR}/" in log, log
+    # uv's own error names what it could not download (wrapped to the width it guesses);
+    # then what to do about it.
+    assert f"Failed to download `{UNREACHABLE_MIRROR}/" in " ".join(log.split()), log
     assert "uv could not install Python 3.14" in log, log
     assert "make that reachable" in log, log
     assert "install Python 3.14.2 or newer yourself, and name it in IPCOM_PYTHON" in log, log
