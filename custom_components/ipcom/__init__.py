@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import voluptuous as vol
 from homeassistant.config_entries import SOURCE_IMPORT
 from homeassistant.const import (
     CONF_HOST,
@@ -40,11 +39,9 @@ from homeassistant.helpers.typing import ConfigType
 from .const import (
     CONF_CLI_PATH,
     CONF_DEVICES_FILE,
-    CONF_POLL_INTERVAL,
     CONF_REVERSE_PAUSE,
     CONF_UNAVAILABLE_AFTER,
     DEFAULT_DEVICES_FILE,
-    DEFAULT_POLL_INTERVAL,
     DEFAULT_PORT,
     DEFAULT_REVERSE_PAUSE,
     DEFAULT_UNAVAILABLE_AFTER,
@@ -58,6 +55,7 @@ from .const import (
 )
 from .migration import async_migrate_entry as async_migrate_entry
 from .shadowing import async_check_library
+from .validation import vol
 
 if TYPE_CHECKING:
     from .coordinator import IPComConfigEntry
@@ -146,6 +144,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
     )
     from ipcom.installation import Installation  # noqa: PLC0415
     from ipcom.messages import validate_credentials  # noqa: PLC0415
+    from ipcom.protocol import POLL_INTERVAL  # noqa: PLC0415
     from ipcom.scheduling import AsyncioScheduler  # noqa: PLC0415
 
     from .adoption import (  # noqa: PLC0415
@@ -155,6 +154,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
     from .coordinator import (  # noqa: PLC0415
         IPComCoordinator,
         IPComRuntimeData,
+        async_setup_reached,
+        async_setup_unreachable,
         create_clients,
     )
     from .devices_file import async_import_devices_file  # noqa: PLC0415
@@ -200,10 +201,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
             translation_placeholders={"target": target, "error": str(err)},
         ) from err
 
-    clients = create_clients(
-        entry.data,
-        poll_interval=entry.options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL) / 1000,
-    )
+    # The vendor application's pace, not an option: core keeps polling intervals out of them.
+    clients = create_clients(entry.data, poll_interval=POLL_INTERVAL)
     unconnected = [bus for bus in device_map.buses() if bus not in clients]
     if unconnected:
         raise ConfigEntryError(
@@ -235,6 +234,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
             translation_placeholders={"target": target},
         ) from err
     except IPComConnectionError as err:
+        async_setup_unreachable(hass, entry, runtime.unreached, str(err))
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="cannot_connect",
@@ -247,6 +247,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
             translation_placeholders={"target": target, "error": str(err)},
         ) from err
 
+    async_setup_reached(hass, entry)
     entry.async_on_unload(runtime.async_stop)
     entry.runtime_data = runtime
 
@@ -312,9 +313,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> bo
 
 async def async_remove_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> None:
     """A deleted entry leaves no repair issue behind."""
+    from .coordinator import async_setup_reached  # noqa: PLC0415
     from .unmapped import async_remove_unmapped_output_issues  # noqa: PLC0415
 
     async_remove_unmapped_output_issues(hass, entry.entry_id)
+    async_setup_reached(hass, entry)
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_INVALID_DEVICES_FILE}_{entry.entry_id}")
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_DEVICES_FILE_WARNINGS}_{entry.entry_id}")
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_ADOPTION_CONFLICTS}_{entry.entry_id}")

@@ -12,10 +12,10 @@ says what confirming does.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final, NamedTuple
 
-import voluptuous as vol
 from homeassistant.config_entries import (
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -58,6 +58,7 @@ from ipcom.protocol import BusType
 from .account import AccountLogin, async_login, async_site_installations, error_key
 from .const import FIRST_BUS, SECOND_BUS
 from .subentries import async_add_records, entry_records
+from .validation import vol
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def confirm_placeholders(
 
 
 class AccountImportSteps[ResultT: (ConfigFlowResult, SubentryFlowResult)](
-    FlowHandler[Any, ResultT, Any]
+    FlowHandler[Any, ResultT, Any], ABC
 ):
     """Log in to the account, choose a site and an IPCom, and confirm.
 
@@ -163,9 +164,9 @@ class AccountImportSteps[ResultT: (ConfigFlowResult, SubentryFlowResult)](
         """The devices to import from the chosen IPCom: all of them."""
         return records_of(installation.device_map)
 
+    @abstractmethod
     async def _async_account_import(self) -> ResultT:
         """Confirmed: import `_records` of `_chosen`."""
-        raise NotImplementedError
 
     async def _async_account_login(self, user_input: dict[str, Any] | None) -> ResultT:
         """Ask for the account's login; on to the site, or straight to its IPComs if one."""

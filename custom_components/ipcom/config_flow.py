@@ -10,7 +10,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
-import voluptuous as vol
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -42,13 +41,13 @@ from ipcom.devices import DeviceMapError
 from ipcom.errors import IPComAuthenticationError, IPComConnectionError
 from ipcom.limits import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
 from ipcom.messages import tricom_remote_username, validate_credentials
+from ipcom.protocol import POLL_INTERVAL
 
 from .account_flow import AccountImportSteps, AccountStepIds
 from .const import (
     CONF_BUS_2_TYPE,
     CONF_BUS_TYPE,
     CONF_DEVICES_FILE,
-    CONF_POLL_INTERVAL,
     CONF_REMOTE_HOST,
     CONF_REMOTE_PORT,
     CONF_REVERSE_PAUSE,
@@ -57,16 +56,13 @@ from .const import (
     CONF_UNAVAILABLE_AFTER,
     CONNECT_TIMEOUT,
     DEFAULT_DEVICES_FILE,
-    DEFAULT_POLL_INTERVAL,
     DEFAULT_PORT,
     DEFAULT_REVERSE_PAUSE,
     DEFAULT_UNAVAILABLE_AFTER,
     DOMAIN,
     FIRST_BUS,
-    MAX_POLL_INTERVAL,
     MAX_REVERSE_PAUSE,
     MAX_UNAVAILABLE_AFTER,
-    MIN_POLL_INTERVAL,
     MIN_REVERSE_PAUSE,
     MIN_UNAVAILABLE_AFTER,
     NO_SECOND_BUS,
@@ -76,6 +72,7 @@ from .coordinator import IPComConfigEntry, async_load_device_map, create_clients
 from .migration import CONFIG_MINOR_VERSION, CONFIG_VERSION
 from .subentries import subentry_data
 from .subentry_flow import SUBENTRY_FLOWS
+from .validation import vol
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -88,7 +85,7 @@ def _number_box(minimum: float, maximum: float, step: float, unit: str = "") -> 
     return NumberSelector(config)
 
 
-def _port_box() -> vol.All:
+def _port_box() -> vol.All[int]:
     return vol.All(_number_box(1, 65535, 1), vol.Coerce(int))
 
 
@@ -194,10 +191,6 @@ def _reconfigure_schema(expanded: Collection[str] = ()) -> vol.Schema:
 
 OPTIONS_SCHEMA = vol.Schema(
     {
-        vol.Required(CONF_POLL_INTERVAL, default=DEFAULT_POLL_INTERVAL): vol.All(
-            _number_box(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL, 50, UnitOfTime.MILLISECONDS),
-            vol.Coerce(int),
-        ),
         vol.Required(CONF_UNAVAILABLE_AFTER, default=DEFAULT_UNAVAILABLE_AFTER): vol.All(
             _number_box(MIN_UNAVAILABLE_AFTER, MAX_UNAVAILABLE_AFTER, 1, UnitOfTime.SECONDS),
             vol.Coerce(int),
@@ -207,9 +200,10 @@ OPTIONS_SCHEMA = vol.Schema(
         ),
     }
 )
+"""How the entry runs. The poll interval is not one: the library polls at the vendor
+application's pace, and core keeps polling intervals out of the options."""
 
 DEFAULT_OPTIONS: dict[str, Any] = {
-    CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
     CONF_UNAVAILABLE_AFTER: DEFAULT_UNAVAILABLE_AFTER,
     CONF_REVERSE_PAUSE: DEFAULT_REVERSE_PAUSE,
 }
@@ -253,7 +247,7 @@ def _check_connection(data: Mapping[str, Any]) -> None:
     the same credentials, the installation has no such bus (PROTOCOL.md
     section 6), which is worth saying at the bus field.
     """
-    clients = create_clients(data, poll_interval=DEFAULT_POLL_INTERVAL / 1000)
+    clients = create_clients(data, poll_interval=POLL_INTERVAL)
     try:
         for bus, client in clients.items():
             try:
@@ -751,7 +745,7 @@ class IPComConfigFlow(AccountImportSteps[ConfigFlowResult], ConfigFlow, domain=D
 
 
 class IPComOptionsFlow(OptionsFlow):
-    """Poll interval, unavailability grace and the shutter reversal pause.
+    """Unavailability grace and the shutter reversal pause.
 
     Saving them reloads the entry through its update listener.
     """

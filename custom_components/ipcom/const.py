@@ -8,7 +8,13 @@ from homeassistant.const import Platform
 
 DOMAIN: Final = "ipcom"
 
-PLATFORMS: Final = [Platform.BINARY_SENSOR, Platform.COVER, Platform.LIGHT, Platform.SWITCH]
+PLATFORMS: Final = [
+    Platform.BINARY_SENSOR,
+    Platform.COVER,
+    Platform.LIGHT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
 
 DEFAULT_PORT: Final = 5000
 
@@ -34,10 +40,8 @@ DEFAULT_DEVICES_FILE: Final = "ipcom/devices.yaml"
 """Relative to the Home Assistant configuration directory."""
 
 CONF_POLL_INTERVAL: Final = "poll_interval"
-DEFAULT_POLL_INTERVAL: Final = 350
-MIN_POLL_INTERVAL: Final = 250
-MAX_POLL_INTERVAL: Final = 2000
-"""Milliseconds between status polls; the vendor application polls every 350 ms."""
+"""The former poll interval option (ms); migration.py drops it. The library polls at the
+vendor application's pace (`ipcom.protocol.POLL_INTERVAL`)."""
 
 CONF_UNAVAILABLE_AFTER: Final = "unavailable_after"
 DEFAULT_UNAVAILABLE_AFTER: Final = 10
@@ -77,3 +81,8 @@ ISSUE_DEVICES_FILE_WARNINGS: Final = "devices_file_warnings"
 ISSUE_DEVICES_FILE_IMPORTED: Final = "devices_file_imported"
 ISSUE_UNMAPPED_OUTPUT: Final = "unmapped_output"
 """A wall switch changed an output no device uses: the fixable issue offers to add it."""
+
+ISSUE_BUS_UNREACHABLE: Final = "bus_unreachable"
+"""A bus's link has stayed down for minutes: check the address, the power, the network."""
+STATISTIC_SENSORS: Final = ("reconnects", "connected_since", "round_trip", "writes_abandoned")
+"""The keys of each bus's diagnostic sensors (sensor.py); registry.py keeps their rows."""

@@ -6,13 +6,15 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
-from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from ipcom import BusType
@@ -21,7 +23,8 @@ from ipcom.device import Device
 from ipcom.devices import DeviceMap, DeviceMapError, DeviceMapNotFoundError, load_device_map
 from ipcom.errors import IPComError
 from ipcom.installation import Installation
-from ipcom.models import ConnectionEvent, ConnectionState, StateSnapshot
+from ipcom.models import ClientStatistics, ConnectionEvent, ConnectionState, StateSnapshot
+from ipcom.writes import AbandonedWrite
 
 from .const import (
     CONF_BUS_2_TYPE,
@@ -36,6 +39,7 @@ from .const import (
     DEFAULT_PORT,
     DOMAIN,
     FIRST_BUS,
+    ISSUE_BUS_UNREACHABLE,
     NO_SECOND_BUS,
     SECOND_BUS,
 )
@@ -45,6 +49,69 @@ _LOGGER = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT: Final = 10.0
 """Seconds an unload waits for the installation to show a shutter stopped before it lets go."""
+UNREACHABLE_ISSUE_AFTER: Final = 300.0
+"""Seconds a bus's link may stay down before a repair issue says what to check (ours).
+
+Longer than any reconnect backoff and any restart of the installation, so
+only an address that is wrong or an installation that stays off raises it.
+"""
+
+
+_UNREACHABLE_SINCE: Final = f"{DOMAIN}_unreachable_since"
+"""hass.data key: when each entry's setups began failing to reach a bus (loop time)."""
+
+
+def unreachable_issue_id(entry_id: str, bus: int) -> str:
+    """The id of the repair issue of a bus that stayed unreachable."""
+    return f"{ISSUE_BUS_UNREACHABLE}_{entry_id}_{bus}"
+
+
+@callback
+def async_create_unreachable_issue(
+    hass: HomeAssistant, entry: ConfigEntry, client: IPComClient, error: str | None
+) -> None:
+    """Say that a bus has been unreachable for `UNREACHABLE_ISSUE_AFTER`, and what to check."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        unreachable_issue_id(entry.entry_id, client.bus),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_BUS_UNREACHABLE,
+        translation_placeholders={
+            "title": entry.title,
+            "bus": str(client.bus),
+            "address": f"{client.host}:{client.port}",
+            "minutes": f"{UNREACHABLE_ISSUE_AFTER / 60:g}",
+            "error": error or "-",
+        },
+    )
+
+
+@callback
+def async_setup_unreachable(
+    hass: HomeAssistant, entry: ConfigEntry, clients: Iterable[IPComClient], error: str
+) -> None:
+    """A setup could not reach `clients`: raise their issues once that has lasted long enough.
+
+    Home Assistant retries a setup that is not ready with growing pauses and
+    no coordinator runs meanwhile, so the time of the first failed setup is
+    kept across the retries; an installation that is off when Home
+    Assistant starts, or an address that is wrong, is then said too.
+    """
+    since: dict[str, float] = hass.data.setdefault(_UNREACHABLE_SINCE, {})
+    first = since.setdefault(entry.entry_id, hass.loop.time())
+    if hass.loop.time() - first >= UNREACHABLE_ISSUE_AFTER:
+        for client in clients:
+            async_create_unreachable_issue(hass, entry, client, error)
+
+
+@callback
+def async_setup_reached(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """The setup reached every bus: forget its failures and take their issues away."""
+    hass.data.get(_UNREACHABLE_SINCE, {}).pop(entry.entry_id, None)
+    for bus in configured_buses(entry.data):
+        ir.async_delete_issue(hass, DOMAIN, unreachable_issue_id(entry.entry_id, bus))
 
 
 @dataclass
@@ -60,6 +127,8 @@ class IPComRuntimeData:
     coordinators: dict[int, IPComCoordinator]
     settings: tuple[Mapping[str, Any], Mapping[str, Any]]
     subentry_ids: dict[str, str] = field(default_factory=dict)
+    unreached: list[IPComClient] = field(default_factory=list)
+    """The clients a failed `async_start` had not connected."""
     _added_listeners: list[Callable[[Iterable[Device]], None]] = field(default_factory=list)
 
     @callback
@@ -94,6 +163,11 @@ class IPComRuntimeData:
                 *(coordinator.async_start() for coordinator in self.coordinators.values())
             )
         except BaseException:
+            self.unreached = [
+                coordinator.client
+                for coordinator in self.coordinators.values()
+                if coordinator.client.connection_state is not ConnectionState.CONNECTED
+            ]
             await self.async_stop()
             raise
         self.installation.refresh()
@@ -208,9 +282,11 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
 
     The devices themselves (`runtime_data.installation`) tell their entities
     of their own changes; a coordinator serves what concerns a whole bus
-    connection: its connectivity sensor, diagnostics and reauthentication.
+    connection: its connectivity and diagnostic sensors, diagnostics,
+    reauthentication, and the repair issue of a link that stays down.
     Nothing is polled from Home Assistant's side: the client calls back when
-    a snapshot differs from the one before.
+    a snapshot differs from the one before, when the link goes up or down and
+    when a write is given up on, and the listeners are told each time.
     """
 
     config_entry: IPComConfigEntry
@@ -236,6 +312,8 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         self.link = installation.links[bus]
         self.running = False
         self._unsubscribe: list[Callable[[], None]] = []
+        self._cancel_unreachable: CALLBACK_TYPE | None = None
+        self._authentication_failed = False
 
     @property
     def link_up(self) -> bool:
@@ -246,6 +324,16 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
     def available(self) -> bool:
         """Whether the bus's devices are available: link up, or down for less than the grace."""
         return self.link.available
+
+    @property
+    def statistics(self) -> ClientStatistics:
+        """The client's figures as they are now (reconnects, round trips, writes given up)."""
+        return self.client.statistics
+
+    @property
+    def unreachable_issue_id(self) -> str:
+        """The id of this bus's repair issue of a link that stayed down."""
+        return unreachable_issue_id(self.config_entry.entry_id, self.bus)
 
     async def async_start(self) -> None:
         """Connect and wait for the first snapshot.
@@ -258,7 +346,8 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
         self._unsubscribe = [
             self.client.on_state_snapshot(self._snapshot_from_client_thread),
             self.client.on_connection_state(self._connection_event_from_client_thread),
-            self.link.subscribe(self.async_update_listeners),
+            self.client.on_write_abandoned(self._write_abandoned_from_client_thread),
+            self.link.subscribe(self._async_link_changed),
         ]
         await self.hass.async_add_executor_job(self.client.start_persistent_connection)
         snapshot = await self.hass.async_add_executor_job(
@@ -268,11 +357,16 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
 
     @callback
     def async_unsubscribe(self) -> None:
-        """Stop following the client; news still on its way to the loop is ignored."""
+        """Stop following the client; news still on its way to the loop is ignored.
+
+        The link's repair issue goes with it: an unload or a removal of the
+        entry leaves none behind, and a reload starts counting afresh.
+        """
         self.running = False
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        self._async_link_reachable()
 
     async def async_stop_client(self) -> None:
         """Shut the client down, joining all of its threads."""
@@ -288,6 +382,9 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
 
     def _snapshot_from_client_thread(self, snapshot: StateSnapshot) -> None:
         self.hass.loop.call_soon_threadsafe(self._async_handle_snapshot, snapshot)
+
+    def _write_abandoned_from_client_thread(self, _write: AbandonedWrite) -> None:
+        self.hass.loop.call_soon_threadsafe(self._async_write_abandoned)
 
     def _connection_event_from_client_thread(self, event: ConnectionEvent) -> None:
         if event.authentication_failed:
@@ -313,6 +410,52 @@ class IPComCoordinator(DataUpdateCoordinator[StateSnapshot]):
             self.async_set_updated_data(snapshot)
 
     @callback
-    def _async_authentication_failed(self) -> None:
+    def _async_write_abandoned(self) -> None:
+        """Let the sensors show the count of writes given up on; no snapshot need follow."""
         if self.running:
+            self.async_update_listeners()
+
+    @callback
+    def _async_link_changed(self) -> None:
+        """Follow the link up and down (in the installation's context: the event loop).
+
+        A link that goes down starts the timer of its repair issue; one that
+        comes back stops it and takes the issue away.
+        """
+        if self.running:
+            if self.link.link_up:
+                self._authentication_failed = False
+                self._async_link_reachable()
+            elif self._cancel_unreachable is None and not self._authentication_failed:
+                self._cancel_unreachable = async_call_later(
+                    self.hass, UNREACHABLE_ISSUE_AFTER, self._async_unreachable_too_long
+                )
+        self.async_update_listeners()
+
+    @callback
+    def _async_link_reachable(self) -> None:
+        """Stop the timer of the link's repair issue and take the issue away."""
+        if self._cancel_unreachable is not None:
+            self._cancel_unreachable()
+            self._cancel_unreachable = None
+        ir.async_delete_issue(self.hass, DOMAIN, self.unreachable_issue_id)
+
+    @callback
+    def _async_unreachable_too_long(self, _now: datetime) -> None:
+        """Raise the repair issue: the link has been down since the timer started.
+
+        The link coming back, rejected credentials and the coordinator's stop
+        each cancel the timer, so none of them can have happened meanwhile.
+        """
+        self._cancel_unreachable = None
+        async_create_unreachable_issue(
+            self.hass, self.config_entry, self.client, self.client.statistics.last_error
+        )
+
+    @callback
+    def _async_authentication_failed(self) -> None:
+        """Ask for the credentials again; the link is down for them, not for its address."""
+        if self.running:
+            self._authentication_failed = True
+            self._async_link_reachable()
             self.config_entry.async_start_reauth(self.hass)

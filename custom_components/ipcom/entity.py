@@ -67,7 +67,12 @@ class IPComEntity[DeviceT: Device](Entity):
             name=device.name,
             suggested_area=device.entry.area,
         )
-        self._attr_icon = device.entry.icon
+        if device.entry.icon:
+            # Only an icon given to the device: `icon:` in a devices.yaml, or the account
+            # import's, from the Home Anywhere drawing of a light or a switch (never of a
+            # shutter). Without one the frontend shows the icons of the device class,
+            # which follow the state (a shutter open, closed, opening, closing).
+            self._attr_icon = device.entry.icon
 
     @property
     def available(self) -> bool:

@@ -50,6 +50,13 @@ def connection_unique_id(entry_id: str, bus: int = FIRST_BUS) -> str:
     return f"{entry_id}_connection_bus{bus}"
 
 
+def statistic_unique_id(entry_id: str, key: str, bus: int = FIRST_BUS) -> str:
+    """Unique id of one of a bus connection's diagnostic sensors (`const.STATISTIC_SENSORS`)."""
+    if bus == FIRST_BUS:
+        return f"{entry_id}_{key}"
+    return f"{entry_id}_{key}_bus{bus}"
+
+
 def is_own_unique_id(entry_id: str, unique_id: str) -> bool:
-    """Whether an entity unique id has one of this entry's shapes (outputs, connection)."""
+    """Whether an entity unique id has one of this entry's shapes (outputs, connection, figures)."""
     return unique_id.startswith(f"{entry_id}_")

@@ -13,6 +13,11 @@ Minor version 2:
 
 Entries without credentials stay without them: the setup then asks for them
 through a reauthentication.
+
+Minor version 3:
+- the options no longer hold `poll_interval`: the library polls at the vendor
+  application's pace (350 ms), and polling intervals are not user options in
+  Home Assistant. The other options stay as they were.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from homeassistant.helpers import device_registry as dr
 from .const import (
     CONF_CLI_PATH,
     CONF_DEVICES_FILE,
+    CONF_POLL_INTERVAL,
     DEFAULT_DEVICES_FILE,
     DEFAULT_PORT,
     DOMAIN,
@@ -40,26 +46,30 @@ from .identifiers import device_identifier, module_identifier
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_VERSION = 1
-CONFIG_MINOR_VERSION = 2
+CONFIG_MINOR_VERSION = 3
 
 _KEPT_KEYS = (CONF_HOST, CONF_PORT, CONF_USERNAME, CONF_PASSWORD, CONF_DEVICES_FILE)
+_DROPPED_OPTIONS = (CONF_POLL_INTERVAL,)
+"""Options that are no longer options (minor version 3)."""
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     """Migrate an entry to the current minor version; refuse entries of a newer major one."""
     if entry.version > CONFIG_VERSION:
         return False
-    if entry.minor_version < CONFIG_MINOR_VERSION:
+    if entry.minor_version >= CONFIG_MINOR_VERSION:
+        return True
+    if entry.minor_version < 2:
         _async_migrate_device_identifiers(hass, entry)
         hass.config_entries.async_update_entry(
-            entry,
-            data=migrated_data(hass, entry.data),
-            unique_id=None,
-            minor_version=CONFIG_MINOR_VERSION,
+            entry, data=migrated_data(hass, entry.data), unique_id=None, minor_version=2
         )
-        _LOGGER.debug(
-            "Migrated %s to version %s.%s", entry.title, entry.version, CONFIG_MINOR_VERSION
-        )
+    hass.config_entries.async_update_entry(
+        entry,
+        options={key: value for key, value in entry.options.items() if key not in _DROPPED_OPTIONS},
+        minor_version=CONFIG_MINOR_VERSION,
+    )
+    _LOGGER.debug("Migrated %s to version %s.%s", entry.title, entry.version, CONFIG_MINOR_VERSION)
     return True
 
 

@@ -27,6 +27,7 @@ from .const import (
     HUB_MODEL,
     MANUFACTURER,
     RELAY_MODULE_MODEL,
+    STATISTIC_SENSORS,
 )
 from .identifiers import (
     connection_unique_id,
@@ -36,6 +37,7 @@ from .identifiers import (
     is_own_unique_id,
     module_identifier,
     output_unique_id,
+    statistic_unique_id,
 )
 
 if TYPE_CHECKING:
@@ -172,9 +174,15 @@ def _expected_entities(
     The domain counts: an output moved from `lights:` to `switches:` keeps its
     unique id but is a different entity.
     """
+    buses = tuple(buses)
     expected = {
         (Platform.BINARY_SENSOR.value, connection_unique_id(entry_id, bus)) for bus in buses
     }
+    expected.update(
+        (Platform.SENSOR.value, statistic_unique_id(entry_id, key, bus))
+        for bus in buses
+        for key in STATISTIC_SENSORS
+    )
     expected.update(
         (Platform.LIGHT.value, output_unique_id(entry_id, light.module, light.output, light.bus))
         for light in device_map.lights

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import voluptuous as vol
 from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_NAME
@@ -49,6 +48,7 @@ from ipcom.devices import DeviceMapError
 from .const import DOMAIN, ISSUE_UNMAPPED_OUTPUT
 from .subentries import async_add_records, entry_device_map, entry_records
 from .unmapped import ISSUE_ENTRY_ID, issue_output
+from .validation import vol
 
 CONF_KIND: Final = "kind"
 """The form's choice between a light and a switch."""
@@ -82,7 +82,11 @@ class UnmappedOutputRepairFlow(RepairsFlow):
         self._module = module
         self._output = output
 
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    # Any context: from Home Assistant 2026.10 the steps return a RepairsFlowResult, whose
+    # context is a RepairsFlowContext; before, a FlowResult with a FlowContext.
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> FlowResult[Any, str]:
         """Ask for the device's name, kind and area; add it once it fits.
 
         The flow's start hands the step the issue's id, not a filled form,

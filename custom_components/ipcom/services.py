@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
     HomeAssistant,
@@ -35,6 +34,7 @@ from .const import (
 )
 from .coordinator import IPComConfigEntry
 from .subentries import entry_device_map
+from .validation import vol
 
 SET_OUTPUT_SCHEMA = vol.Schema(
     {

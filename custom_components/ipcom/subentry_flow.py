@@ -10,10 +10,10 @@ changes or removes the device while the connections stay up.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
-import voluptuous as vol
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigSubentryFlow,
@@ -73,6 +73,7 @@ from ipcom.protocol import MODULE_COUNT, OUTPUTS_PER_MODULE
 from .account_flow import AccountImportSubentryFlow
 from .coordinator import configured_buses
 from .subentries import entry_records, record_of_subentry
+from .validation import vol
 
 _MODULE_FIELDS: Final = (MODULE, UP_MODULE, DOWN_MODULE)
 _KEPT_FIELDS: Final = (ICON, DESCRIPTION)
@@ -100,18 +101,18 @@ def _select(options: list[str], translation_key: str) -> SelectSelector:
     )
 
 
-def _whole(field: str) -> vol.All:
+def _whole(field: str) -> vol.All[int]:
     """A module or output number; the form sends numbers as floats."""
     maximum = MODULE_COUNT if field in _MODULE_FIELDS else OUTPUTS_PER_MODULE
     return vol.All(_box(1, maximum, 1), vol.Coerce(int))
 
 
-def _seconds(field: str) -> vol.All:
+def _seconds(field: str) -> vol.All[float]:
     low, high = _SECONDS_FIELDS[field]
     return vol.All(_box(low, high, 0.1, UnitOfTime.SECONDS), vol.Coerce(float))
 
 
-class DeviceSubentryFlow(ConfigSubentryFlow):
+class DeviceSubentryFlow(ConfigSubentryFlow, ABC):
     """Add a device of one kind (`user`) or change one (`reconfigure`).
 
     A device keeps its key for good: the key names its Home Assistant
@@ -122,9 +123,9 @@ class DeviceSubentryFlow(ConfigSubentryFlow):
     kind: ClassVar[str]
     address_fields: ClassVar[tuple[str, ...]] = (MODULE, OUTPUT)
 
+    @abstractmethod
     def _settings_schema(self) -> dict[vol.Marker, Any]:
         """The kind's own fields, after the address."""
-        return {}
 
     def _schema(self) -> vol.Schema:
         fields: dict[vol.Marker, Any] = {
@@ -160,9 +161,9 @@ class DeviceSubentryFlow(ConfigSubentryFlow):
         data.update(self._settings(user_input, key))
         return DeviceRecord(self.kind, data)
 
+    @abstractmethod
     def _settings(self, user_input: Mapping[str, Any], key: str) -> dict[str, Any]:
         """The kind's own settings from the form."""
-        return {}
 
     def _form_values(self, record: DeviceRecord) -> dict[str, Any]:
         """What the form shows for a stored device."""

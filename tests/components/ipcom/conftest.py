@@ -46,7 +46,6 @@ from syrupy.types import SerializableData
 
 from custom_components.ipcom.const import (
     CONF_DEVICES_FILE,
-    CONF_POLL_INTERVAL,
     CONF_REVERSE_PAUSE,
     CONF_UNAVAILABLE_AFTER,
     DEFAULT_DEVICES_FILE,
@@ -291,12 +290,11 @@ def simulator() -> Generator[Simulator]:
 
 @pytest.fixture
 def entry_options() -> dict[str, Any]:
-    """Options of the test entry; override in a test module to change them."""
-    return {
-        CONF_POLL_INTERVAL: 250,
-        CONF_UNAVAILABLE_AFTER: 1,
-        CONF_REVERSE_PAUSE: 0.1,
-    }
+    """Options of the test entry; override in a test module to change them.
+
+    Polls are fast without an option: `fast_client` gives every client FAST_CLIENT_TIMING.
+    """
+    return {CONF_UNAVAILABLE_AFTER: 1, CONF_REVERSE_PAUSE: 0.1}
 
 
 def fixture_subentries() -> list[ConfigSubentryData]:

@@ -21,7 +21,16 @@ from unittest.mock import AsyncMock, patch
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, CONF_USERNAME
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_USERNAME,
+    SERVICE_OPEN_COVER,
+    SERVICE_STOP_COVER,
+    Platform,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from homeassistant.util import ssl as ssl_util
@@ -31,14 +40,12 @@ from custom_components.ipcom.const import (
     CONF_BUS_2_TYPE,
     CONF_BUS_TYPE,
     CONF_DEVICES_FILE,
-    CONF_POLL_INTERVAL,
     CONF_REMOTE_HOST,
     CONF_REMOTE_PORT,
     CONF_REVERSE_PAUSE,
     CONF_SERIAL,
     CONF_TRICOM,
     CONF_UNAVAILABLE_AFTER,
-    DEFAULT_POLL_INTERVAL,
     DEFAULT_REVERSE_PAUSE,
     DEFAULT_UNAVAILABLE_AFTER,
     DOMAIN,
@@ -58,7 +65,15 @@ from tests.ipcom.fake_homeanywhere import (
     openssl_available,
 )
 
-from .conftest import PASSWORD, USERNAME
+from .conftest import (
+    ENTRY_ID,
+    PASSWORD,
+    USERNAME,
+    assert_written,
+    entity_id_of,
+    get_installation,
+    subentry_id_of,
+)
 
 ACCOUNT_USER = "owner@example.invalid"
 ACCOUNT_PASSWORD = "acc0unt-Pa55word"
@@ -258,7 +273,6 @@ async def test_import_creates_the_entry_and_its_devices(
     assert result["data"] == stored_data(simulator)
     assert CONF_DEVICES_FILE not in result["data"]
     assert result["options"] == {
-        CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
         CONF_UNAVAILABLE_AFTER: DEFAULT_UNAVAILABLE_AFTER,
         CONF_REVERSE_PAUSE: DEFAULT_REVERSE_PAUSE,
     }
@@ -552,6 +566,125 @@ async def test_no_password_in_logs_or_results(
     assert "LoginNeo" in caplog.text, "the exchange was logged, without the passwords"
 
 
+async def reopen(hass: HomeAssistant, result: FlowResult) -> FlowResult:
+    """Open a config flow in progress again, as the frontend does when it shows one anew.
+
+    The frontend fetches the flow (`GET /api/config/config_entries/flow/<id>`),
+    which continues it without input: its current step runs with `None`.
+    """
+    return await hass.config_entries.flow.async_configure(result["flow_id"])
+
+
+def suggested_values(result: FlowResult) -> dict[str, Any]:
+    """What a form fills in for the user, by field."""
+    return {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description and "suggested_value" in key.description
+    }
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_a_reopened_account_flow_shows_the_same_form(
+    hass: HomeAssistant, simulator: Simulator, certificates: Certificates
+) -> None:
+    """Each step of the account import, opened again, is the form it was, and goes on from there.
+
+    The site and IPCom choices list the same sites and IPComs, without the
+    error of an earlier choice; the confirmation shows the same import; the
+    form asking for the IPCom's login keeps the address the account gave and,
+    after a refused login, the username typed (never the password). Nothing
+    is fetched from the account again, and the entry made at the end is the
+    one the choices described.
+    """
+    simulator.set_credentials("installer", IPCOM_PASSWORD)
+    garage = home_ipcom(
+        simulator, id=2, name="Garage IPCom", local_address="192.0.2.20", modules=[]
+    )
+    home = home_ipcom(simulator, id=3, username="", password="")
+    sites = [
+        FakeSite(id=1, name="Empty"),
+        FakeSite(
+            id=7,
+            name="Home",
+            ipcoms=[garage, home],
+            elements=[
+                FakeElement(
+                    e.name, e.graphic_type, e.config, element_id=3, widget_type=e.widget_type
+                )
+                for e in HOME_ELEMENTS
+            ],
+        ),
+    ]
+    with serving(certificates, *sites) as service:
+        result = await log_in(hass, await start_account(hass))
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {"site": "0"})
+        assert result["errors"] == {"base": "account_no_ipcom"}
+
+        again = await reopen(hass, result)
+        assert again["type"] is FlowResultType.FORM
+        assert again["step_id"] == "account_site"
+        assert again["errors"] == {}
+        assert again["description_placeholders"] == {"error": ""}
+        assert options_of(again, "site") == {"0": "Empty", "1": "Home"}
+
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {"site": "1"})
+        assert result["step_id"] == "account_ipcom"
+        again = await reopen(hass, result)
+        assert again["step_id"] == "account_ipcom"
+        assert again["description_placeholders"] == {"site": "Home"}
+        assert options_of(again, "ipcom") == options_of(result, "ipcom")
+        assert options_of(again, "ipcom") == {
+            "0": "Garage IPCom (192.0.2.20)",
+            "1": f"Home IPCom ({simulator.host})",
+        }
+
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {"ipcom": "1"})
+        assert result["step_id"] == "account_confirm"
+        again = await reopen(hass, result)
+        assert again["step_id"] == "account_confirm"
+        assert again["description_placeholders"] == result["description_placeholders"]
+        assert again["description_placeholders"]["shutter_names"] == "Kitchen shutter"
+
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+        assert result["step_id"] == "account_connection"
+        again = await reopen(hass, result)
+        assert again["step_id"] == "account_connection"
+        assert [str(key) for key in again["data_schema"].schema] == [
+            CONF_HOST,
+            CONF_PORT,
+            CONF_USERNAME,
+            CONF_PASSWORD,
+        ]
+        assert suggested_values(again) == {CONF_HOST: simulator.host, CONF_PORT: simulator.port}
+        assert again["description_placeholders"]["ipcom"] == "Home IPCom"
+
+    address = {CONF_HOST: simulator.host, CONF_PORT: simulator.port}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**address, CONF_USERNAME: "installer", CONF_PASSWORD: "wrong"}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    again = await reopen(hass, result)
+    assert again["step_id"] == "account_connection"
+    assert again["errors"] == {}
+    assert suggested_values(again) == {**address, CONF_USERNAME: "installer"}, (
+        "the address and the username typed are kept; the password is never shown"
+    )
+
+    fetched = [(call.action, call.arguments.get("siteID")) for call in service.calls]
+    assert fetched == [("LoginNeo", None), ("CheckSiteVersion", "1"), ("CheckSiteVersion", "7")], (
+        "one fetch per choice of site, none per form opened again"
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**address, CONF_USERNAME: "installer", CONF_PASSWORD: IPCOM_PASSWORD}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == stored_data(
+        simulator, **{CONF_USERNAME: "installer", CONF_PASSWORD: IPCOM_PASSWORD}
+    )
+    assert devices_of(result["result"]) == HOME_DEVICES
+
+
 # The subentry flow
 
 
@@ -639,3 +772,162 @@ async def test_reimport_login_errors_show_at_its_form(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
     assert result["errors"] == {"base": "account_no_site"}
+
+
+async def reopen_subentry_flow(hass: HomeAssistant, result: dict[str, Any]) -> dict[str, Any]:
+    """Open a subentry flow in progress again, as the frontend does when it shows one anew."""
+    return await hass.config_entries.subentries.async_configure(result["flow_id"])
+
+
+def two_sites_for_reimport(simulator: Simulator) -> list[FakeSite]:
+    """A holiday home's site, and the home's site with two IPComs: the garage's and the entry's.
+
+    The entry's IPCom brings one new device, a socket on a free output; the
+    garage's a workbench light, on an output free here as well.
+    """
+    entry_ipcom = home_ipcom(simulator, id=3, modules=[FakeModule(7, "Exo8")])
+    garage = home_ipcom(
+        simulator, id=2, name="Garage IPCom", local_address="192.0.2.20", modules=[]
+    )
+    holiday = home_ipcom(simulator, id=4, name="Holiday IPCom", local_address="192.0.2.40")
+    return [
+        FakeSite(id=5, name="Holiday home", ipcoms=[holiday]),
+        FakeSite(
+            id=7,
+            name="Home",
+            ipcoms=[garage, entry_ipcom],
+            elements=[
+                FakeElement("Workbench", "OutputLightBulb", "1,7,2", element_id=2),
+                FakeElement("Garden socket", "OutputSocket", "1,7,1", element_id=3),
+            ],
+        ),
+    ]
+
+
+async def test_reimport_chooses_the_site_and_the_ipcom(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    certificates: Certificates,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """The import into an entry asks for the site and the IPCom when the account has several.
+
+    A wrong IPCom shows at the confirmation (its address is not the entry's),
+    and leaving there adds nothing; the right one adds its new devices. Each
+    choice, opened again, lists the same sites and IPComs.
+    """
+    mock_config_entry.add_to_hass(hass)
+    before = set(devices_of(mock_config_entry))
+    entry_address = f"{simulator.host}:{simulator.port}"
+    with serving(certificates, *two_sites_for_reimport(simulator)):
+        result = await start_reimport(hass, mock_config_entry)
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "site"
+        assert options_of(result, "site") == {"0": "Holiday home", "1": "Home"}
+        again = await reopen_subentry_flow(hass, result)
+        assert again["step_id"] == "site"
+        assert options_of(again, "site") == {"0": "Holiday home", "1": "Home"}
+
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"site": "1"}
+        )
+        assert result["step_id"] == "ipcom"
+        assert result["description_placeholders"] == {"site": "Home"}
+        ipcoms = {"0": "Garage IPCom (192.0.2.20)", "1": f"Home IPCom ({simulator.host})"}
+        assert options_of(result, "ipcom") == ipcoms
+        again = await reopen_subentry_flow(hass, result)
+        assert again["step_id"] == "ipcom"
+        assert options_of(again, "ipcom") == ipcoms
+
+        wrong = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"ipcom": "0"}
+        )
+        assert wrong["step_id"] == "confirm"
+        placeholders = wrong["description_placeholders"]
+        assert placeholders["ipcom"] == "Garage IPCom"
+        assert (placeholders["address"], placeholders["entry_address"]) == (
+            f"192.0.2.20:{simulator.port}",
+            entry_address,
+        )
+        assert placeholders["light_names"] == "Workbench"
+        hass.config_entries.subentries.async_abort(wrong["flow_id"])
+        assert set(devices_of(mock_config_entry)) == before
+
+        result = await start_reimport(hass, mock_config_entry)
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"site": "1"}
+        )
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"ipcom": "1"}
+        )
+        assert result["step_id"] == "confirm"
+        placeholders = result["description_placeholders"]
+        assert placeholders["address"] == placeholders["entry_address"] == entry_address
+        assert (placeholders["count"], placeholders["switch_names"]) == ("1", "Garden socket")
+        again = await reopen_subentry_flow(hass, result)
+        assert again["step_id"] == "confirm"
+        assert again["description_placeholders"] == placeholders
+
+        result = await hass.config_entries.subentries.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "account_imported"
+    assert result["description_placeholders"] == {"count": "1"}
+    assert set(devices_of(mock_config_entry)) == {*before, "1-7-1"}
+    assert devices_of(mock_config_entry)["1-7-1"] == ("switch", "Garden socket")
+
+
+async def test_reimport_renames_a_shutter_whose_keys_are_taken(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    certificates: Certificates,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A new shutter named like one of the entry's takes a free key; its relays take keys after it.
+
+    The running entry gets its cover at once, on its own relays, and the
+    entry's garage door keeps its key, its relays and its subentry.
+    """
+    entry = init_integration
+    garage = entry.subentries[subentry_id_of(entry, "garage_door")]
+    site = FakeSite(
+        id=7,
+        name="Home",
+        ipcoms=[home_ipcom(simulator, modules=[FakeModule(7, "ExoStore")])],
+        elements=[
+            FakeElement("Garage door down", "OutputShutterDown", "1,7,2"),
+            FakeElement("Garage door up", "OutputShutterUp", "1,7,1"),
+        ],
+    )
+    with serving(certificates, site):
+        result = await start_reimport(hass, entry)
+        assert result["step_id"] == "confirm"
+        assert result["description_placeholders"]["shutter_names"] == "Garage door"
+        assert result["description_placeholders"]["left_out"] == "-"
+        result = await hass.config_entries.subentries.async_configure(result["flow_id"], {})
+    assert result["reason"] == "account_imported"
+    await hass.async_block_till_done()
+
+    (added,) = (subentry for subentry in entry.subentries.values() if subentry.unique_id == "1-7-1")
+    key = added.data["key"]
+    assert key not in {"garage_door", "garage_door_up", "garage_door_down"}
+    assert (added.data["up_key"], added.data["down_key"]) == (f"{key}_up", f"{key}_down")
+    assert (added.title, added.subentry_type) == ("Garage door", "shutter")
+    assert entry.subentries[garage.subentry_id] is garage
+
+    installation = get_installation(hass)
+    new_door, old_door = installation.get(key), installation.get("garage_door")
+    assert new_door is not None
+    assert old_door is not None
+    assert (new_door.entry.up.module, new_door.entry.up.output) == (7, 1)
+    assert (old_door.entry.up.module, old_door.entry.up.output) == (3, 3)
+    cover = entity_id_of(hass, Platform.COVER, f"{ENTRY_ID}_7_1")
+    await hass.services.async_call(
+        "cover", SERVICE_OPEN_COVER, {ATTR_ENTITY_ID: cover}, blocking=True
+    )
+    assert_written(simulator, 7, 1, 255)
+    assert simulator.get_value(3, 3) == 0, "the entry's garage door did not move"
+    await hass.services.async_call(
+        "cover", SERVICE_STOP_COVER, {ATTR_ENTITY_ID: cover}, blocking=True
+    )
+    assert_written(simulator, 7, 1, 0)
+    assert simulator.connections_accepted == 1

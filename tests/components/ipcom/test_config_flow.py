@@ -29,11 +29,11 @@ from custom_components.ipcom.const import (
     CONF_TRICOM,
     CONF_UNAVAILABLE_AFTER,
     DEFAULT_DEVICES_FILE,
-    DEFAULT_POLL_INTERVAL,
     DEFAULT_REVERSE_PAUSE,
     DEFAULT_UNAVAILABLE_AFTER,
     DOMAIN,
 )
+from custom_components.ipcom.migration import CONFIG_MINOR_VERSION
 from ipcom import BusType
 from ipcom.simulator import Simulator
 
@@ -163,7 +163,6 @@ def suggested(result: FlowResult, name: str) -> dict[str, Any]:
 
 
 DEFAULT_OPTIONS = {
-    CONF_POLL_INTERVAL: DEFAULT_POLL_INTERVAL,
     CONF_UNAVAILABLE_AFTER: DEFAULT_UNAVAILABLE_AFTER,
     CONF_REVERSE_PAUSE: DEFAULT_REVERSE_PAUSE,
 }
@@ -191,7 +190,7 @@ async def test_user_flow(
     assert result["data"] == {**user_input(simulator), **WITH_DEVICES_FILE, **STORED_DEFAULTS}
     assert result["options"] == DEFAULT_OPTIONS
     assert result["result"].unique_id is None
-    assert result["result"].minor_version == 2
+    assert result["result"].minor_version == CONFIG_MINOR_VERSION
     assert len(mock_setup_entry.mock_calls) == 1
     wait_until_closed(simulator)
 
@@ -450,31 +449,45 @@ async def test_reconfigure_with_unusable_stored_credentials(
 
 
 async def test_options_flow(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
-    """Options are stored and the entry reloads with them."""
+    """Options are stored and the entry reloads with them; the poll interval is not one."""
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
+    assert {str(key) for key in result["data_schema"].schema} == {
+        CONF_UNAVAILABLE_AFTER,
+        CONF_REVERSE_PAUSE,
+    }
 
     client_before = init_integration.runtime_data.coordinators[1].client
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {CONF_POLL_INTERVAL: 500, CONF_UNAVAILABLE_AFTER: 30, CONF_REVERSE_PAUSE: 1.5},
+        result["flow_id"], {CONF_UNAVAILABLE_AFTER: 30, CONF_REVERSE_PAUSE: 1.5}
     )
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert init_integration.options == {
-        CONF_POLL_INTERVAL: 500,
-        CONF_UNAVAILABLE_AFTER: 30,
-        CONF_REVERSE_PAUSE: 1.5,
-    }
+    assert init_integration.options == {CONF_UNAVAILABLE_AFTER: 30, CONF_REVERSE_PAUSE: 1.5}
     assert init_integration.runtime_data.coordinators[1].client is not client_before
+
+
+async def test_options_flow_refuses_a_poll_interval(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A poll interval sent to the options flow is refused, not stored."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {CONF_POLL_INTERVAL: 500, CONF_UNAVAILABLE_AFTER: 10, CONF_REVERSE_PAUSE: 0.5},
+        )
+    assert CONF_POLL_INTERVAL not in init_integration.options
 
 
 @pytest.mark.parametrize(
     "value",
     [
-        {CONF_POLL_INTERVAL: 200, CONF_UNAVAILABLE_AFTER: 10, CONF_REVERSE_PAUSE: 0.5},
-        {CONF_POLL_INTERVAL: 350, CONF_UNAVAILABLE_AFTER: 10, CONF_REVERSE_PAUSE: 6},
+        {CONF_UNAVAILABLE_AFTER: -1, CONF_REVERSE_PAUSE: 0.5},
+        {CONF_UNAVAILABLE_AFTER: 601, CONF_REVERSE_PAUSE: 0.5},
+        {CONF_UNAVAILABLE_AFTER: 10, CONF_REVERSE_PAUSE: -0.1},
+        {CONF_UNAVAILABLE_AFTER: 10, CONF_REVERSE_PAUSE: 6},
     ],
 )
 async def test_options_flow_limits(

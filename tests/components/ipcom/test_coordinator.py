@@ -22,7 +22,6 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ipcom.const import (
-    CONF_POLL_INTERVAL,
     CONF_REVERSE_PAUSE,
     CONF_UNAVAILABLE_AFTER,
     DOMAIN,
@@ -107,7 +106,7 @@ async def test_unavailable_after_grace_and_back(
 
 @pytest.mark.parametrize(
     "entry_options",
-    [{CONF_POLL_INTERVAL: 250, CONF_UNAVAILABLE_AFTER: 600, CONF_REVERSE_PAUSE: 0.1}],
+    [{CONF_UNAVAILABLE_AFTER: 600, CONF_REVERSE_PAUSE: 0.1}],
 )
 @pytest.mark.usefixtures("init_integration")
 async def test_short_outage_within_grace(
@@ -142,7 +141,7 @@ async def test_short_outage_within_grace(
 
 @pytest.mark.parametrize(
     "entry_options",
-    [{CONF_POLL_INTERVAL: 250, CONF_UNAVAILABLE_AFTER: 0, CONF_REVERSE_PAUSE: 0.1}],
+    [{CONF_UNAVAILABLE_AFTER: 0, CONF_REVERSE_PAUSE: 0.1}],
 )
 @pytest.mark.usefixtures("init_integration")
 async def test_no_grace(

@@ -38,6 +38,7 @@ from homeassistant.const import (
     ATTR_ASSUMED_STATE,
     ATTR_DEVICE_CLASS,
     ATTR_ENTITY_ID,
+    ATTR_ICON,
     ATTR_SUPPORTED_FEATURES,
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
@@ -56,7 +57,6 @@ from pytest_homeassistant_custom_component.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.ipcom.const import (
-    CONF_POLL_INTERVAL,
     CONF_REVERSE_PAUSE,
     CONF_UNAVAILABLE_AFTER,
     DOMAIN,
@@ -114,7 +114,7 @@ Address = tuple[int, int]
 
 def options(reverse_pause: float) -> dict[str, Any]:
     """Entry options with a given reversal pause."""
-    return {CONF_POLL_INTERVAL: 250, CONF_UNAVAILABLE_AFTER: 1, CONF_REVERSE_PAUSE: reverse_pause}
+    return {CONF_UNAVAILABLE_AFTER: 1, CONF_REVERSE_PAUSE: reverse_pause}
 
 
 @pytest.fixture
@@ -389,6 +389,36 @@ async def test_device_class_comes_from_the_device_map(hass: HomeAssistant) -> No
     assert state_of(hass, BEDROOM).attributes[ATTR_DEVICE_CLASS] == CoverDeviceClass.BLIND
     assert state_of(hass, LIVING).attributes[ATTR_DEVICE_CLASS] == CoverDeviceClass.SHUTTER
     assert state_of(hass, GARAGE).attributes[ATTR_DEVICE_CLASS] == CoverDeviceClass.SHUTTER
+
+
+async def test_a_cover_shows_its_state_icons_unless_given_an_icon(
+    hass: HomeAssistant, init_integration: MockConfigEntry, entity_registry: er.EntityRegistry
+) -> None:
+    """A shutter sets no icon, so the frontend shows its device class's state icons.
+
+    Only an icon given to the device (devices.yaml `icon:`, kept in its
+    subentry) replaces them.
+    """
+    for cover in PAIRS:
+        assert ATTR_ICON not in state_of(hass, cover).attributes
+        registry_entry = entity_registry.async_get(cover_id(hass, cover))
+        assert registry_entry is not None
+        assert registry_entry.original_icon is None
+
+    entry = init_integration
+    subentry = entry.subentries[subentry_id_of(entry, "living_shutter")]
+    hass.config_entries.async_update_subentry(
+        entry, subentry, data={**subentry.data, "icon": "mdi:window-shutter-cog"}
+    )
+    await wait_until(
+        hass,
+        lambda: (
+            (state := hass.states.get(cover_id(hass, LIVING))) is not None
+            and state.attributes.get(ATTR_ICON) == "mdi:window-shutter-cog"
+        ),
+        "the living room shutter taking its icon",
+    )
+    assert ATTR_ICON not in state_of(hass, BEDROOM).attributes
 
 
 def test_every_device_class_of_the_map_is_a_cover_device_class() -> None:

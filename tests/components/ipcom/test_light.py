@@ -9,7 +9,7 @@ from homeassistant.components.light import (
     SERVICE_TURN_OFF,
     SERVICE_TURN_ON,
 )
-from homeassistant.const import ATTR_ENTITY_ID, STATE_OFF, STATE_ON, Platform
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_ICON, STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
@@ -33,6 +33,7 @@ from .conftest import (
     press_wall_switch,
     set_installation_output,
     snapshot_platform,
+    subentry_id_of,
     wait_until,
 )
 
@@ -88,6 +89,34 @@ async def test_entities(
     await set_installation_output(hass, simulator, 1, 1, 255)
     await set_installation_output(hass, simulator, 6, 1, 40)
     await snapshot_platform(hass, entity_registry, snapshot, init_integration.entry_id)
+
+
+async def test_a_light_shows_its_state_icons_unless_given_an_icon(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A light sets no icon, so the frontend shows the light's on and off icons.
+
+    Only an icon given to the device (devices.yaml `icon:`, or the account
+    import's from its Home Anywhere drawing, kept in its subentry) replaces them.
+    """
+    for unique_id in (output_unique_id(ENTRY_ID, 1, 1), output_unique_id(ENTRY_ID, 6, 1)):
+        state = hass.states.get(entity_id_of(hass, Platform.LIGHT, unique_id))
+        assert state is not None
+        assert ATTR_ICON not in state.attributes
+
+    entry = init_integration
+    subentry = entry.subentries[subentry_id_of(entry, "living_ceiling")]
+    hass.config_entries.async_update_subentry(
+        entry, subentry, data={**subentry.data, "icon": "mdi:lightbulb-fluorescent-tube"}
+    )
+    await wait_until(
+        hass,
+        lambda: (
+            (state := hass.states.get(relay(hass))) is not None
+            and state.attributes.get(ATTR_ICON) == "mdi:lightbulb-fluorescent-tube"
+        ),
+        "the ceiling light taking its icon",
+    )
 
 
 @pytest.mark.usefixtures("init_integration")

@@ -1,20 +1,32 @@
-"""Config entry 1.1 -> 1.2: device identifiers get one namespace per kind, rows keep their ids.
+"""Config entry migrations.
 
+1.1 -> 1.2: device identifiers get one namespace per kind, rows keep their ids.
 Entries of 1.1 name a devices file: the setup after the migration imports it
 into subentries, and the migrated rows join the subentries of their devices.
+
+1.2 -> 1.3: the poll interval is no longer an option; the other options stay.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import area_registry as ar, device_registry as dr, entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ipcom.const import CONF_DEVICES_FILE, DOMAIN
+from custom_components.ipcom.const import (
+    CONF_DEVICES_FILE,
+    CONF_POLL_INTERVAL,
+    CONF_REVERSE_PAUSE,
+    CONF_UNAVAILABLE_AFTER,
+    DOMAIN,
+)
+from custom_components.ipcom.migration import CONFIG_MINOR_VERSION
 from ipcom.simulator import Simulator
 
 from .conftest import ENTRY_ID, async_add_device, async_write_text, subentry_id_of
@@ -64,7 +76,7 @@ async def test_old_identifiers_are_rewritten_in_place(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.minor_version == 2
+    assert entry.minor_version == CONFIG_MINOR_VERSION
     assert entry.unique_id is None
     assert CONF_DEVICES_FILE not in entry.data
 
@@ -146,3 +158,39 @@ async def test_a_lamp_added_as_module_1_is_its_own_device(
     assert lamp.via_device_id == module.id
     assert device_subentry(lamp) == subentry_id_of(init_integration, "module_1")
     assert simulator.connections_accepted == connections
+
+
+@pytest.mark.parametrize(
+    "entry_options",
+    [{CONF_POLL_INTERVAL: 500, CONF_UNAVAILABLE_AFTER: 30, CONF_REVERSE_PAUSE: 1.5}],
+)
+async def test_poll_interval_option_is_dropped(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, entry_options: dict[str, Any]
+) -> None:
+    """An entry of 1.2 loses its poll interval option; the others and its data stay."""
+    entry = mock_config_entry
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, minor_version=2)
+    data = dict(entry.data)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.minor_version == CONFIG_MINOR_VERSION == 3
+    assert entry.options == {CONF_UNAVAILABLE_AFTER: 30, CONF_REVERSE_PAUSE: 1.5}
+    assert entry.data == data
+    assert len(entry.subentries) == len(mock_config_entry.subentries)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_newer_major_version_is_refused(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """An entry of a newer major version is left alone and not set up."""
+    entry = mock_config_entry
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, version=2)
+
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
+    assert entry.version == 2

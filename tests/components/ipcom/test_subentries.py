@@ -9,10 +9,12 @@ reconnect, writes that land).
 from __future__ import annotations
 
 import asyncio
+from types import MappingProxyType
 
 import pytest
 from homeassistant.components.light import ATTR_BRIGHTNESS, ATTR_SUPPORTED_COLOR_MODES, ColorMode
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.components.repairs import repairs_flow_manager
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.const import ATTR_ENTITY_ID, ATTR_FRIENDLY_NAME, SERVICE_TURN_ON, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -20,10 +22,13 @@ from homeassistant.helpers import (
     area_registry as ar,
     device_registry as dr,
     entity_registry as er,
+    issue_registry as ir,
 )
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ipcom.const import CONF_UNAVAILABLE_AFTER, DOMAIN
+from custom_components.ipcom.unmapped import unmapped_output_issue_id
 from ipcom.simulator import Simulator
 
 from .conftest import (
@@ -321,3 +326,64 @@ async def test_new_options_reconnect(
     assert init_integration.state is ConfigEntryState.LOADED
     simulator.wait_until(lambda sim: sim.connections_accepted == 2, description="a reconnect")
     await wait_for_state(hass, "light.hall", "off")
+
+
+async def test_the_fix_flow_of_an_entry_whose_devices_no_longer_fit(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: Simulator
+) -> None:
+    """Devices that stopped making a valid map do not break the fix flow of an unmapped output.
+
+    No flow of the integration stores such devices: here a subentry is
+    written past the checks, through Home Assistant's own API, giving a
+    second device the key of the hall light. The entry cannot run with them;
+    the issues of outputs offered before stay. A fix flow cannot tell a
+    dimmer module then, so it asks for the kind of a dimmer's output too;
+    either way it says why the output cannot be added, and adds nothing.
+    """
+    entry = init_integration
+    assert await async_setup_component(hass, "repairs", {})
+    issues = ir.async_get(hass)
+    relay, dimmer = (
+        unmapped_output_issue_id(ENTRY_ID, 1, 1, 6),
+        unmapped_output_issue_id(ENTRY_ID, 1, 6, 3),
+    )
+    simulator.press(1, 6)
+    simulator.press(6, 3)
+    await wait_until(
+        hass,
+        lambda: all(issues.async_get_issue(DOMAIN, issue_id) for issue_id in (relay, dimmer)),
+        "the offers of 1.6 and 6.3",
+    )
+
+    hass.config_entries.async_add_subentry(
+        entry,
+        ConfigSubentry(
+            data=MappingProxyType(
+                {"key": "hall", "name": "Twin", "bus": 1, "module": 1, "output": 5}
+            ),
+            subentry_type="switch",
+            title="Twin",
+            unique_id="1-1-5",
+        ),
+    )
+    await wait_until(hass, lambda: entry.state is ConfigEntryState.SETUP_ERROR, "the failed reload")
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    before = {subentry.unique_id for subentry in entry.subentries.values()}
+
+    result = await manager.async_init(DOMAIN, data={"issue_id": relay})
+    assert result["type"] is FlowResultType.FORM
+    result = await manager.async_configure(result["flow_id"], {"name": "Fan", "kind": "switch"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_setting"}
+    assert "the key hall of Twin is already Hall's" in result["description_placeholders"]["reason"]
+
+    result = await manager.async_init(DOMAIN, data={"issue_id": dimmer})
+    assert {str(marker) for marker in result["data_schema"].schema} == {"name", "kind", "area"}
+    result = await manager.async_configure(result["flow_id"], {"name": "Sofa", "kind": "light"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "module_is_dimmer"}
+    assert result["description_placeholders"]["device"] == "Table"
+
+    assert {subentry.unique_id for subentry in entry.subentries.values()} == before
+    assert all(issues.async_get_issue(DOMAIN, issue_id) for issue_id in (relay, dimmer))

@@ -11,6 +11,7 @@ from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN, SwitchDevic
 from homeassistant.const import (
     ATTR_DEVICE_CLASS,
     ATTR_ENTITY_ID,
+    ATTR_ICON,
     SERVICE_TURN_OFF,
     SERVICE_TURN_ON,
     STATE_OFF,
@@ -35,6 +36,7 @@ from .conftest import (
     lose_link,
     press_wall_switch,
     snapshot_platform,
+    subentry_id_of,
     wait_until,
 )
 
@@ -75,6 +77,35 @@ async def test_device_class_comes_from_the_device_map(hass: HomeAssistant) -> No
     pump = entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 2, 2))
     assert hass.states.get(socket(hass)).attributes[ATTR_DEVICE_CLASS] == SwitchDeviceClass.OUTLET
     assert ATTR_DEVICE_CLASS not in hass.states.get(pump).attributes
+
+
+async def test_a_switch_shows_its_state_icons_unless_given_an_icon(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A switch sets no icon, so the frontend shows its device class's on and off icons.
+
+    Only an icon given to the device (devices.yaml `icon:`, or the account
+    import's from its Home Anywhere drawing, kept in its subentry) replaces them.
+    """
+    pump = entity_id_of(hass, Platform.SWITCH, output_unique_id(ENTRY_ID, 2, 2))
+    for entity_id in (socket(hass), pump):
+        state = hass.states.get(entity_id)
+        assert state is not None
+        assert ATTR_ICON not in state.attributes
+
+    entry = init_integration
+    subentry = entry.subentries[subentry_id_of(entry, "pond_pump")]
+    hass.config_entries.async_update_subentry(
+        entry, subentry, data={**subentry.data, "icon": "mdi:pump"}
+    )
+    await wait_until(
+        hass,
+        lambda: (
+            (state := hass.states.get(pump)) is not None
+            and state.attributes.get(ATTR_ICON) == "mdi:pump"
+        ),
+        "the pond pump taking its icon",
+    )
 
 
 def test_the_device_classes_of_the_map_are_the_switch_device_classes() -> None:

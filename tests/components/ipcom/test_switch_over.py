@@ -322,7 +322,7 @@ async def test_switch_over_keeps_everything(
     assert sink.attributes["icon"] == "mdi:faucet"
 
     assert entry.unique_id is None
-    assert entry.minor_version == 2
+    assert entry.minor_version == 3
     assert entry.data == {
         CONF_HOST: simulator.host,
         CONF_PORT: simulator.port,
