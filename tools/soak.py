@@ -31,14 +31,25 @@ from the ``ipcom`` loggers or an exception that escapes a thread fails the run.
 Run it as ``scripts/soak [--seconds N] [--seed S]``; the last line printed is
 the machine-readable summary, and the exit status is 1 when anything was
 lost, stale or leaked.
+
+``scripts/soak --profile day`` compresses a day of a real installation
+instead (`DAY_PROFILE`): about 250,000 polls, 10,000 writes and 100 faults of
+every kind, at a poll every 3 ms and every other interval and fault a tenth
+as long. It ends on those counts, not on a duration, samples resident memory,
+threads, open descriptors and the client's and the simulator's listener and
+session counts at the start, at every tenth and at the end, and judges them
+too (`judge_resources`): memory may not grow by 2 MiB or more after the
+first tenth, and every count must be back where it started.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import logging
+import math
 import random
 import sys
 import threading
@@ -47,7 +58,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TypedDict
+from typing import Final, Protocol, TypedDict
 
 from ipcom.cli_common import EXIT_INTERRUPTED, positive_seconds
 from ipcom.client import IPComClient
@@ -70,7 +81,7 @@ from ipcom.protocol import (
 from ipcom.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Simulator
 from ipcom.writes import WriteAbandonedError, WriteHandle, WriteOutcome
 
-from .soak_presses import PressAudit, SwitchedBack, UndonePress, delay_summary
+from .soak_presses import GRACE, PressAudit, SwitchedBack, UndonePress, delay_summary
 
 DEFAULT_SECONDS: Final = 600.0
 
@@ -117,6 +128,71 @@ FAULT_GAP: Final = 4.0
 SEVERAL_OUTPUTS_SHARE: Final = 0.2
 """The share of write calls that set several outputs of a module at once."""
 
+DAY_TIMING: Final[ClientTiming] = {
+    "poll_interval": 0.003,
+    "command_interval": 0.002,
+    "keepalive_interval": 3.0,
+    "socket_timeout": 0.5,
+    "stale_after": 0.3,
+    "reconnect_base": 0.1,
+    "reconnect_max": 3.0,
+}
+"""The day profile's client: polls every 3 ms, not every 0.35 s, so that a day's 250,000 polls
+fit in about half an hour on two cores (faults halve the rate of a healthy link, 300 polls a
+second); every other interval is a tenth of `CLIENT_TIMING`'s, the command tick below the poll."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How hard a soak runs and when it ends.
+
+    A timed profile (`polls` 0) runs for the `--seconds` asked at fixed mean
+    gaps between writes, presses and faults. A counted profile runs until the
+    client has sent `polls` polls, `writes` write calls were accepted and
+    `faults_per_kind` faults of every kind went in (drawn from a shuffled deck),
+    spreading writes, presses and faults over the time the polls still need;
+    it samples and judges resources, and fails when `limit` seconds pass first.
+    """
+
+    name: str
+    timing: ClientTiming
+    fault_scale: float = 1.0
+    """Every fault's duration, delay and interval is the default one times this."""
+    grace: float = GRACE
+    """The press audit's grace: how soon a sent snapshot must inform the client's frames."""
+    polls: int = 0
+    writes: int = 0
+    faults_per_kind: int = 0
+    limit: float = 0.0
+    """Seconds a counted profile may take to send its traffic (settling and the audit aside)."""
+
+    @property
+    def counted(self) -> bool:
+        """Whether the profile ends on its counts (and judges resources) rather than on time."""
+        return self.polls > 0
+
+    @property
+    def faults(self) -> int:
+        """Faults a counted profile injects in all."""
+        return self.faults_per_kind * len(FAULT_WEIGHTS)
+
+    def scaled(self, share: float) -> Profile:
+        """This profile with `share` of its counts (at least one of each) and of its limit."""
+        if not self.counted:
+            raise ValueError(f"the {self.name} profile runs for a time, not for counts")
+        return dataclasses.replace(
+            self,
+            polls=max(round(self.polls * share), 1),
+            writes=max(round(self.writes * share), 1),
+            faults_per_kind=max(round(self.faults_per_kind * share), 1),
+            limit=max(self.limit * share, MIN_LIMIT),
+        )
+
+
+MIN_LIMIT: Final = 120.0
+"""The shortest limit of a scaled counted profile: connecting and the faults' tails take time."""
+
+
 FAULT_WEIGHTS: Final[Mapping[str, int]] = {
     "drop": 3,
     "freeze": 2,
@@ -146,6 +222,26 @@ RESTART_DOWN_SECONDS: Final = (0.5, 6.0)
 REBIND_LIMIT: Final = 30.0
 """How long a restart keeps trying to bind the same port again."""
 
+DEFAULT_PROFILE: Final = Profile("default", CLIENT_TIMING)
+"""`--seconds` of faults every 4 s on a client with a real installation's timing."""
+DAY_PROFILE: Final = Profile(
+    "day",
+    DAY_TIMING,
+    fault_scale=0.1,
+    grace=0.05,
+    polls=250_000,
+    writes=10_000,
+    faults_per_kind=100,
+    limit=3600.0,
+)
+"""A day of a real installation, compressed: a poll every 0.35 s for 24 hours is 247,000
+polls; writes and faults come as they come in the default profile, relative to each other.
+The press audit's grace is 50 ms, not one poll: the client and the simulator share one
+interpreter, whose threads take turns every 5 ms."""
+PROFILES: Final[Mapping[str, Profile]] = {
+    profile.name: profile for profile in (DEFAULT_PROFILE, DAY_PROFILE)
+}
+
 CONNECT_LIMIT: Final = RECONNECT_MAX + 2 * SOCKET_TIMEOUT + 10.0
 """Once the faults end, the longest the client may take to be connected again."""
 SETTLE_STABLE: Final = 2.0
@@ -155,6 +251,13 @@ SETTLE_LIMIT: Final = 30.0
 
 MAX_RSS_GROWTH_KIB: Final = 16 * 1024
 """Resident memory growth counted as a leak: far above allocator noise."""
+MAX_RSS_GROWTH_AFTER_WARMUP_KIB: Final = 2 * 1024
+"""A counted profile's bound on resident memory growth from its warm-up sample to its end."""
+WARMUP_LABEL: Final = "10%"
+"""The sample that ends a counted profile's warm-up: the first tenth of its traffic, in which
+caches, allocator arenas, the pacer's round-trip samples and the audits' bounded
+histories fill up."""
+TENTHS: Final = 10
 
 PROGRESS_EVERY: Final = 60.0
 _TICK: Final = 0.5
@@ -365,24 +468,62 @@ class FaultInjector:
     connection of the next frame that takes effect, unless the fault ends
     first. The first faults are one of every kind in a shuffled order, so
     that even a one-minute run meets them all.
+
+    With `per_kind`, the kinds come from a shuffled deck of that many of each
+    instead, and a card whose kind is still running waits for a later turn:
+    exactly `per_kind` of every kind, then none. Every duration, delay and
+    interval is the default one times `scale`.
     """
 
-    def __init__(self, simulator: Simulator, rng: random.Random) -> None:
+    def __init__(
+        self,
+        simulator: Simulator,
+        rng: random.Random,
+        *,
+        scale: float = 1.0,
+        per_kind: int = 0,
+    ) -> None:
         self._simulator = simulator
         self._rng = rng
+        self._scale = scale
         self._ends: dict[str, float] = {}
         self._first_round = list(FAULT_WEIGHTS)
         rng.shuffle(self._first_round)
+        self._deck: list[str] | None = None
+        if per_kind:
+            self._deck = [kind for kind in FAULT_WEIGHTS for _ in range(per_kind)]
+            rng.shuffle(self._deck)
         self.injected: Counter[str] = Counter()
+
+    @property
+    def remaining(self) -> int | None:
+        """Cards left in the deck; None without one (the faults never run out)."""
+        return None if self._deck is None else len(self._deck)
+
+    def _uniform(self, bounds: tuple[float, float]) -> float:
+        return self._rng.uniform(*bounds) * self._scale
+
+    def _draw(self) -> str | None:
+        """The deck's next card whose kind is not running, taken out; None if there is none."""
+        assert self._deck is not None
+        for index in range(len(self._deck) - 1, -1, -1):
+            if self._deck[index] not in self._ends:
+                return self._deck.pop(index)
+        return None
 
     def inject(self, now: float) -> None:
         """Start one fault, picked by the seeded schedule."""
-        if self._first_round:
+        if self._deck is not None:
+            drawn = self._draw()
+            if drawn is None:
+                return
+            kind = drawn
+        elif self._first_round:
             kind = self._first_round.pop()
         else:
             kinds = list(FAULT_WEIGHTS)
             kind = self._rng.choices(kinds, weights=[FAULT_WEIGHTS[k] for k in kinds])[0]
-        duration = self._rng.uniform(*KNOB_SECONDS)
+        duration = self._uniform(KNOB_SECONDS)
         if kind in self._ends:
             return
         simulator = self._simulator
@@ -394,9 +535,9 @@ class FaultInjector:
             simulator.inject_unknown(glued=True)
         elif kind == "freeze":
             simulator.freeze()
-            self._ends[kind] = now + self._rng.uniform(*FREEZE_SECONDS)
+            self._ends[kind] = now + self._uniform(FREEZE_SECONDS)
         elif kind == "delay":
-            simulator.reply_delay = self._rng.uniform(0.0, MAX_REPLY_DELAY)
+            simulator.reply_delay = self._uniform((0.0, MAX_REPLY_DELAY))
             self._ends[kind] = now + duration
         elif kind == "chunks":
             simulator.chunk_size = self._rng.randint(1, MAX_CHUNK)
@@ -405,23 +546,23 @@ class FaultInjector:
             simulator.glue_replies = True
             self._ends[kind] = now + duration
         elif kind == "latency":
-            simulator.bus_latency = self._rng.uniform(0.0, MAX_BUS_LATENCY)
+            simulator.bus_latency = self._uniform((0.0, MAX_BUS_LATENCY))
             self._ends[kind] = now + duration
         elif kind == "mute_frames":
             simulator.answer_frames = False
             self._ends[kind] = now + duration
         elif kind == "reports":
-            simulator.report_interval = self._rng.uniform(*REPORT_INTERVAL)
+            simulator.report_interval = self._uniform(REPORT_INTERVAL)
             self._ends[kind] = now + duration
         elif kind == "serial":
-            simulator.request_time = self._rng.uniform(*REQUEST_TIME)
+            simulator.request_time = self._uniform(REQUEST_TIME)
             self._ends[kind] = now + duration
         elif kind == "drop_after_frame":
             simulator.drop_after_frames = 1
             self._ends[kind] = now + duration
         else:
             simulator.stop()
-            self._ends[kind] = now + self._rng.uniform(*RESTART_DOWN_SECONDS)
+            self._ends[kind] = now + self._uniform(RESTART_DOWN_SECONDS)
         self.injected[kind] += 1
 
     def next_end(self) -> float:
@@ -565,6 +706,131 @@ def _open_descriptors() -> int:
     return 0
 
 
+@dataclass(frozen=True, slots=True)
+class ResourceSample:
+    """What a counted profile measures at its start, at every tenth and at its end.
+
+    `label` is "before" (nothing started yet), "start" (the client connected,
+    no fault yet), "10%" to "90%" (that share of the traffic sent), "100%"
+    (all of it sent, the faults over and the client settled) or "end" (the
+    client and the simulator stopped). `counts` are the lists and sets that
+    grow when something is not let go: the client's listeners, loop threads
+    and pending writes, the simulator's sessions, callbacks and listening
+    sockets (none before and at the end).
+    """
+
+    label: str
+    elapsed: float
+    rss_kib: int
+    threads: int
+    descriptors: int
+    counts: Mapping[str, int] = field(default_factory=dict)
+    polls: int = 0
+    writes: int = 0
+    faults: int = 0
+
+    def line(self) -> str:
+        """One printed line: `soak: sample <label> t=..s polls=.. ... rss_kib=.. threads=..`."""
+        counts = "".join(f" {name}={value}" for name, value in self.counts.items())
+        return (
+            f"sample {self.label} t={self.elapsed:.0f}s polls={self.polls} writes={self.writes} "
+            f"faults={self.faults} rss_kib={self.rss_kib} threads={self.threads} "
+            f"open_fds={self.descriptors}{counts}"
+        )
+
+
+def leak_counts(client: IPComClient, simulator: Simulator) -> dict[str, int]:
+    """The client's and the simulator's lists and sets that a leak would grow.
+
+    Read from their private fields under their own locks: neither exposes
+    these counts, and an instrument may look inside what it measures.
+    """
+    with client._lock:
+        writes = client._writes
+        counts = {
+            "client.snapshot_listeners": len(client._snapshot_listeners),
+            "client.connection_listeners": len(client._connection_listeners),
+            "client.abandoned_listeners": len(client._abandoned_listeners),
+            "client.outputs_listeners": len(client._outputs_listeners),
+            "client.loop_threads": len(client._threads),
+            "client.pending_writes": len(writes._in_flight)
+            + sum(len(queued) for queued in writes._queued.values()),
+        }
+    with simulator._lock:
+        counts |= {
+            "simulator.sessions": len(simulator._sessions),
+            "simulator.write_callbacks": len(simulator._write_callbacks),
+            "simulator.snapshot_callbacks": len(simulator._snapshot_callbacks),
+            "simulator.listening_sockets": len(simulator._listeners),
+        }
+    return counts
+
+
+def take_sample(
+    label: str,
+    elapsed: float,
+    counts: Mapping[str, int] | None = None,
+    *,
+    polls: int = 0,
+    writes: int = 0,
+    faults: int = 0,
+) -> ResourceSample:
+    """Measure this process now, after a full garbage collection."""
+    gc.collect()
+    return ResourceSample(
+        label,
+        elapsed,
+        rss_kib=_rss_kib(),
+        threads=len(_live_threads()),
+        descriptors=_open_descriptors(),
+        counts=dict(counts or {}),
+        polls=polls,
+        writes=writes,
+        faults=faults,
+    )
+
+
+def judge_resources(
+    samples: Sequence[ResourceSample],
+    *,
+    max_growth_kib: int = MAX_RSS_GROWTH_AFTER_WARMUP_KIB,
+) -> list[str]:
+    """Why a counted profile's samples show a leak; empty when they do not.
+
+    - resident memory grew by `max_growth_kib` or more from the warm-up
+      sample (`WARMUP_LABEL`) to "100%";
+    - the threads or open descriptors at "end" differ from "before", or those
+      at "100%" (settled) from "start" (connected);
+    - any count at "100%" differs from "start".
+    """
+    by_label = {sample.label: sample for sample in samples}
+    needed = ("before", "start", WARMUP_LABEL, "100%", "end")
+    failures: list[str] = []
+    missing = [label for label in needed if label not in by_label]
+    if missing:
+        failures.append(f"no resource sample at {', '.join(missing)}")
+    warm, last = by_label.get(WARMUP_LABEL), by_label.get("100%")
+    if warm is not None and last is not None:
+        growth = last.rss_kib - warm.rss_kib
+        if growth >= max_growth_kib:
+            failures.append(
+                f"resident memory grew by {growth} KiB after warm-up ({WARMUP_LABEL} to 100%), "
+                f"{max_growth_kib} KiB or more"
+            )
+    for first_label, then_label in (("before", "end"), ("start", "100%")):
+        first, then = by_label.get(first_label), by_label.get(then_label)
+        if first is None or then is None:
+            continue
+        for name, was, now in (
+            ("threads", first.threads, then.threads),
+            ("open file descriptors", first.descriptors, then.descriptors),
+            *((name, value, then.counts.get(name, 0)) for name, value in first.counts.items()),
+        ):
+            if now != was:
+                failures.append(f"{name}: {was} at {first_label}, {now} at {then_label}")
+    return failures
+
+
 @contextlib.contextmanager
 def _captured_logs(verbose: bool) -> Iterator[LogCounter]:
     """Count the records of the ``ipcom`` loggers instead of printing thousands of warnings."""
@@ -609,6 +875,14 @@ class SoakReport:
 
     seconds: float
     seed: int
+    profile: str = DEFAULT_PROFILE.name
+    polls: int = 0
+    total_seconds: float = 0.0
+    """The whole run: connecting, the traffic, settling, the audit and stopping."""
+    samples: list[ResourceSample] = field(default_factory=list)
+    """A counted profile's resource samples, judged by `judge_resources`."""
+    incomplete: str | None = None
+    """Why a counted profile ended before its traffic was sent, if it did."""
     writes: int = 0
     refused: int = 0
     presses: int = 0
@@ -672,10 +946,19 @@ class SoakReport:
             reasons.append(f"resident memory grew by {self.rss_growth_kib} KiB")
         if self.errors_logged:
             reasons.append(f"{self.errors_logged} error(s) logged or raised in threads")
+        if self.incomplete is not None:
+            reasons.append(self.incomplete)
+        if self.samples:
+            reasons.extend(judge_resources(self.samples))
         return reasons
+
+    def _sample(self, label: str) -> ResourceSample | None:
+        return next((sample for sample in self.samples if sample.label == label), None)
 
     def summary(self) -> str:
         """The last line: the figures the issue asks for, in a fixed form."""
+        if self.samples:
+            return self._counted_summary()
         return (
             f"soak: seconds={self.seconds:g} writes={self.writes} abandoned={self.abandoned} "
             f"lost_writes={len(self.lost)} undone_presses={len(self.undone)} "
@@ -683,6 +966,27 @@ class SoakReport:
             f"reconnects={self.reconnects} longest_outage_s={self.longest_outage:.1f} "
             f"leaked_threads={len(self.leaked_threads)} rss_growth_kb={self.rss_growth_kib} "
             f"errors_logged={self.errors_logged}"
+        )
+
+    def _counted_summary(self) -> str:
+        def figure(label: str, name: str) -> str:
+            sample = self._sample(label)
+            return "-" if sample is None else str(getattr(sample, name))
+
+        warm, last = self._sample(WARMUP_LABEL), self._sample("100%")
+        growth = "-" if warm is None or last is None else str(last.rss_kib - warm.rss_kib)
+        return (
+            f"soak: profile={self.profile} seconds={self.seconds:.0f} "
+            f"duration_s={self.total_seconds:.0f} polls={self.polls} writes={self.writes} "
+            f"faults={self.faults.total()} abandoned={self.abandoned} "
+            f"lost_writes={len(self.lost)} undone_presses={len(self.undone)} "
+            f"stale_snapshot={int(self.stale_snapshot)} reconnects={self.reconnects} "
+            f"longest_outage_s={self.longest_outage:.1f} "
+            f"rss_growth_after_warmup_kb={growth} "
+            f"threads_before={figure('before', 'threads')} threads_end={figure('end', 'threads')} "
+            f"fds_before={figure('before', 'descriptors')} fds_end={figure('end', 'descriptors')} "
+            f"leaked_threads={len(self.leaked_threads)} errors_logged={self.errors_logged} "
+            f"failures={len(self.failures)}"
         )
 
 
@@ -728,15 +1032,45 @@ def _settle(client: IPComClient, simulator: Simulator) -> bool:
     return False
 
 
+class _Gaps(Protocol):
+    """The mean seconds between writes, presses and faults, asked before each next one."""
+
+    def write(self) -> float: ...
+
+    def press(self) -> float: ...
+
+    def fault(self) -> float: ...
+
+
+class _FixedGaps:
+    """A timed profile's gaps: `WRITE_GAP`, `PRESS_GAP` and `FAULT_GAP`."""
+
+    def write(self) -> float:
+        return WRITE_GAP
+
+    def press(self) -> float:
+        return PRESS_GAP
+
+    def fault(self) -> float:
+        return FAULT_GAP
+
+
 class _Schedule:
     """When the next write, press and fault are due: exponential gaps from seeded streams."""
 
-    def __init__(self, start: float, workload: random.Random, faults: random.Random) -> None:
+    def __init__(
+        self,
+        start: float,
+        workload: random.Random,
+        faults: random.Random,
+        gaps: _Gaps | None = None,
+    ) -> None:
         self._workload = workload
         self._faults = faults
-        self.write = start + workload.expovariate(1 / WRITE_GAP)
-        self.press = start + workload.expovariate(1 / PRESS_GAP)
-        self.fault = start + faults.expovariate(1 / FAULT_GAP)
+        self._gaps = gaps or _FixedGaps()
+        self.write = start + workload.expovariate(1 / self._gaps.write())
+        self.press = start + workload.expovariate(1 / self._gaps.press())
+        self.fault = start + faults.expovariate(1 / self._gaps.fault())
         self._start = start
 
     def restart(self, start: float) -> None:
@@ -748,33 +1082,198 @@ class _Schedule:
         self.fault += shift
 
     def next_write(self) -> None:
-        self.write += self._workload.expovariate(1 / WRITE_GAP)
+        self.write += self._workload.expovariate(1 / self._gaps.write())
 
     def next_press(self) -> None:
-        self.press += self._workload.expovariate(1 / PRESS_GAP)
+        self.press += self._workload.expovariate(1 / self._gaps.press())
 
     def next_fault(self) -> None:
-        self.fault += self._faults.expovariate(1 / FAULT_GAP)
+        self.fault += self._faults.expovariate(1 / self._gaps.fault())
+
+    def redraw(self, now: float) -> None:
+        """Draw every wait again from `now` with the gaps as they are now.
+
+        Exponential gaps forget how long they have waited, so this keeps the
+        streams Poisson while their rates change.
+        """
+        self.write = now + self._workload.expovariate(1 / self._gaps.write())
+        self.press = now + self._workload.expovariate(1 / self._gaps.press())
+        self.fault = now + self._faults.expovariate(1 / self._gaps.fault())
+
+
+class _Ending(Protocol):
+    """When the traffic ends, and what a profile does between events."""
+
+    def done(self, now: float) -> bool: ...
+
+    def writes_wanted(self) -> bool: ...
+
+    def tick(self, now: float, schedule: _Schedule) -> None: ...
+
+    def next_check(self, now: float) -> float: ...
+
+
+class _Timed:
+    """A timed profile's traffic ends `seconds` after it began."""
+
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + seconds
+
+    def done(self, now: float) -> bool:
+        return now >= self._end
+
+    def writes_wanted(self) -> bool:
+        return True
+
+    def tick(self, now: float, schedule: _Schedule) -> None:
+        pass
+
+    def next_check(self, now: float) -> float:
+        return self._end
+
+
+NOMINAL_POLL_SHARE: Final = 0.7
+"""Before a counted profile has measured its poll rate: polls per poll interval it assumes."""
+RATE_WARMUP: Final = 5.0
+"""Seconds after which a counted profile spreads its traffic at its measured poll rate."""
+COUNTED_CHECK: Final = 0.05
+"""How often a counted profile looks at its counts."""
+FORGET_WRITES_EVERY: Final = 1.0
+"""How often a counted profile clears the simulator's log of received frames.
+
+The soak never reads that log (its audits follow `on_write`), and it keeps up to
+10,000 frames: a day's worth, whose filling would look like growth."""
+CATCH_UP: Final = 4.0
+"""How much faster than average a counted profile's writes and faults may come when behind."""
+
+
+class _Counted:
+    """A counted profile's end and gaps, and its samples at every tenth.
+
+    The traffic ends once the client sent `profile.polls` polls, `profile.writes`
+    write calls were accepted and the fault deck is empty. The gaps spread what
+    is left of the writes and the faults over the time the polls still need at
+    the poll rate measured so far (outages included), so that all three end
+    together; a press comes `PRESS_GAP / WRITE_GAP` times as seldom as a write.
+    Every check draws the waits again with the gaps of the moment.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        client: IPComClient,
+        workload: Workload,
+        faults: FaultInjector,
+        *,
+        sample: Callable[[str], None],
+        housekeeping: Callable[[], None],
+    ) -> None:
+        self._profile = profile
+        self._client = client
+        self._workload = workload
+        self._faults = faults
+        self._sample = sample
+        self._housekeeping = housekeeping
+        self._next_tenth = 1
+        self._next_housekeeping = 0.0
+        self.restart(time.monotonic())
+        self.timed_out = False
+
+    def restart(self, start: float) -> None:
+        """The traffic begins now (once the client is connected)."""
+        self._start = start
+        self._deadline = start + self._profile.limit
+
+    def _polls(self) -> int:
+        return self._client.statistics.polls_sent
+
+    def _faults_left(self) -> int:
+        return self._faults.remaining or 0
+
+    def fraction(self) -> float:
+        """The share of the traffic sent: the least of polls, writes and faults."""
+        profile = self._profile
+        return min(
+            self._polls() / profile.polls,
+            self._workload.accepted / profile.writes,
+            (profile.faults - self._faults_left()) / profile.faults,
+        )
+
+    def done(self, now: float) -> bool:
+        if self.fraction() >= 1.0:
+            return True
+        if now >= self._deadline:
+            self.timed_out = True
+            return True
+        return False
+
+    def writes_wanted(self) -> bool:
+        return self._workload.accepted < self._profile.writes
+
+    def tick(self, now: float, schedule: _Schedule) -> None:
+        schedule.redraw(now)
+        if now >= self._next_housekeeping:
+            self._housekeeping()
+            self._next_housekeeping = now + FORGET_WRITES_EVERY
+        fraction = self.fraction()
+        while self._next_tenth < TENTHS and fraction * TENTHS >= self._next_tenth:
+            self._sample(f"{self._next_tenth * 100 // TENTHS}%")
+            self._next_tenth += 1
+
+    def next_check(self, now: float) -> float:
+        return now + COUNTED_CHECK
+
+    def _seconds_left(self) -> tuple[float, float]:
+        """Seconds since the traffic began, and the seconds its polls still need."""
+        timing = self._profile.timing
+        elapsed = time.monotonic() - self._start
+        polls = self._polls()
+        if elapsed >= RATE_WARMUP and polls > 0:
+            rate = polls / elapsed
+        else:
+            rate = NOMINAL_POLL_SHARE / timing["poll_interval"]
+        return elapsed, max(self._profile.polls - polls, 0) / rate
+
+    def _spread(self, left: int, total: int) -> float:
+        """The mean gap that spreads `left` of `total` over the time the polls still need.
+
+        At most `CATCH_UP` times the run's average rate: a stream behind the
+        polls catches up without a burst.
+        """
+        elapsed, remaining = self._seconds_left()
+        average = (elapsed + remaining) / total
+        return max(remaining / max(left, 1), average / CATCH_UP)
+
+    def write(self) -> float:
+        profile = self._profile
+        return self._spread(profile.writes - self._workload.accepted, profile.writes)
+
+    def press(self) -> float:
+        elapsed, remaining = self._seconds_left()
+        return (elapsed + remaining) / self._profile.writes * PRESS_GAP / WRITE_GAP
+
+    def fault(self) -> float:
+        return self._spread(self._faults_left(), self._profile.faults)
 
 
 def _drive(
-    seconds: float,
+    ending: _Ending,
     workload: Workload,
     faults: FaultInjector,
     schedule: _Schedule,
     progress: Callable[[float], None],
 ) -> None:
-    """Run the workload and the faults until the soak's time is up."""
+    """Run the workload and the faults until the profile's traffic has ended."""
     start = time.monotonic()
-    end = start + seconds
     next_progress = start + PROGRESS_EVERY
-    while (now := time.monotonic()) < end:
+    while not ending.done(now := time.monotonic()):
         faults.end_due(now)
         if now >= schedule.fault:
             faults.inject(now)
             schedule.next_fault()
         if now >= schedule.write:
-            workload.write()
+            if ending.writes_wanted():
+                workload.write()
             schedule.next_write()
         if now >= schedule.press:
             workload.press()
@@ -782,16 +1281,33 @@ def _drive(
         if now >= next_progress:
             progress(now - start)
             next_progress += PROGRESS_EVERY
-        wake = min(schedule.write, schedule.press, schedule.fault, faults.next_end(), end)
+        ending.tick(now, schedule)
+        wake = min(
+            schedule.write,
+            schedule.press,
+            schedule.fault,
+            faults.next_end(),
+            ending.next_check(now),
+        )
         time.sleep(min(max(wake - time.monotonic(), 0.0), _TICK))
 
 
-def run_soak(seconds: float, seed: int, *, verbose: bool = False) -> SoakReport:
-    """Soak a client against a faulty simulator for `seconds`, then audit; see the module doc."""
-    report = SoakReport(seconds=seconds, seed=seed)
+def run_soak(
+    seconds: float, seed: int, *, verbose: bool = False, profile: Profile = DEFAULT_PROFILE
+) -> SoakReport:
+    """Soak a client against a faulty simulator, then audit; see the module doc.
+
+    A timed `profile` runs for `seconds`; a counted one until its counts are
+    reached (`seconds` is ignored, and the report's is the time that took).
+    """
+    began = time.monotonic()
+    report = SoakReport(seconds=seconds, seed=seed, profile=profile.name)
     gc.collect()
     threads_before = _live_threads()
     descriptors_before = _open_descriptors()
+    if profile.counted:
+        report.samples.append(take_sample("before", 0.0))
+        _print(report.samples[-1].line())
     with _captured_logs(verbose) as logs, _thread_crashes() as crashes:
         simulator = Simulator(
             username=DEFAULT_USERNAME,
@@ -801,7 +1317,7 @@ def run_soak(seconds: float, seed: int, *, verbose: bool = False) -> SoakReport:
         )
         simulator.start()
         try:
-            rss_before = _soak(report, simulator)
+            rss_before = _soak(report, simulator, profile)
         finally:
             simulator.stop()
         gc.collect()
@@ -811,21 +1327,33 @@ def run_soak(seconds: float, seed: int, *, verbose: bool = False) -> SoakReport:
         report.warnings_logged = logs.warnings
         report.errors_logged = logs.errors + len(crashes)
         report.recent_errors = [*logs.recent_errors, *crashes]
+    report.total_seconds = time.monotonic() - began
+    if profile.counted:
+        report.samples.append(
+            take_sample(
+                "end",
+                report.total_seconds,
+                polls=report.polls,
+                writes=report.writes,
+                faults=report.faults.total(),
+            )
+        )
+        _print(report.samples[-1].line())
     return report
 
 
-def _soak(report: SoakReport, simulator: Simulator) -> int:
+def _soak(report: SoakReport, simulator: Simulator, profile: Profile = DEFAULT_PROFILE) -> int:
     """Connect, drive the workload under faults, settle, audit and stop the client.
 
     Returns the resident memory once connected, the baseline of the growth.
     """
     ledger = Ledger()
-    presses = PressAudit(simulator.dimmer_modules)
+    presses = PressAudit(simulator.dimmer_modules, grace=profile.grace)
     unsubscribe_frames = simulator.on_write(presses.frame_applied)
     unsubscribe_snapshots = simulator.on_snapshot(presses.snapshot_sent)
     meter = OutageMeter()
     client = IPComClient(
-        simulator.host, simulator.port, DEFAULT_USERNAME, DEFAULT_PASSWORD, **CLIENT_TIMING
+        simulator.host, simulator.port, DEFAULT_USERNAME, DEFAULT_PASSWORD, **profile.timing
     )
     unsubscribe_meter = client.on_connection_state(meter)
     client.on_write_abandoned(
@@ -840,16 +1368,43 @@ def _soak(report: SoakReport, simulator: Simulator) -> int:
         presses,
         handles=handles,
     )
-    faults = FaultInjector(simulator, random.Random(f"faults-{report.seed}"))
+    faults = FaultInjector(
+        simulator,
+        random.Random(f"faults-{report.seed}"),
+        scale=profile.fault_scale,
+        per_kind=profile.faults_per_kind,
+    )
+    began = time.monotonic()
+
+    def sample(label: str) -> None:
+        statistics = client.statistics
+        taken = take_sample(
+            label,
+            time.monotonic() - began,
+            leak_counts(client, simulator),
+            polls=statistics.polls_sent,
+            writes=workload.accepted,
+            faults=faults.injected.total(),
+        )
+        report.samples.append(taken)
+        _print(taken.line())
+
+    counted = None
+    if profile.counted:
+        counted = _Counted(
+            profile, client, workload, faults, sample=sample, housekeeping=simulator.clear_writes
+        )
     schedule = _Schedule(
         time.monotonic(),
         random.Random(f"workload-timing-{report.seed}"),
         random.Random(f"fault-timing-{report.seed}"),
+        counted,
     )
 
     def progress(elapsed: float) -> None:
+        polls = f"polls={client.statistics.polls_sent} " if profile.counted else ""
         _print(
-            f"t={elapsed:.0f}s writes={workload.accepted} refused={workload.refused} "
+            f"t={elapsed:.0f}s {polls}writes={workload.accepted} refused={workload.refused} "
             f"presses={workload.presses} abandoned={ledger.abandon_reports} "
             f"reconnects={client.statistics.reconnects} faults={faults.injected.total()}"
         )
@@ -860,10 +1415,28 @@ def _soak(report: SoakReport, simulator: Simulator) -> int:
         client.wait_for_snapshot(SOCKET_TIMEOUT)
         gc.collect()
         rss_before = _rss_kib()
-        schedule.restart(time.monotonic())
-        _drive(report.seconds, workload, faults, schedule, progress)
+        if counted is not None:
+            sample("start")
+        driving = time.monotonic()
+        schedule.restart(driving)
+        ending: _Ending
+        if counted is None:
+            ending = _Timed(report.seconds)
+        else:
+            counted.restart(driving)
+            ending = counted
+        _drive(ending, workload, faults, schedule, progress)
         faults.end_all()
+        if counted is not None:
+            report.seconds = time.monotonic() - driving
+            if counted.timed_out:
+                report.incomplete = (
+                    f"the {profile.name} profile's traffic was not sent within "
+                    f"{profile.limit:g} s (fraction {counted.fraction():.2f})"
+                )
         report.settled = _settle(client, simulator)
+        if counted is not None:
+            sample("100%")
         _audit(report, client, simulator, ledger)
     finally:
         faults.end_all()
@@ -897,6 +1470,7 @@ def _audit(report: SoakReport, client: IPComClient, simulator: Simulator, ledger
     report.stale_snapshot = client.get_latest_snapshot() != state
     report.lost, report.checked_outputs, report.excused_outputs = ledger.audit(state)
     statistics = client.statistics
+    report.polls = statistics.polls_sent
     report.statistics_abandoned = statistics.writes_abandoned
     report.reconnects = statistics.reconnects
     report.detail = [
@@ -913,7 +1487,7 @@ def _audit(report: SoakReport, client: IPComClient, simulator: Simulator, ledger
     ]
 
 
-def _print_report(report: SoakReport) -> None:
+def _print_report(report: SoakReport, replay: str | None = None) -> None:
     faults = " ".join(f"{kind}={report.faults[kind]}" for kind in FAULT_WEIGHTS)
     _print(f"faults injected: {faults}")
     _print(
@@ -957,13 +1531,66 @@ def _print_report(report: SoakReport) -> None:
         _print(f"WRONG write handle: {wrong}")
     for error in report.recent_errors:
         _print(f"error: {error}")
+    if report.samples:
+        resources = judge_resources(report.samples)
+        _print(
+            f"resources: rss_growth_after_warmup_bound_kib={MAX_RSS_GROWTH_AFTER_WARMUP_KIB} "
+            f"(warm-up: up to the {WARMUP_LABEL} sample) "
+            f"judged={'ok' if not resources else 'FAILED'}"
+        )
     for failure in report.failures:
         _print(f"FAILED: {failure}")
-    _print(f"replay with: scripts/soak --seconds {report.seconds:g} --seed {report.seed}")
+    if replay is None:
+        replay = f"scripts/soak --seconds {report.seconds:g} --seed {report.seed}"
+    _print(f"replay with: {replay}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the soak from the command line; return the exit status."""
+def positive_share(text: str) -> float:
+    """An argparse type: a finite share above zero (1 is the whole profile)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the command line asked for: the profile (scaled), its seconds and the seed."""
+
+    profile: Profile
+    seconds: float
+    seed: int
+    scale: float
+    verbose: bool
+
+    @property
+    def replay(self) -> str:
+        """The command that runs the same schedule again."""
+        if not self.profile.counted:
+            return f"scripts/soak --seconds {self.seconds:g} --seed {self.seed}"
+        scale = f" --scale {self.scale:g}" if self.scale != 1 else ""
+        return f"scripts/soak --profile {self.profile.name}{scale} --seed {self.seed}"
+
+    def header(self) -> str:
+        """The first line printed: what runs, with which timing."""
+        timing = " ".join(f"{name}={value:g}" for name, value in self.profile.timing.items())
+        if not self.profile.counted:
+            return f"seed={self.seed} seconds={self.seconds:g} client timing: {timing}"
+        profile = self.profile
+        return (
+            f"profile={profile.name} seed={self.seed} scale={self.scale:g} "
+            f"polls={profile.polls} writes={profile.writes} "
+            f"faults_per_kind={profile.faults_per_kind} limit_s={profile.limit:g} "
+            f"fault_scale={profile.fault_scale:g} press_grace_s={profile.grace:g} "
+            f"client timing: {timing}"
+        )
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> Plan:
+    """Read the command line (argparse exits with status 2 on a bad one)."""
     parser = argparse.ArgumentParser(
         prog="scripts/soak",
         description=(
@@ -972,11 +1599,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     )
     parser.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default=DEFAULT_PROFILE.name,
+        help="default: --seconds of faults at a real installation's timing; day: a day's "
+        f"traffic ({DAY_PROFILE.polls} polls, {DAY_PROFILE.writes} writes, "
+        f"{DAY_PROFILE.faults_per_kind} faults of every kind) compressed, with resource "
+        "samples at every tenth, judged",
+    )
+    parser.add_argument(
         "--seconds",
         type=positive_seconds,
-        default=DEFAULT_SECONDS,
-        help=f"how long to inject faults (default {DEFAULT_SECONDS:g}); "
+        default=None,
+        help=f"how long to inject faults (default {DEFAULT_SECONDS:g}; default profile only); "
         f"the audit adds at most {CONNECT_LIMIT + SETTLE_LIMIT:g} s",
+    )
+    parser.add_argument(
+        "--scale",
+        type=positive_share,
+        default=None,
+        help="run this share of a counted profile's counts, e.g. 0.01 for a quick check "
+        "(default 1; day profile only)",
     )
     parser.add_argument(
         "--seed", type=int, default=None, help="seed of the schedule (default: random, printed)"
@@ -985,21 +1628,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "-v", "--verbose", action="store_true", help="print the library's log records"
     )
     args = parser.parse_args(argv)
-    if args.verbose:
+    profile = PROFILES[args.profile]
+    if profile.counted and args.seconds is not None:
+        parser.error(f"--seconds: the {profile.name} profile ends on its counts (see --scale)")
+    if not profile.counted and args.scale is not None:
+        parser.error(f"--scale: the {profile.name} profile runs for --seconds")
+    scale: float = 1.0 if args.scale is None else args.scale
+    if profile.counted and scale != 1:
+        profile = profile.scaled(scale)
+    seconds: float = DEFAULT_SECONDS if args.seconds is None else args.seconds
+    seed: int = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    return Plan(profile, 0.0 if profile.counted else seconds, seed, scale, args.verbose)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the soak from the command line; return the exit status."""
+    plan = parse_arguments(argv)
+    if plan.verbose:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    seed: int = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    _print(
-        f"seed={seed} seconds={args.seconds:g} client timing: "
-        + " ".join(f"{name}={value:g}" for name, value in CLIENT_TIMING.items())
-    )
+    _print(plan.header())
     try:
-        report = run_soak(args.seconds, seed, verbose=args.verbose)
+        report = run_soak(plan.seconds, plan.seed, verbose=plan.verbose, profile=plan.profile)
     except KeyboardInterrupt:
-        _print(f"interrupted; replay with: scripts/soak --seconds {args.seconds:g} --seed {seed}")
+        _print(f"interrupted; replay with: {plan.replay}")
         return EXIT_INTERRUPTED
-    _print_report(report)
+    _print_report(report, plan.replay)
     print(report.summary(), flush=True)
     return EXIT_FAILED if report.failures else EXIT_OK
 

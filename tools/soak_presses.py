@@ -41,7 +41,7 @@ import math
 import threading
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from ipcom.protocol import DIMMER_MAX, POLL_INTERVAL
@@ -51,6 +51,15 @@ GRACE: Final = POLL_INTERVAL
 """Time a sent snapshot is given to reach the client and inform its next frame."""
 _RECENT_FRAMES: Final = 32
 """Frames kept per module, to see whether a write went out before it was recorded."""
+_RECENT_SNAPSHOTS: Final = 256
+"""Snapshots kept (of every connection), for a press recorded after snapshots it must see.
+
+A snapshot is recorded once sent, so one taken around a press may be recorded
+before the workload records the press; this many cover far more than that
+moment even at a poll every few milliseconds.
+"""
+_CONNECTIONS_KEPT: Final = 1024
+"""Connections whose first snapshot is remembered; older ones are long closed."""
 
 Address = tuple[int, int]
 
@@ -117,12 +126,26 @@ class _Write:
     delivered_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Press:
+    """An open press and what the snapshots sent so far say about it."""
+
     value: int
     before: float
     after: float
     prior_write: _Write | None
+    last_taken_before: float = -math.inf
+    """The latest `taken_at` of any connection's snapshot taken before the press."""
+    first_showing: dict[int, float] = field(default_factory=dict)
+    """By connection: the earliest `sent_at` of its snapshots taken after the press."""
+
+    def saw(self, snapshot: SentSnapshot) -> None:
+        """Fold a sent snapshot into what is known of the press."""
+        if snapshot.taken_at < self.before:
+            self.last_taken_before = max(self.last_taken_before, snapshot.taken_at)
+        if snapshot.taken_at > self.after:
+            known = self.first_showing.get(snapshot.connection, math.inf)
+            self.first_showing[snapshot.connection] = min(known, snapshot.sent_at)
 
 
 class PressAudit:
@@ -131,6 +154,12 @@ class PressAudit:
     Feed it from the workload (`written`, `pressed`) and from the simulator
     (`frame_applied` through `Simulator.on_write`, `snapshot_sent` through
     `Simulator.on_snapshot`). All times are `time.monotonic`.
+
+    Its memory does not grow with the run: a judgement needs, of all the
+    snapshots sent, only whether a frame's connection had sent one, and for
+    each open press the latest snapshot taken before it and each connection's
+    first snapshot taken after it. Those are kept as the snapshots go out
+    (a day at a poll every few milliseconds sends a quarter of a million).
     """
 
     def __init__(self, dimmer_modules: frozenset[int], grace: float = GRACE) -> None:
@@ -142,7 +171,9 @@ class PressAudit:
         self._frames: defaultdict[int, deque[ReceivedWrite]] = defaultdict(
             lambda: deque(maxlen=_RECENT_FRAMES)
         )
-        self._snapshots: defaultdict[int, list[SentSnapshot]] = defaultdict(list)
+        self._recent: deque[SentSnapshot] = deque(maxlen=_RECENT_SNAPSHOTS)
+        self._first_sent: dict[int, float] = {}
+        """By connection: when it sent its first snapshot (the newest connections only)."""
         self.undone: list[UndonePress] = []
         self.races: list[SwitchedBack] = []
         self.late: list[SwitchedBack] = []
@@ -175,14 +206,35 @@ class PressAudit:
     def pressed(self, module: int, output: int, value: int, before: float, after: float) -> None:
         """A wall switch was pressed between `before` and `after`, leaving `value`."""
         with self._lock:
-            self._presses[module, output] = _Press(
-                value, before, after, self._writes.get((module, output))
-            )
+            press = _Press(value, before, after, self._writes.get((module, output)))
+            for snapshot in self._recent:
+                press.saw(snapshot)
+            self._presses[module, output] = press
 
     def snapshot_sent(self, snapshot: SentSnapshot) -> None:
         """The simulator sent a snapshot."""
         with self._lock:
-            self._snapshots[snapshot.connection].append(snapshot)
+            self._recent.append(snapshot)
+            connection = snapshot.connection
+            first = self._first_sent.get(connection)
+            if first is None:
+                self._first_sent[connection] = snapshot.sent_at
+                if len(self._first_sent) > _CONNECTIONS_KEPT:
+                    del self._first_sent[min(self._first_sent)]
+            elif snapshot.sent_at < first:
+                self._first_sent[connection] = snapshot.sent_at
+            for press in self._presses.values():
+                press.saw(snapshot)
+
+    @property
+    def retained(self) -> int:
+        """Snapshot facts held: bounded however long the run (for the soak's own tests)."""
+        with self._lock:
+            return (
+                len(self._recent)
+                + len(self._first_sent)
+                + sum(len(press.first_showing) for press in self._presses.values())
+            )
 
     def frame_applied(self, frame: ReceivedWrite) -> None:
         """The simulator applied a frame: judge it against the open presses of its module."""
@@ -210,22 +262,18 @@ class PressAudit:
         if prior is not None and prior.value == value and not self._shown(prior, press):
             self.late.append(self._switched_back(frame, output, press))
             return
-        sent = [s for s in self._snapshots[frame.connection] if s.sent_at <= frame.received_at]
-        if not sent:
+        first_sent = self._first_sent.get(frame.connection, math.inf)
+        if first_sent > frame.received_at:
             reason = "the frame came before any snapshot of its connection"
         elif not frame.arrival_known:
             self.races.append(self._switched_back(frame, output, press))
             return
         else:
-            informed = [
-                s
-                for s in sent
-                if s.taken_at > press.after and s.sent_at <= frame.received_at - self._grace
-            ]
-            if not informed:
+            showing = press.first_showing.get(frame.connection, math.inf)
+            if showing > frame.received_at - self._grace:
                 self.races.append(self._switched_back(frame, output, press))
                 return
-            ahead = frame.received_at - informed[0].sent_at
+            ahead = frame.received_at - showing
             reason = f"a snapshot showing the press was sent {ahead:.2f} s before the frame"
         self.undone.append(
             UndonePress(frame.module, output, press.value, value, frame.connection, reason)
@@ -233,26 +281,16 @@ class PressAudit:
 
     def _switched_back(self, frame: ReceivedWrite, output: int, press: _Press) -> SwitchedBack:
         """How long the client had known `press` when `frame` switched it back."""
-        showing = [
-            snapshot.sent_at
-            for snapshot in self._snapshots[frame.connection]
-            if snapshot.taken_at > press.after and snapshot.sent_at <= frame.received_at
-        ]
-        if not showing:
+        showing = press.first_showing.get(frame.connection, math.inf)
+        if showing > frame.received_at:
             attribution, delay = Attribution.FORCED, None
         elif not frame.arrival_known:
             attribution, delay = Attribution.UNKNOWN_ARRIVAL, None
         else:
-            attribution, delay = Attribution.OWN, frame.received_at - min(showing)
+            attribution, delay = Attribution.OWN, frame.received_at - showing
         return SwitchedBack(frame.module, output, frame.connection, attribution, delay)
 
     def _shown(self, write: _Write, press: _Press) -> bool:
         """Whether a snapshot taken after `write` took effect, and before `press`, was sent."""
         delivered = write.delivered_at
-        if delivered is None:
-            return False
-        return any(
-            delivered < snapshot.taken_at < press.before
-            for snapshots in self._snapshots.values()
-            for snapshot in snapshots
-        )
+        return delivered is not None and delivered < press.last_taken_before
