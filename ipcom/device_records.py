@@ -34,7 +34,7 @@ from .devices import (
 )
 from .devices_export import device_map_document
 from .models import OutputAddress
-from .protocol import DEFAULT_BUS
+from .protocol import DEFAULT_BUS, MODULE_COUNT, OUTPUTS_PER_MODULE
 
 KIND_LIGHT: Final = "light"
 KIND_SWITCH: Final = "switch"
@@ -60,6 +60,11 @@ DOWN_KEY: Final = "down_key"
 TRAVEL_TIME_UP: Final = "travel_time_up"
 TRAVEL_TIME_DOWN: Final = "travel_time_down"
 REVERSE_PAUSE: Final = "reverse_pause"
+
+MODULE_NUMBERS: Final = range(1, MODULE_COUNT + 1)
+"""The module numbers a record may name (a form's bounds)."""
+OUTPUT_NUMBERS: Final = range(1, OUTPUTS_PER_MODULE + 1)
+"""The output numbers of a module a record may name."""
 
 OUTPUT_IN_USE: Final = "output_in_use"
 """The output is already used by another device (placeholder `device`)."""

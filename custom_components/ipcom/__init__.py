@@ -144,7 +144,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
     )
     from ipcom.installation import Installation  # noqa: PLC0415
     from ipcom.messages import validate_credentials  # noqa: PLC0415
-    from ipcom.protocol import POLL_INTERVAL  # noqa: PLC0415
     from ipcom.scheduling import AsyncioScheduler  # noqa: PLC0415
 
     from .adoption import (  # noqa: PLC0415
@@ -202,7 +201,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IPComConfigEntry) -> boo
         ) from err
 
     # The vendor application's pace, not an option: core keeps polling intervals out of them.
-    clients = create_clients(entry.data, poll_interval=POLL_INTERVAL)
+    clients = create_clients(entry.data)
     unconnected = [bus for bus in device_map.buses() if bus not in clients]
     if unconnected:
         raise ConfigEntryError(

@@ -33,6 +33,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from ipcom import BusType
 from ipcom.account import (
     AccountChoiceError,
     AccountError,
@@ -53,7 +54,6 @@ from ipcom.device_records import (
     new_key,
     records_of,
 )
-from ipcom.protocol import BusType
 
 from .account import AccountLogin, async_login, async_site_installations, error_key
 from .const import FIRST_BUS, SECOND_BUS

@@ -41,7 +41,6 @@ from ipcom.devices import DeviceMapError
 from ipcom.errors import IPComAuthenticationError, IPComConnectionError
 from ipcom.limits import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH
 from ipcom.messages import tricom_remote_username, validate_credentials
-from ipcom.protocol import POLL_INTERVAL
 
 from .account_flow import AccountImportSteps, AccountStepIds
 from .const import (
@@ -247,7 +246,7 @@ def _check_connection(data: Mapping[str, Any]) -> None:
     the same credentials, the installation has no such bus (PROTOCOL.md
     section 6), which is worth saying at the bus field.
     """
-    clients = create_clients(data, poll_interval=POLL_INTERVAL)
+    clients = create_clients(data)
     try:
         for bus, client in clients.items():
             try:

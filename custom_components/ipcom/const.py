@@ -40,8 +40,8 @@ DEFAULT_DEVICES_FILE: Final = "ipcom/devices.yaml"
 """Relative to the Home Assistant configuration directory."""
 
 CONF_POLL_INTERVAL: Final = "poll_interval"
-"""The former poll interval option (ms); migration.py drops it. The library polls at the
-vendor application's pace (`ipcom.protocol.POLL_INTERVAL`)."""
+"""The former poll interval option (ms); migration.py drops it. The client polls at the
+vendor application's pace, its default."""
 
 CONF_UNAVAILABLE_AFTER: Final = "unavailable_after"
 DEFAULT_UNAVAILABLE_AFTER: Final = 10

@@ -211,11 +211,12 @@ def configured_buses(data: Mapping[str, Any]) -> dict[int, BusType]:
     return buses
 
 
-def create_clients(data: Mapping[str, Any], *, poll_interval: float) -> dict[int, IPComClient]:
+def create_clients(data: Mapping[str, Any]) -> dict[int, IPComClient]:
     """One client per configured bus; the config flow and the setup share it so both talk alike.
 
     Every bus is its own connection to the same installation (PROTOCOL.md
-    section 1), at the same local and remote addresses and with the same login.
+    section 1), at the same local and remote addresses and with the same login,
+    polled at the client's own pace: the vendor application's.
     """
     return {
         bus: IPComClient(
@@ -229,7 +230,6 @@ def create_clients(data: Mapping[str, Any], *, poll_interval: float) -> dict[int
             remote_host=data.get(CONF_REMOTE_HOST) or None,
             remote_port=int(data.get(CONF_REMOTE_PORT) or DEFAULT_PORT),
             serial=data.get(CONF_SERIAL) or None,
-            poll_interval=poll_interval,
             socket_timeout=CONNECT_TIMEOUT,
         )
         for bus, bus_type in configured_buses(data).items()

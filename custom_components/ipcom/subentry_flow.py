@@ -48,8 +48,10 @@ from ipcom.device_records import (
     KIND_SHUTTER,
     KIND_SWITCH,
     MODULE,
+    MODULE_NUMBERS,
     NAME,
     OUTPUT,
+    OUTPUT_NUMBERS,
     REVERSE_PAUSE,
     TRAVEL_TIME_DOWN,
     TRAVEL_TIME_UP,
@@ -68,7 +70,6 @@ from ipcom.devices import (
     MIN_REVERSE_PAUSE,
     SWITCH_DEVICE_CLASSES,
 )
-from ipcom.protocol import MODULE_COUNT, OUTPUTS_PER_MODULE
 
 from .account_flow import AccountImportSubentryFlow
 from .coordinator import configured_buses
@@ -103,8 +104,8 @@ def _select(options: list[str], translation_key: str) -> SelectSelector:
 
 def _whole(field: str) -> vol.All[int]:
     """A module or output number; the form sends numbers as floats."""
-    maximum = MODULE_COUNT if field in _MODULE_FIELDS else OUTPUTS_PER_MODULE
-    return vol.All(_box(1, maximum, 1), vol.Coerce(int))
+    numbers = MODULE_NUMBERS if field in _MODULE_FIELDS else OUTPUT_NUMBERS
+    return vol.All(_box(numbers[0], numbers[-1], 1), vol.Coerce(int))
 
 
 def _seconds(field: str) -> vol.All[float]:
