@@ -8,10 +8,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
 from ipcom.client import IPComClient
+from ipcom.installation import Installation
 from ipcom.protocol import MESSAGE_VERSION, STATUS_COMMAND
 from ipcom.scheduling import Scheduler
 from ipcom.simulator import Simulator
@@ -137,3 +139,29 @@ class RawDevice:
                 self.connections += 1
                 with contextlib.suppress(OSError):
                     self._behave(conn, self.connections)
+
+
+class Connect(Protocol):
+    """Makes a client for the simulator; started unless told otherwise."""
+
+    def __call__(self, *, start: bool = True, **timing: float) -> IPComClient: ...
+
+
+class Seen:
+    """A device listener that records, at each call, what `read` returned and on which thread."""
+
+    def __init__(self, read: Callable[[], object]) -> None:
+        self._read = read
+        self.values: list[object] = []
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self) -> None:
+        self.values.append(self._read())
+        self.threads.append(threading.current_thread())
+
+
+def device[T](installation: Installation, key: str, kind: type[T]) -> T:
+    """The installation's device `key`, checked to be a `kind`."""
+    found = installation.get(key)
+    assert isinstance(found, kind), f"{key} is {found!r}, not a {kind.__name__}"
+    return found

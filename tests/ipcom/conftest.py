@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from client_helpers import FAST_CLI, WAIT, Result, make_client
+from client_helpers import FAST_CLI, WAIT, Connect, Result, make_client
 
 from ipcom import cli_simulate
 from ipcom.cli import main
 from ipcom.client import IPComClient
+from ipcom.installation import Installation
+from ipcom.scheduling import ThreadScheduler
 from ipcom.simulator import Simulator
 
 
@@ -79,3 +81,44 @@ def simulate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Simulator]
     for variable in ("IPCOM_DEVICES", "IPCOM_USERNAME", "IPCOM_PASSWORD"):
         monkeypatch.delenv(variable, raising=False)
     return started
+
+
+@pytest.fixture
+def scheduler() -> Iterator[ThreadScheduler]:
+    """A thread scheduler for devices; closed (its thread joined) after the test."""
+    devices = ThreadScheduler("test-ipcom-devices")
+    try:
+        yield devices
+    finally:
+        devices.close()
+
+
+@pytest.fixture
+def connect(simulator: Simulator) -> Iterator[Connect]:
+    """Make clients with fast timing; every one is stopped after the test."""
+    made: list[IPComClient] = []
+
+    def connect(*, start: bool = True, **timing: float) -> IPComClient:
+        client = make_client(simulator, **timing)
+        made.append(client)
+        if start:
+            client.start_persistent_connection()
+            client.wait_for_snapshot(WAIT)
+        return client
+
+    try:
+        yield connect
+    finally:
+        for client in made:
+            client.stop_persistent_connection()
+
+
+@pytest.fixture
+def installations() -> Iterator[list[Installation]]:
+    """Installations to close after the test (before their scheduler and client end)."""
+    made: list[Installation] = []
+    try:
+        yield made
+    finally:
+        for installation in made:
+            installation.close().result(WAIT)

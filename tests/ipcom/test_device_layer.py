@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Callable
 
 import pytest
-from client_helpers import FAST_TIMING, WAIT, drain, expect, make_client
+from client_helpers import FAST_TIMING, WAIT, Connect, Seen, device, drain, expect
 
 from ipcom.client import IPComClient
 from ipcom.devices import DeviceMap, parse_device_map
@@ -42,26 +41,7 @@ DEVICE_MAP: DeviceMap = parse_device_map(
 """Two lamps on one relay module, a dimmer on the simulator's dimmer module 6, a socket."""
 
 
-class Connect(Protocol):
-    """Makes a client for the simulator; started unless told otherwise."""
-
-    def __call__(self, *, start: bool = True, **timing: float) -> IPComClient: ...
-
-
 # Helpers
-
-
-class Seen:
-    """A device listener that records, at each call, what `read` returned."""
-
-    def __init__(self, read: Callable[[], object]) -> None:
-        self._read = read
-        self.values: list[object] = []
-        self.threads: list[threading.Thread] = []
-
-    def __call__(self) -> None:
-        self.values.append(self._read())
-        self.threads.append(threading.current_thread())
 
 
 def undo_writes(simulator: Simulator, module: int, output: int, keep: int) -> Callable[[], None]:
@@ -82,55 +62,7 @@ def frames_of(simulator: Simulator, module: int) -> list[tuple[int, ...]]:
     return [write.values for write in simulator.writes() if write.module == module]
 
 
-def device[T](installation: Installation, key: str, kind: type[T]) -> T:
-    """The installation's device `key`, checked to be a `kind`."""
-    found = installation.get(key)
-    assert isinstance(found, kind), f"{key} is {found!r}, not a {kind.__name__}"
-    return found
-
-
 # Fixtures
-
-
-@pytest.fixture
-def scheduler() -> Iterator[ThreadScheduler]:
-    """A thread scheduler for the devices; closed (its thread joined) after the test."""
-    devices = ThreadScheduler("test-ipcom-devices")
-    try:
-        yield devices
-    finally:
-        devices.close()
-
-
-@pytest.fixture
-def connect(simulator: Simulator) -> Iterator[Connect]:
-    """Make clients with fast timing; every one is stopped after the test."""
-    made: list[IPComClient] = []
-
-    def connect(*, start: bool = True, **timing: float) -> IPComClient:
-        client = make_client(simulator, **timing)
-        made.append(client)
-        if start:
-            client.start_persistent_connection()
-            client.wait_for_snapshot(WAIT)
-        return client
-
-    try:
-        yield connect
-    finally:
-        for client in made:
-            client.stop_persistent_connection()
-
-
-@pytest.fixture
-def installations() -> Iterator[list[Installation]]:
-    """Installations to close after the test (before their scheduler and client end)."""
-    made: list[Installation] = []
-    try:
-        yield made
-    finally:
-        for installation in made:
-            installation.close().result(WAIT)
 
 
 def follow(

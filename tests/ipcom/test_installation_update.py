@@ -13,13 +13,12 @@ condition, never on a fixed delay.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Protocol
 
 import pytest
-from client_helpers import FAST_TIMING, WAIT, drain, expect, make_client
+from client_helpers import FAST_TIMING, WAIT, Connect, Seen, device, drain, expect
 
 from ipcom.client import IPComClient
 from ipcom.devices import (
@@ -76,24 +75,7 @@ PORCH = LightEntry(key="porch", name="Porch", module=1, output=3, dimmable=False
 LAMP = LightEntry(key="lamp", name="Lamp", module=6, output=2, dimmable=True)
 
 
-class Connect(Protocol):
-    """Makes a client for the simulator; started unless told otherwise."""
-
-    def __call__(self, *, start: bool = True) -> IPComClient: ...
-
-
 # Helpers
-
-
-class Seen:
-    """A device listener that records, at each call, what `read` returned."""
-
-    def __init__(self, read: Callable[[], object]) -> None:
-        self._read = read
-        self.values: list[object] = []
-
-    def __call__(self) -> None:
-        self.values.append(self._read())
 
 
 class Unmapped:
@@ -143,13 +125,6 @@ def changed(
     )
 
 
-def device[T](installation: Installation, key: str, kind: type[T]) -> T:
-    """The installation's device `key`, checked to be a `kind`."""
-    found = installation.get(key)
-    assert isinstance(found, kind), f"{key} is {found!r}, not a {kind.__name__}"
-    return found
-
-
 def frames_of(simulator: Simulator, module: int) -> list[ReceivedWrite]:
     """The frames the simulator received for `module`, in order."""
     return [write for write in simulator.writes() if write.module == module]
@@ -180,47 +155,6 @@ def heard(
 
 
 # Fixtures
-
-
-@pytest.fixture
-def scheduler() -> Iterator[ThreadScheduler]:
-    """A thread scheduler for the devices; closed (its thread joined) after the test."""
-    devices = ThreadScheduler("test-ipcom-update")
-    try:
-        yield devices
-    finally:
-        devices.close()
-
-
-@pytest.fixture
-def connect(simulator: Simulator) -> Iterator[Connect]:
-    """Make clients with fast timing; every one is stopped after the test."""
-    made: list[IPComClient] = []
-
-    def connect(*, start: bool = True) -> IPComClient:
-        client = make_client(simulator)
-        made.append(client)
-        if start:
-            client.start_persistent_connection()
-            client.wait_for_snapshot(WAIT)
-        return client
-
-    try:
-        yield connect
-    finally:
-        for client in made:
-            client.stop_persistent_connection()
-
-
-@pytest.fixture
-def installations() -> Iterator[list[Installation]]:
-    """Installations to close after the test (before their scheduler and client end)."""
-    made: list[Installation] = []
-    try:
-        yield made
-    finally:
-        for installation in made:
-            installation.close().result(WAIT)
 
 
 def follow(
