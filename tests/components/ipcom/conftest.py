@@ -22,6 +22,7 @@ from typing import Any
 from unittest.mock import ANY, patch
 
 import pytest
+import yaml
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_USER,
@@ -45,6 +46,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.types import SerializableData
 
 from custom_components.ipcom.const import (
+    CONF_BUS_2_TYPE,
     CONF_DEVICES_FILE,
     CONF_REVERSE_PAUSE,
     CONF_UNAVAILABLE_AFTER,
@@ -55,9 +57,10 @@ from custom_components.ipcom.const import (
 from custom_components.ipcom.coordinator import IPComCoordinator
 from custom_components.ipcom.migration import CONFIG_MINOR_VERSION, CONFIG_VERSION
 from custom_components.ipcom.subentries import subentry_data
+from ipcom import BusType
 from ipcom.client import IPComClient
 from ipcom.device_records import records_of
-from ipcom.devices import load_device_map
+from ipcom.devices import load_device_map, parse_device_map
 from ipcom.installation import Installation
 from ipcom.simulator import Simulator
 
@@ -288,6 +291,44 @@ def simulator() -> Generator[Simulator]:
         sim.stop()
 
 
+SECOND_BUS_DEVICES = """
+  barn_lamp:
+    bus: 2
+    module: 1
+    output: 2
+    display_name: Barn lamp
+  stable_dimmer:
+    bus: 2
+    module: 4
+    output: 1
+    type: dimmer
+    display_name: Stable
+"""
+"""Bus 2's lamps: module 1 output 2 is also the hall's address on bus 1."""
+
+TWO_BUS_DEVICES = DEVICES_FIXTURE.read_text(encoding="utf-8").replace(
+    "\nlights:\n", f"\nlights:\n{SECOND_BUS_DEVICES}", 1
+)
+"""The shared test installation plus two lamps on bus 2, as a devices.yaml."""
+
+
+@pytest.fixture
+def two_bus_simulator() -> Generator[Simulator]:
+    """A two-bus installation: bus 1 Minido, bus 2 BiBus, with its own dimmer module 4."""
+    sim = Simulator(
+        username=USERNAME,
+        password=PASSWORD,
+        buses={1: BusType.MINIDO, 2: BusType.BIBUS},
+        dimmer_modules={6},
+        dimmer_modules_by_bus={2: {4}},
+    )
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
 @pytest.fixture
 def entry_options() -> dict[str, Any]:
     """Options of the test entry; override in a test module to change them.
@@ -377,6 +418,34 @@ async def async_edit_devices_file(hass: HomeAssistant, path: Path, old: str, new
     text = await hass.async_add_executor_job(path.read_text)
     assert old in text
     await async_write_text(hass, path, text.replace(old, new))
+
+
+def two_bus_entry(
+    simulator: Simulator, options: dict[str, Any], *, bus_2_type: str | None = "bibus"
+) -> MockConfigEntry:
+    """An entry whose devices (subentries) are the test installation's plus bus 2's lamps.
+
+    `bus_2_type` None: the entry is set up with one bus although it has bus 2 devices.
+    """
+    data: dict[str, Any] = {
+        CONF_HOST: simulator.host,
+        CONF_PORT: simulator.port,
+        CONF_USERNAME: USERNAME,
+        CONF_PASSWORD: PASSWORD,
+    }
+    if bus_2_type is not None:
+        data[CONF_BUS_2_TYPE] = bus_2_type
+    device_map = parse_device_map(yaml.safe_load(TWO_BUS_DEVICES), "two buses")
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=ENTRY_TITLE,
+        entry_id=ENTRY_ID,
+        version=CONFIG_VERSION,
+        minor_version=CONFIG_MINOR_VERSION,
+        data=data,
+        options=options,
+        subentries_data=[subentry_data(record) for record in records_of(device_map)],
+    )
 
 
 def subentry_id_of(entry: ConfigEntry, key: str) -> str:

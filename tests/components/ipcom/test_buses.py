@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     ATTR_ENTITY_ID,
-    CONF_HOST,
-    CONF_PASSWORD,
-    CONF_PORT,
-    CONF_USERNAME,
     SERVICE_TURN_ON,
     STATE_OFF,
     STATE_ON,
@@ -40,99 +34,33 @@ from custom_components.ipcom.identifiers import (
     module_identifier,
     output_unique_id,
 )
-from custom_components.ipcom.migration import CONFIG_MINOR_VERSION, CONFIG_VERSION
-from custom_components.ipcom.subentries import subentry_data
-from ipcom import BusType
-from ipcom.device_records import records_of
-from ipcom.devices import parse_device_map
 from ipcom.simulator import Simulator
 
 from .conftest import (
-    DEVICES_FIXTURE,
     ENTRY_ID,
-    ENTRY_TITLE,
-    PASSWORD,
-    USERNAME,
+    TWO_BUS_DEVICES,
     async_add_device,
     entity_id_of,
     get_coordinator,
     subentry_id_of,
+    two_bus_entry,
     wait_for_state,
     wait_until,
 )
 from .registries import find_device
 
-SECOND_BUS_DEVICES = """
-  barn_lamp:
-    bus: 2
-    module: 1
-    output: 2
-    display_name: Barn lamp
-  stable_dimmer:
-    bus: 2
-    module: 4
-    output: 1
-    type: dimmer
-    display_name: Stable
-"""
-"""Bus 2's lamps: module 1 output 2 is also the hall's address on bus 1."""
-
-TWO_BUS_DEVICES = DEVICES_FIXTURE.read_text(encoding="utf-8").replace(
-    "\nlights:\n", f"\nlights:\n{SECOND_BUS_DEVICES}", 1
-)
-"""The shared test installation plus two lamps on bus 2, as a devices.yaml."""
-
 
 @pytest.fixture
-def simulator() -> Generator[Simulator]:
-    """A two-bus installation: bus 1 Minido, bus 2 BiBus, with its own dimmer module 4."""
-    sim = Simulator(
-        username=USERNAME,
-        password=PASSWORD,
-        buses={1: BusType.MINIDO, 2: BusType.BIBUS},
-        dimmer_modules={6},
-        dimmer_modules_by_bus={2: {4}},
-        firmware_version="2.31",
-    )
-    sim.start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
+def simulator(two_bus_simulator: Simulator) -> Simulator:
+    """Every test here runs on the two-bus installation, with firmware 2.31."""
+    two_bus_simulator.firmware_version = "2.31"
+    return two_bus_simulator
 
 
 @pytest.fixture
 def entry_options(entry_options: dict[str, Any]) -> dict[str, Any]:
     """No grace: a bus's outage shows at once, so the other bus's steadiness is visible."""
     return entry_options | {CONF_UNAVAILABLE_AFTER: 0}
-
-
-def two_bus_entry(
-    simulator: Simulator, options: dict[str, Any], *, bus_2_type: str | None = "bibus"
-) -> MockConfigEntry:
-    """An entry whose devices (subentries) are the test installation's plus bus 2's lamps.
-
-    `bus_2_type` None: the entry is set up with one bus although it has bus 2 devices.
-    """
-    data: dict[str, Any] = {
-        CONF_HOST: simulator.host,
-        CONF_PORT: simulator.port,
-        CONF_USERNAME: USERNAME,
-        CONF_PASSWORD: PASSWORD,
-    }
-    if bus_2_type is not None:
-        data[CONF_BUS_2_TYPE] = bus_2_type
-    device_map = parse_device_map(yaml.safe_load(TWO_BUS_DEVICES), "two buses")
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=ENTRY_TITLE,
-        entry_id=ENTRY_ID,
-        version=CONFIG_VERSION,
-        minor_version=CONFIG_MINOR_VERSION,
-        data=data,
-        options=options,
-        subentries_data=[subentry_data(record) for record in records_of(device_map)],
-    )
 
 
 @pytest.fixture

@@ -20,23 +20,20 @@ from custom_components.ipcom.const import DOMAIN, STATISTIC_SENSORS
 from custom_components.ipcom.coordinator import IPComCoordinator
 from custom_components.ipcom.identifiers import hub_identifier, statistic_unique_id
 from custom_components.ipcom.sensor import REFRESH_INTERVAL, SENSORS
-from ipcom import BusType
 from ipcom.models import ClientStatistics
 from ipcom.simulator import ReceivedWrite, Simulator
 
 from .conftest import (
     ENTRY_ID,
-    PASSWORD,
-    USERNAME,
     entity_id_of,
     get_coordinator,
     press_wall_switch,
     snapshot_platform,
+    two_bus_entry,
     wait_for_state,
     wait_until,
 )
 from .registries import find_device
-from .test_buses import two_bus_entry
 
 REPLY_DELAY = 0.05
 """Seconds the simulated installation holds each reply, so every round trip is at least this."""
@@ -212,23 +209,6 @@ async def test_commands_given_up(hass: HomeAssistant, simulator: Simulator) -> N
     unsubscribe()
 
     await wait_for_state(hass, sensor(hass, "writes_abandoned"), "1")
-
-
-@pytest.fixture
-def two_bus_simulator() -> Generator[Simulator]:
-    """An installation with a Minido bus 1 and a BiBus bus 2."""
-    sim = Simulator(
-        username=USERNAME,
-        password=PASSWORD,
-        buses={1: BusType.MINIDO, 2: BusType.BIBUS},
-        dimmer_modules={6},
-        dimmer_modules_by_bus={2: {4}},
-    )
-    sim.start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
 
 
 @pytest.fixture

@@ -16,11 +16,17 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.ipcom.const import DOMAIN
 from custom_components.ipcom.coordinator import UNREACHABLE_ISSUE_AFTER, unreachable_issue_id
-from ipcom import BusType
 from ipcom.simulator import Simulator
 
-from .conftest import ENTRY_ID, ENTRY_TITLE, PASSWORD, USERNAME, get_coordinator, wait_until
-from .test_buses import two_bus_entry
+from .conftest import (
+    ENTRY_ID,
+    ENTRY_TITLE,
+    PASSWORD,
+    USERNAME,
+    get_coordinator,
+    two_bus_entry,
+    wait_until,
+)
 
 SHORT_DELAY = 0.3
 """Seconds the tests let a link stay down before the issue, instead of five minutes."""
@@ -157,23 +163,6 @@ async def test_rejected_credentials_ask_for_them_instead(
     five_minutes_later(hass)
     await hass.async_block_till_done()
     assert issue(hass) is None
-
-
-@pytest.fixture
-def two_bus_simulator() -> Generator[Simulator]:
-    """An installation with a Minido bus 1 and a BiBus bus 2."""
-    sim = Simulator(
-        username=USERNAME,
-        password=PASSWORD,
-        buses={1: BusType.MINIDO, 2: BusType.BIBUS},
-        dimmer_modules={6},
-        dimmer_modules_by_bus={2: {4}},
-    )
-    sim.start()
-    try:
-        yield sim
-    finally:
-        sim.stop()
 
 
 @pytest.fixture
