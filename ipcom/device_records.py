@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
@@ -276,24 +276,51 @@ def check_record(
     return []
 
 
+def relay_keys(key: str) -> tuple[str, str]:
+    """The keys of the up and down relays of a new shutter with `key`."""
+    return f"{key}_up", f"{key}_down"
+
+
 def new_key(records: Iterable[DeviceRecord], name: str) -> str:
     """A key for a new device named `name`: its name in lower case ASCII, unique in the map.
 
     A shutter's relays take the key with `_up` and `_down`, so those are
     kept free too.
     """
-    taken: set[str] = set()
-    for record in records:
-        taken.add(record.key)
-        if record.kind == KIND_SHUTTER:
-            taken.update((str(record.data[UP_KEY]), str(record.data[DOWN_KEY])))
+    taken = _taken_keys(records)
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     base = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_") or "device"
     candidate, number = base, 1
-    while {candidate, f"{candidate}_up", f"{candidate}_down"} & taken:
+    while {candidate, *relay_keys(candidate)} & taken:
         number += 1
         candidate = f"{base}_{number}"
     return candidate
+
+
+def with_free_key(records: Sequence[DeviceRecord], record: DeviceRecord) -> DeviceRecord:
+    """`record`, with a new key (and a shutter's relay keys after it) if any of its is taken.
+
+    An imported device keeps its keys unless they name another device of the map.
+    """
+    if not _keys_of(record) & _taken_keys(records):
+        return record
+    key = new_key(records, record.title)
+    data = {**record.data, KEY: key}
+    if record.kind == KIND_SHUTTER:
+        data |= dict(zip((UP_KEY, DOWN_KEY), relay_keys(key), strict=True))
+    return DeviceRecord(record.kind, data)
+
+
+def _keys_of(record: DeviceRecord) -> set[str]:
+    """Every key a record holds: its own and, for a shutter, its relays'."""
+    keys = {record.key}
+    if record.kind == KIND_SHUTTER:
+        keys.update((str(record.data[UP_KEY]), str(record.data[DOWN_KEY])))
+    return keys
+
+
+def _taken_keys(records: Iterable[DeviceRecord]) -> set[str]:
+    return {key for record in records for key in _keys_of(record)}
 
 
 def _placement_problems(others: list[DeviceRecord], record: DeviceRecord) -> list[RecordProblem]:

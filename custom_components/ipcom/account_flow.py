@@ -43,16 +43,13 @@ from ipcom.account import (
     select_site,
 )
 from ipcom.device_records import (
-    DOWN_KEY,
-    KEY,
     KIND_LIGHT,
     KIND_SHUTTER,
     KIND_SWITCH,
-    UP_KEY,
     DeviceRecord,
     check_record,
-    new_key,
     records_of,
+    with_free_key,
 )
 
 from .account import AccountLogin, async_login, async_site_installations, error_key
@@ -369,28 +366,10 @@ def _sort_out(
     for record in imported:
         if record.unique_id in addresses:
             continue
-        candidate = _with_free_key(kept, record)
+        candidate = with_free_key(kept, record)
         if check_record(kept, candidate):
             clashing.append(candidate)
         else:
             kept.append(candidate)
             fitting.append(candidate)
     return tuple(fitting), tuple(clashing)
-
-
-def _with_free_key(records: Sequence[DeviceRecord], record: DeviceRecord) -> DeviceRecord:
-    """`record`, with a new key (and a shutter's relay keys after it) if any of its is taken."""
-    taken = {
-        str(key)
-        for other in records
-        for key in (other.key, other.data.get(UP_KEY), other.data.get(DOWN_KEY))
-        if key is not None
-    }
-    own = {record.key, record.data.get(UP_KEY), record.data.get(DOWN_KEY)} - {None}
-    if not own & taken:
-        return record
-    key = new_key(records, record.title)
-    data = {**record.data, KEY: key}
-    if record.kind == KIND_SHUTTER:
-        data |= {UP_KEY: f"{key}_up", DOWN_KEY: f"{key}_down"}
-    return DeviceRecord(record.kind, data)

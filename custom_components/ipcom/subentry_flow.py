@@ -61,6 +61,7 @@ from ipcom.device_records import (
     DeviceRecord,
     check_record,
     new_key,
+    relay_keys,
 )
 from ipcom.devices import (
     COVER_DEVICE_CLASSES,
@@ -295,8 +296,8 @@ class ShutterSubentryFlow(DeviceSubentryFlow):
             else {}
         )
         settings: dict[str, Any] = {
-            UP_KEY: stored.get(UP_KEY, f"{key}_up"),
-            DOWN_KEY: stored.get(DOWN_KEY, f"{key}_down"),
+            UP_KEY: stored.get(UP_KEY, relay_keys(key)[0]),
+            DOWN_KEY: stored.get(DOWN_KEY, relay_keys(key)[1]),
             DEVICE_CLASS: user_input.get(DEVICE_CLASS, DEFAULT_COVER_DEVICE_CLASS),
         }
         settings.update(
